@@ -1,0 +1,329 @@
+"""Outcome classification: what a client saw, mapped to a closed set of outcomes and verdicts.
+
+Everything here is pure and table-driven. The classifier looks only at what the
+protocol showed the client (TCP errors, the HTTP status of a refused upgrade, the
+close frame and who sent it, timeouts), never at our own reference target's
+wording, so it means the same against any WebSocket service.
+
+Rules, in the order :func:`classify` applies them:
+
+1. The load generator's own resource failures (EMFILE, ENFILE, EADDRNOTAVAIL,
+   ENOBUFS, ENOMEM on our side) are ``generator_fault``: the harness's failure,
+   never the target's.
+2. The harness stopping an attempt before the handshake finished is
+   ``interrupted`` and is excluded from rates.
+3. Before the TCP connection: ECONNREFUSED is ``refused``; a connect timeout is
+   ``timeout_connect``; other errors ``connect_error``.
+4. During the handshake: an HTTP status other than 101 is a rejection at the
+   upgrade (401/403 auth, 429/503 capacity, anything else other status); a TLS
+   failure is ``tls_error``; a malformed response ``protocol_error``; a timeout
+   ``timeout_handshake``; EOF or a reset before the 101 is
+   ``abnormal_handshake`` ("closed before the connection is established").
+5. After the 101: a close frame from the server maps by code (RFC 6455 section 7.4
+   and the IANA registry; 4000-4999 through a per-target table); the connection
+   ending without a close frame is ``abnormal_closure`` (1006); a session that
+   ran until the client ended it is ``accepted``.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """The closed set of outcomes of one connection attempt."""
+
+    ACCEPTED = "accepted"
+    REJECTED_AUTH = "rejected_auth"  # 401/403 at the upgrade
+    REJECTED_CAPACITY = "rejected_capacity"  # 429/503 at the upgrade
+    REJECTED_STATUS = "rejected_status"  # another non-101 status
+    CLOSED_NORMAL = "closed_normal"  # server closed with 1000/1001
+    CLOSED_POLICY = "closed_policy"  # 1008
+    CLOSED_INTERNAL = "closed_internal"  # 1011
+    CLOSED_TRY_AGAIN = "closed_try_again"  # 1013 (and 1012 service restart)
+    CLOSED_AUTH = "closed_auth"  # application code mapped to auth, e.g. 4401
+    CLOSED_CAPACITY = "closed_capacity"  # application code mapped to capacity
+    CLOSED_OTHER = "closed_other"  # any other code, or a close frame without a code
+    ABNORMAL_HANDSHAKE = "abnormal_handshake"  # dropped before the 101
+    ABNORMAL_CLOSURE = "abnormal_closure"  # 1006: gone after open without a close frame
+    REFUSED = "refused"  # ECONNREFUSED
+    TIMEOUT_CONNECT = "timeout_connect"
+    TIMEOUT_HANDSHAKE = "timeout_handshake"
+    CONNECT_ERROR = "connect_error"  # other TCP-level error before the connection
+    TLS_ERROR = "tls_error"
+    PROTOCOL_ERROR = "protocol_error"
+    GENERATOR_FAULT = "generator_fault"  # the load generator ran out of something
+    INTERRUPTED = "interrupted"  # stopped by the harness mid-handshake; not counted
+
+
+class Verdict(StrEnum):
+    """What an outcome means for the token kind that produced it."""
+
+    OK = "ok"  # the expected outcome for the token kind
+    VALID_REFUSED = "valid_refused"  # availability: a valid token refused gracefully
+    INVALID_ACCEPTED = "invalid_accepted"  # security: an invalid token got a session
+    ABRUPT = "abrupt"  # reset, drop, timeout, 1006: no reason given
+    WRONG_REJECTION = "wrong_rejection"  # an invalid token rejected, but not as expected
+    GENERATOR_FAULT = "generator_fault"  # the harness's own failure; not the target's
+    EXCLUDED = "excluded"  # interrupted by the harness; not counted
+
+
+class Stage(StrEnum):
+    """Where in the attempt the client was when it ended."""
+
+    CONNECT = "connect"  # TCP connect
+    HANDSHAKE = "handshake"  # HTTP upgrade sent, waiting for the 101
+    OPEN = "open"  # WebSocket open
+
+
+class Manner(StrEnum):
+    """How a refusal happened: with a stated reason, or without."""
+
+    GRACEFUL = "graceful"
+    ABRUPT = "abrupt"
+
+
+# --- Tables ---------------------------------------------------------------------------
+
+#: Close codes (RFC 6455 section 7.4.1 and the IANA registry) and their outcome.
+CLOSE_CODE_OUTCOMES: Mapping[int, Outcome] = {
+    1000: Outcome.CLOSED_NORMAL,
+    1001: Outcome.CLOSED_NORMAL,
+    1008: Outcome.CLOSED_POLICY,
+    1011: Outcome.CLOSED_INTERNAL,
+    1012: Outcome.CLOSED_TRY_AGAIN,
+    1013: Outcome.CLOSED_TRY_AGAIN,
+}
+
+#: Names of close codes, for reports.
+CLOSE_CODE_NAMES: Mapping[int, str] = {
+    1000: "normal",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status",
+    1006: "abnormal",
+    1007: "invalid payload",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS handshake",
+    4401: "unauthorized",
+    4403: "forbidden",
+    4429: "too many",
+}
+
+#: Default meaning of private close codes (4000-4999); a scenario can extend it per target.
+DEFAULT_APP_CLOSE_CODES: Mapping[int, str] = {
+    4401: "auth",
+    4403: "auth",
+    4429: "capacity",
+    4503: "capacity",
+}
+
+APP_CLASS_OUTCOMES: Mapping[str, Outcome] = {
+    "auth": Outcome.CLOSED_AUTH,
+    "capacity": Outcome.CLOSED_CAPACITY,
+    "policy": Outcome.CLOSED_POLICY,
+    "normal": Outcome.CLOSED_NORMAL,
+    "try_again": Outcome.CLOSED_TRY_AGAIN,
+    "internal": Outcome.CLOSED_INTERNAL,
+}
+
+#: The classes a scenario may map a private close code to.
+APP_CLOSE_CLASSES: tuple[str, ...] = tuple(sorted(APP_CLASS_OUTCOMES))
+
+#: HTTP statuses of a refused upgrade.
+STATUS_OUTCOMES: Mapping[int, Outcome] = {
+    401: Outcome.REJECTED_AUTH,
+    403: Outcome.REJECTED_AUTH,
+    429: Outcome.REJECTED_CAPACITY,
+    503: Outcome.REJECTED_CAPACITY,
+}
+
+#: errno values that mean the load generator itself ran out of a resource.
+GENERATOR_ERRNOS: frozenset[int] = frozenset(
+    {errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS, errno.ENOMEM}
+)
+
+#: Errors during the handshake that mean "the peer dropped us" rather than "it said no".
+DROP_ERRNOS: frozenset[int] = frozenset(
+    {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN}
+)
+
+#: Outcomes where the target gave no reason: resets, silent drops, timeouts.
+ABRUPT_OUTCOMES: frozenset[Outcome] = frozenset(
+    {
+        Outcome.ABNORMAL_HANDSHAKE,
+        Outcome.ABNORMAL_CLOSURE,
+        Outcome.REFUSED,
+        Outcome.TIMEOUT_CONNECT,
+        Outcome.TIMEOUT_HANDSHAKE,
+        Outcome.CONNECT_ERROR,
+        Outcome.TLS_ERROR,
+        Outcome.PROTOCOL_ERROR,
+    }
+)
+
+#: Outcomes where the target refused while saying why (status or close code).
+GRACEFUL_OUTCOMES: frozenset[Outcome] = frozenset(
+    {
+        Outcome.REJECTED_AUTH,
+        Outcome.REJECTED_CAPACITY,
+        Outcome.REJECTED_STATUS,
+        Outcome.CLOSED_NORMAL,
+        Outcome.CLOSED_POLICY,
+        Outcome.CLOSED_INTERNAL,
+        Outcome.CLOSED_TRY_AGAIN,
+        Outcome.CLOSED_AUTH,
+        Outcome.CLOSED_CAPACITY,
+        Outcome.CLOSED_OTHER,
+    }
+)
+
+#: An auth rejection, in any of the ways a service may express it.
+AUTH_REJECTIONS: frozenset[Outcome] = frozenset(
+    {Outcome.REJECTED_AUTH, Outcome.CLOSED_AUTH, Outcome.CLOSED_POLICY}
+)
+
+#: Token kinds and the outcomes each one expects.
+EXPECTED_OUTCOMES: Mapping[str, frozenset[Outcome]] = {
+    "valid": frozenset({Outcome.ACCEPTED}),
+    "empty": AUTH_REJECTIONS,
+    "missing": AUTH_REJECTIONS,
+    "expired": AUTH_REJECTIONS,
+    "not_yet_valid": AUTH_REJECTIONS,
+    "bad_signature": AUTH_REJECTIONS,
+    "alg_none": AUTH_REJECTIONS,
+    "malformed": AUTH_REJECTIONS,
+}
+
+TOKEN_KINDS: tuple[str, ...] = tuple(EXPECTED_OUTCOMES)
+
+
+# --- What the client saw --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one connection attempt showed the client, protocol facts only.
+
+    Attributes:
+        stage: where the attempt ended (or was when it failed).
+        errno: the OS error number of a socket error, if any.
+        timed_out: a timeout fired at ``stage``.
+        http_status: status of the upgrade response, when one was read.
+        tls_error: the TLS handshake failed.
+        protocol_error: the peer sent something that is not valid HTTP/WebSocket.
+        close_code: code from the server's close frame (None: no code, or no frame).
+        close_frame: a close frame was received from the server.
+        closed_by: "server", "client", or None when the connection just ended.
+        interrupted: the harness stopped the attempt (e.g. at the end of the run).
+    """
+
+    stage: Stage
+    errno: int | None = None
+    timed_out: bool = False
+    http_status: int | None = None
+    tls_error: bool = False
+    protocol_error: bool = False
+    close_code: int | None = None
+    close_frame: bool = False
+    closed_by: str | None = None
+    interrupted: bool = False
+
+
+def classify(obs: Observation, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_CODES) -> Outcome:
+    """Map what the client saw to an outcome (pure; see the module docstring for rules).
+
+    Args:
+        obs: the protocol facts of one attempt.
+        app_codes: meaning of private close codes 4000-4999 for this target
+            (values from :data:`APP_CLOSE_CLASSES`).
+    """
+    if obs.errno in GENERATOR_ERRNOS:
+        return Outcome.GENERATOR_FAULT
+    if obs.stage is Stage.CONNECT:
+        if obs.interrupted:
+            return Outcome.INTERRUPTED
+        if obs.errno == errno.ECONNREFUSED:
+            return Outcome.REFUSED
+        if obs.timed_out or obs.errno == errno.ETIMEDOUT:
+            return Outcome.TIMEOUT_CONNECT
+        return Outcome.CONNECT_ERROR
+    if obs.stage is Stage.HANDSHAKE:
+        if obs.http_status is not None and obs.http_status != 101:
+            return STATUS_OUTCOMES.get(obs.http_status, Outcome.REJECTED_STATUS)
+        if obs.interrupted:
+            return Outcome.INTERRUPTED
+        if obs.tls_error:
+            return Outcome.TLS_ERROR
+        if obs.timed_out:
+            return Outcome.TIMEOUT_HANDSHAKE
+        if obs.protocol_error:
+            return Outcome.PROTOCOL_ERROR
+        return Outcome.ABNORMAL_HANDSHAKE
+    # Stage.OPEN: the 101 was received.
+    if obs.closed_by == "server" and obs.close_frame:
+        return close_code_outcome(obs.close_code, app_codes)
+    if obs.closed_by == "client" or obs.interrupted:
+        return Outcome.ACCEPTED
+    if obs.protocol_error:
+        return Outcome.PROTOCOL_ERROR
+    return Outcome.ABNORMAL_CLOSURE
+
+
+def close_code_outcome(
+    code: int | None, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_CODES
+) -> Outcome:
+    """Outcome of a close frame sent by the server with ``code`` (None: frame without a code)."""
+    if code is None:
+        return Outcome.CLOSED_OTHER
+    if code in CLOSE_CODE_OUTCOMES:
+        return CLOSE_CODE_OUTCOMES[code]
+    if 4000 <= code <= 4999 and code in app_codes:
+        return APP_CLASS_OUTCOMES[app_codes[code]]
+    return Outcome.CLOSED_OTHER
+
+
+def expected_outcomes(token_kind: str) -> frozenset[Outcome]:
+    """Outcomes that count as success for ``token_kind``."""
+    return EXPECTED_OUTCOMES[token_kind]
+
+
+def manner(outcome: Outcome) -> Manner | None:
+    """Graceful (a reason given) or abrupt (none), for any outcome other than accepted."""
+    if outcome in ABRUPT_OUTCOMES:
+        return Manner.ABRUPT
+    if outcome in GRACEFUL_OUTCOMES:
+        return Manner.GRACEFUL
+    return None
+
+
+def verdict(token_kind: str, outcome: Outcome) -> Verdict:
+    """The verdict for one attempt of ``token_kind`` that ended in ``outcome``."""
+    if outcome is Outcome.GENERATOR_FAULT:
+        return Verdict.GENERATOR_FAULT
+    if outcome is Outcome.INTERRUPTED:
+        return Verdict.EXCLUDED
+    if outcome in EXPECTED_OUTCOMES[token_kind]:
+        return Verdict.OK
+    if outcome is Outcome.ACCEPTED:
+        return Verdict.INVALID_ACCEPTED
+    if outcome in ABRUPT_OUTCOMES:
+        return Verdict.ABRUPT
+    if token_kind == "valid":
+        return Verdict.VALID_REFUSED
+    return Verdict.WRONG_REJECTION
+
+
+def expects_accept(token_kind: str) -> bool:
+    """True when ``token_kind`` should be accepted."""
+    return Outcome.ACCEPTED in EXPECTED_OUTCOMES[token_kind]
