@@ -1,0 +1,83 @@
+"""Samples the target process's CPU, memory, file descriptors and connections once a second."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.record import SAMPLES_FILE, JsonlWriter
+
+
+def sample(proc: psutil.Process) -> dict[str, Any]:
+    """One sample of ``proc``: CPU % since the previous call (100 = one core), RSS MB, FDs,
+    TCP connections, threads; ``t`` in epoch seconds."""
+    with proc.oneshot():
+        cpu = proc.cpu_percent(None)
+        rss_mb = proc.memory_info().rss / (1024 * 1024)
+        fds = proc.num_fds()
+        threads = proc.num_threads()
+    try:
+        conns = len(proc.net_connections(kind="tcp"))
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        conns = -1
+    return {
+        "t": round(time.time(), 3),
+        "cpu_percent": round(cpu, 1),
+        "rss_mb": round(rss_mb, 2),
+        "fds": fds,
+        "connections": conns,
+        "threads": threads,
+    }
+
+
+class Probe:
+    """Background sampler of one PID, writing ``samples.jsonl`` in the run directory.
+
+    Runs in a thread (a greenlet under gevent's monkey-patching). Stops when
+    :meth:`stop` is called or the process is gone.
+    """
+
+    def __init__(
+        self,
+        pid: int,
+        run_dir: Path,
+        interval: float = 1.0,
+        on_sample: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.writer = JsonlWriter(run_dir / SAMPLES_FILE)
+        self.last: dict[str, Any] | None = None
+        self._on_sample = on_sample
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="probe", daemon=True)
+
+    def start(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        try:
+            proc = psutil.Process(self.pid)
+            proc.cpu_percent(None)  # prime: the first call always returns 0.0
+        except psutil.Error:
+            return
+        while not self._stop.wait(self.interval):
+            try:
+                s = sample(proc)
+            except psutil.Error:
+                return  # the target is gone; the attempts tell the rest
+            self.last = s
+            self.writer.write(s)
+            if self._on_sample is not None:
+                self._on_sample(s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.writer.close()

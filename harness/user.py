@@ -1,0 +1,191 @@
+"""The Locust user: each task run is one WebSocket connection attempt, recorded exactly once.
+
+Importing this module imports Locust (and so gevent's monkey-patching): import it
+before anything that imports ``ssl``.
+"""
+
+from __future__ import annotations
+
+from locust import User, between, task
+from locust.user.task import LOCUST_STATE_STOPPING
+
+import itertools
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from harness.client import Request, Result, SessionPlan, open_attempt
+from harness.outcomes import (
+    DEFAULT_APP_CLOSE_CODES,
+    classify,
+    expects_accept,
+    manner,
+    verdict,
+)
+from harness.record import AttemptRecord
+from harness.scenario import Scenario
+from harness.tokens import mint
+
+
+class RecordSink(Protocol):
+    """Where finished attempt records go (a run recorder, a worker forwarding to the master)."""
+
+    def add(self, record: AttemptRecord) -> None: ...
+
+
+@dataclass
+class UserConfig:
+    """Everything a user needs, set once per run by :func:`make_user_class`."""
+
+    scenario: Scenario
+    secret: str
+    url: str
+    sink: RecordSink
+    run_id: str
+    worker: str = "local"
+    #: names of chaos faults active now (filled by the chaos driver in later versions)
+    active_faults: Callable[[], list[str]] = field(default=lambda: [])
+    #: label of the current load stage
+    load_stage: Callable[[], str] = field(default=lambda: "steady")
+    #: meaning of private close codes 4000-4999 for this target
+    app_codes: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_APP_CLOSE_CODES))
+
+
+class WebSocketUser(User):
+    """A Locust user that opens WebSockets with a mix of token kinds.
+
+    One task run is one attempt: pick a token kind by the scenario's weights, mint
+    the token, connect, run the session, close, write one :class:`AttemptRecord`,
+    and fire one Locust ``request`` event (name ``WS <kind>``; a failure when the
+    verdict is not ok).
+    """
+
+    abstract = True
+    config: ClassVar[UserConfig]
+    _numbers: ClassVar[itertools.count[int]] = itertools.count(1)
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.number = next(WebSocketUser._numbers)
+        self.attempts = 0
+        load = self.config.scenario.load
+        self._kinds = [k for k, w in load.mix.items() if w > 0]
+        self._weights = [load.mix[k] for k in self._kinds]
+        s = load.session
+        self._plan = SessionPlan(
+            hold=s.hold,
+            messages=s.messages,
+            message_bytes=s.message_bytes,
+            expect_reply=s.expect_reply,
+            reply_timeout=s.reply_timeout,
+        )
+
+    def _stopping(self) -> bool:
+        return bool(self._state == LOCUST_STATE_STOPPING)
+
+    @task
+    def connect_once(self) -> None:
+        """One connection attempt."""
+        cfg = self.config
+        auth = cfg.scenario.auth
+        timeouts = cfg.scenario.load.timeouts
+        self.attempts += 1
+        kind = random.choices(self._kinds, self._weights)[0]
+        token = mint(kind, auth, cfg.secret, user=self.number, attempt=self.attempts)
+        req = Request(
+            url=cfg.url,
+            token=token,
+            placement=auth.placement,
+            query_param=auth.query_param,
+            header=auth.header,
+            connect_timeout=timeouts.connect,
+            handshake_timeout=timeouts.handshake,
+        )
+        chaos = list(cfg.active_faults())
+        stage = cfg.load_stage()
+        t_start = time.time()
+        try:
+            res = open_attempt(req, self._plan, should_stop=self._stopping)
+        except BaseException as exc:
+            partial: Result | None = getattr(exc, "harness_result", None)
+            if partial is not None:
+                self._record(kind, token, t_start, partial, chaos, stage)
+            raise
+        self._record(kind, token, t_start, res, chaos, stage)
+
+    def _record(
+        self,
+        kind: str,
+        token: str | None,
+        t_start: float,
+        res: Result,
+        chaos: list[str],
+        stage: str,
+    ) -> None:
+        cfg = self.config
+        obs = res.observation
+        outcome = classify(obs, cfg.app_codes)
+        v = verdict(kind, outcome)
+        m = manner(outcome)
+        rtts = res.rtts_ms
+        placement = "none" if token is None else cfg.scenario.auth.placement
+        rec = AttemptRecord(
+            run_id=cfg.run_id,
+            worker=cfg.worker,
+            user=self.number,
+            attempt=self.attempts,
+            token_kind=kind,
+            placement=placement,
+            expected="accept" if expects_accept(kind) else "reject",
+            t_start=t_start,
+            connect_ms=_r(res.connect_ms),
+            handshake_ms=_r(res.handshake_ms),
+            outcome=outcome.value,
+            verdict=v.value,
+            manner=m.value if m else None,
+            stage=obs.stage.value,
+            http_status=obs.http_status,
+            close_code=obs.close_code,
+            close_reason=res.close_reason,
+            closed_by=obs.closed_by,
+            open_s=_r(res.open_s, 3),
+            msgs_sent=res.msgs_sent,
+            msgs_recv=res.msgs_recv,
+            rtt_ms_avg=_r(sum(rtts) / len(rtts)) if rtts else None,
+            rtt_ms_max=_r(max(rtts)) if rtts else None,
+            pings=res.pings,
+            error=res.error,
+            chaos=chaos,
+            load_stage=stage,
+        )
+        cfg.sink.add(rec)
+        if v.value == "excluded":
+            return
+        self.environment.events.request.fire(
+            request_type="WS",
+            name=f"WS {kind}",
+            response_time=res.handshake_ms,  # None: not counted in percentiles
+            response_length=res.msgs_recv,
+            exception=None if v.value == "ok" else RuntimeError(f"{v.value}: {outcome.value}"),
+            context={"token_kind": kind, "outcome": outcome.value},
+        )
+
+
+def _r(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def make_user_class(config: UserConfig) -> type[WebSocketUser]:
+    """A concrete user class bound to one run's configuration."""
+    session = config.scenario.load.session
+    return type(
+        "WebSocketTokenUser",
+        (WebSocketUser,),
+        {
+            "abstract": False,
+            "config": config,
+            "wait_time": between(session.wait_min, session.wait_max),
+        },
+    )
