@@ -203,6 +203,7 @@ EXPECTED_OUTCOMES: Mapping[str, frozenset[Outcome]] = {
     "bad_signature": AUTH_REJECTIONS,
     "alg_none": AUTH_REJECTIONS,
     "malformed": AUTH_REJECTIONS,
+    "expired_reused": AUTH_REJECTIONS,
 }
 
 TOKEN_KINDS: tuple[str, ...] = tuple(EXPECTED_OUTCOMES)

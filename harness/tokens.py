@@ -11,6 +11,10 @@ not_yet_valid   correctly signed, nbf one hour in the future
 bad_signature   right shape and claims, signed with another secret
 alg_none        header ``{"alg": "none"}``, no signature (RFC 7519 section 6)
 malformed       not a JWT at all (three parts that are not base64url JSON)
+expired_reused  a valid token living REUSE_LIFETIME_S, used once while valid (recorded as
+                ``valid``) and again after it expired (recorded as ``expired_reused``): a
+                client reconnecting with a stale token; catches validity caches that
+                outlive the token
 =============== ==========================================================
 """
 
@@ -30,6 +34,7 @@ from harness.scenario import Auth
 
 EXPIRED_AGO_S = 60.0  # seconds in the past an expired token's exp lies
 NOT_YET_VALID_IN_S = 3600.0  # seconds in the future a not-yet-valid token's nbf lies
+REUSE_LIFETIME_S = 1.0  # seconds an expired_reused token lives before its reuse
 
 
 def new_secret() -> str:
@@ -79,7 +84,8 @@ def mint(
         lifetime: seconds a valid token lives (default: ``auth.lifetime``).
 
     Returns:
-        The token text; ``""`` for ``empty``; ``None`` for ``missing``.
+        The token text; ``""`` for ``empty``; ``None`` for ``missing``; for
+        ``expired_reused``, the still-valid short-lived token (the caller reuses it).
     """
     if kind not in TOKEN_KINDS:
         raise ValueError(f"unknown token kind {kind!r}; known: {', '.join(TOKEN_KINDS)}")
@@ -91,6 +97,8 @@ def mint(
         return "not-a-jwt." + _secrets.token_hex(8) + ".%%%"
     t = time.time() if now is None else now
     life = auth.lifetime if lifetime is None else lifetime
+    if kind == "expired_reused":
+        life = REUSE_LIFETIME_S
     claims = render_claims(auth.claims, user, attempt)
     claims.update({"iat": int(t), "exp": int(t + life)})
     key = secret

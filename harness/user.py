@@ -6,6 +6,7 @@ before anything that imports ``ssl``.
 
 from __future__ import annotations
 
+import gevent
 from locust import User, between, task
 from locust.user.task import LOCUST_STATE_STOPPING
 
@@ -15,6 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
+
+import jwt
 
 from harness.client import Request, Result, SessionPlan, open_attempt
 from harness.outcomes import (
@@ -87,13 +90,27 @@ class WebSocketUser(User):
 
     @task
     def connect_once(self) -> None:
-        """One connection attempt."""
+        """One connection attempt (two for ``expired_reused``: while valid, then stale)."""
+        cfg = self.config
+        kind = random.choices(self._kinds, self._weights)[0]
+        token = mint(
+            kind, cfg.scenario.auth, cfg.secret, user=self.number, attempt=self.attempts + 1
+        )
+        if kind == "expired_reused":
+            assert token is not None
+            self._attempt("valid", token)
+            exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+            # a JWT is expired once now > exp (RFC 7519 section 4.1.4; no leeway)
+            gevent.sleep(max(0.0, exp + 1.05 - time.time()))
+            if self._stopping():
+                return
+        self._attempt(kind, token)
+
+    def _attempt(self, kind: str, token: str | None) -> None:
         cfg = self.config
         auth = cfg.scenario.auth
         timeouts = cfg.scenario.load.timeouts
         self.attempts += 1
-        kind = random.choices(self._kinds, self._weights)[0]
-        token = mint(kind, auth, cfg.secret, user=self.number, attempt=self.attempts)
         req = Request(
             url=cfg.url,
             token=token,

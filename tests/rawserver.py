@@ -6,7 +6,7 @@ client can see: a status, a drop before the 101, a reset, silence, garbage, a
 and a plain echo. It proves the client and classifier read the protocol, not
 our reference target's habits.
 
-Paths: /status/<code>, /drop, /reset, /silent, /garbage, /open-drop,
+Paths: /status/<code>, /drop, /reset, /silent[/<seconds>], /garbage, /open-drop,
 /close/<code>[/<reason>], /ping-echo, /echo.
 """
 
@@ -90,8 +90,8 @@ class _Handler(socketserver.BaseRequestHandler):
         if kind == "reset":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return
-        if kind == "silent":
-            time.sleep(3)
+        if kind == "silent":  # /silent[/<seconds>]: read the request, never answer
+            time.sleep(float(parts[1]) if len(parts) > 1 else 3.0)
             return
         if kind == "garbage":
             sock.sendall(b"SSH-2.0-OpenSSH_9.0\r\n\r\n")
