@@ -1,0 +1,391 @@
+"""The embedded reference target: an asyncio WebSocket echo server with JWT auth and limits.
+
+One :class:`TargetServer` answers every request in ``process_request``, in this order:
+
+1. Routing: ``GET /health`` (JSON), ``GET /metrics`` (Prometheus text), the
+   WebSocket path (``/ws``), anything else 404.
+2. ``drop-before-handshake`` defect: abort the TCP connection after reading the
+   request, before any response byte.
+3. Auth (:mod:`harness.target.auth`): a refused token never takes a connection slot.
+4. Capacity: the connection limit, then the RSS and CPU thresholds (sampled every
+   :data:`SAMPLE_INTERVAL_S` in the background, never per handshake).
+5. Accept: reserve a slot until the TCP connection is gone; echo every message.
+
+A refusal is either an HTTP response at the upgrade (mode ``upgrade``) or a
+completed handshake followed by a close frame (mode ``close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import psutil
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from harness.scenario import EmbeddedTarget
+from harness.target.auth import (
+    CAUSES,
+    REJECTIONS,
+    AuthResult,
+    ValidityCache,
+    extract_token,
+    validate_token,
+)
+from harness.target.auth import accepted as auth_accepted
+
+log = logging.getLogger("harness.target")
+
+# --- Tables ---------------------------------------------------------------------------
+
+#: Capacity cause -> reason template (``{limit}`` is the configured threshold).
+CAPACITY_REASONS: Mapping[str, str] = {
+    "connection_limit": "try again later: connection limit {limit} reached",
+    "memory": "try again later: memory above {limit} MB",
+    "cpu": "try again later: cpu above {limit} percent",
+}
+CAPACITY_STATUS = 503  # HTTP status of a capacity refusal at the upgrade
+CAPACITY_CLOSE_CODE = 1013  # try again later (RFC 6455 section 7.4.1, IANA registry)
+RETRY_AFTER_S = 1  # Retry-After header of a 503, seconds
+
+#: Metric -> (type, help) of the ``/metrics`` page, in page order.
+METRICS: Mapping[str, tuple[str, str]] = {
+    "ws_connections_open": ("gauge", "Open WebSocket connections (slots held)."),
+    "ws_connections_max": ("gauge", "Connection limit."),
+    "ws_connections_total": ("counter", "Accepted WebSocket connections."),
+    "ws_rejections_total": ("counter", "Refused connections by cause."),
+    "ws_messages_total": ("counter", "Messages echoed."),
+    "ws_drops_total": ("counter", "Handshakes dropped by the drop-before-handshake defect."),
+    "ws_cache_hits_total": ("counter", "Validity cache hits (cache-past-expiry defect)."),
+    "process_resident_memory_bytes": ("gauge", "Resident memory size in bytes."),
+    "process_cpu_percent": ("gauge", "CPU use over the last sample (one core = 100)."),
+    "process_start_time_seconds": ("gauge", "Start time since the epoch in seconds."),
+}
+
+# Timeouts
+SAMPLE_INTERVAL_S = 0.5  # seconds between CPU/RSS samples
+CLOSE_TIMEOUT_S = 1.0  # seconds to wait for the peer's close frame
+SHUTDOWN_TIMEOUT_S = 1.5  # seconds for a graceful shutdown before aborting connections
+
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """Everything the server needs; ``secret`` is kept out of ``repr``."""
+
+    options: EmbeddedTarget
+    secret: str = field(repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8765  # 0: the OS picks
+    path: str = "/ws"
+    query_param: str = "token"
+    algorithm: str = "HS256"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One decided refusal: how it shows at the upgrade and as a close frame."""
+
+    cause: str  # a key of auth.REJECTIONS or CAPACITY_REASONS
+    status: int
+    close_code: int
+    reason: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def auth(cls, cause: str) -> Refusal:
+        row = REJECTIONS[cause]
+        challenge = f'Bearer error="invalid_token", error_description="{cause}"'
+        return cls(
+            cause, row.status, row.close_code, row.reason, (("WWW-Authenticate", challenge),)
+        )
+
+    @classmethod
+    def capacity(cls, cause: str, limit: float) -> Refusal:
+        reason = CAPACITY_REASONS[cause].format(limit=f"{limit:g}")
+        retry = (("Retry-After", str(RETRY_AFTER_S)),)
+        return cls(cause, CAPACITY_STATUS, CAPACITY_CLOSE_CODE, reason, retry)
+
+
+class TargetConnection(ServerConnection):
+    """A server connection that carries a refusal decided during the handshake (close mode)."""
+
+    refusal: Refusal | None = None
+
+
+class ResourceSampler:
+    """This process's RSS and CPU use, sampled in the background (cached between samples)."""
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)  # the first call only sets the baseline
+        self.rss_bytes = self._process.memory_info().rss
+        self.cpu_percent = 0.0  # over the last interval; one core = 100
+
+    @property
+    def rss_mb(self) -> float:
+        return self.rss_bytes / _MB
+
+    def sample(self) -> None:
+        """Take one sample now."""
+        self.rss_bytes = self._process.memory_info().rss
+        self.cpu_percent = self._process.cpu_percent(None)
+
+    async def run(self, interval: float = SAMPLE_INTERVAL_S) -> None:
+        """Sample every ``interval`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            self.sample()
+
+
+class TargetServer:
+    """The reference WebSocket manager; see the module docstring for the request pipeline."""
+
+    def __init__(self, config: TargetConfig, *, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.options = config.options
+        self.defects = frozenset(config.options.defects)
+        self.rng = rng or random.Random()
+        self.cache = (
+            ValidityCache(config.options.cache_ttl) if "cache-past-expiry" in self.defects else None
+        )
+        self.sampler = ResourceSampler()
+        self.slots: set[ServerConnection] = set()  # accepted, TCP still up
+        # Counters
+        self.accepted_total = 0
+        self.messages_total = 0
+        self.drops_total = 0
+        self.cache_hits_total = 0
+        self.rejections: Counter[str] = Counter({c: 0 for c in (*CAUSES, *CAPACITY_REASONS)})
+        self.started_wall = time.time()
+        self._started = time.monotonic()
+        self._server: Server | None = None
+        self._sampler_task: asyncio.Task[None] | None = None
+
+    # --- Lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening (on an OS-chosen port when ``config.port`` is 0)."""
+        opts = self.options
+        self._sampler_task = asyncio.create_task(self.sampler.run())
+        self._server = await serve(
+            self._handler,
+            self.config.host,
+            self.config.port,
+            process_request=self._process_request,
+            create_connection=TargetConnection,
+            compression=None,  # payload sizes on the wire are the real ones
+            open_timeout=opts.handshake_timeout or None,
+            ping_interval=opts.ping_interval or None,
+            ping_timeout=opts.ping_timeout or None,
+            close_timeout=CLOSE_TIMEOUT_S,
+        )
+
+    async def stop(self) -> None:
+        """Close open connections with 1001, stop listening; abort what is left after a while."""
+        if self._sampler_task is not None:
+            self._sampler_task.cancel()
+        server = self._server
+        if server is None:
+            return
+        server.close()
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+                await server.wait_closed()
+        except TimeoutError:
+            for connection in list(server.all_connections):
+                connection.transport.abort()
+
+    @property
+    def port(self) -> int:
+        """The port actually bound."""
+        assert self._server is not None, "not started"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port/path`` of the WebSocket endpoint."""
+        host = self.config.host
+        host = f"[{host}]" if ":" in host else host
+        return f"ws://{host}:{self.port}{self.config.path}"
+
+    # --- Handshake ----------------------------------------------------------------------
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path == "/health":
+            return _respond(connection, 200, json.dumps(self.health()), "application/json")
+        if url.path == "/metrics":
+            return _respond(connection, 200, self.metrics(), "text/plain; version=0.0.4")
+        if url.path != self.config.path:
+            return connection.respond(404, "not found\n")
+        if "drop-before-handshake" in self.defects and (
+            self.rng.random() < self.options.drop_probability
+        ):
+            return await self._drop(connection)
+        authorization = request.headers.get_all("Authorization")
+        token = extract_token(
+            url.query,
+            authorization[0] if authorization else None,
+            query_param=self.config.query_param,
+        )
+        result = self.authenticate(token)
+        if result.cause is not None:
+            return self._refuse(connection, Refusal.auth(result.cause), self.options.rejection)
+        capacity = self.capacity_refusal()
+        if capacity is not None:
+            return self._refuse(connection, capacity, self.options.capacity_rejection)
+        self._reserve(connection)
+        return None
+
+    def authenticate(self, token: str | None) -> AuthResult:
+        """Validate ``token``, through the defects that change the rules."""
+        if token == "" and "accept-empty-token" in self.defects:
+            return auth_accepted({}, anonymous=True)
+        now = time.monotonic()
+        if self.cache is not None and token:
+            claims = self.cache.get(token, now)
+            if claims is not None:
+                self.cache_hits_total += 1
+                return auth_accepted(claims)
+        result = validate_token(token, self.config.secret, algorithm=self.config.algorithm)
+        if self.cache is not None and token and result.claims is not None:
+            self.cache.put(token, result.claims, now)
+        return result
+
+    def capacity_refusal(self) -> Refusal | None:
+        """Why a new connection cannot be taken now, or None (always None with the defect)."""
+        if "no-capacity-check" in self.defects:
+            return None
+        opts = self.options
+        if len(self.slots) >= opts.max_connections:
+            return Refusal.capacity("connection_limit", opts.max_connections)
+        if opts.max_rss_mb > 0 and self.sampler.rss_mb > opts.max_rss_mb:
+            return Refusal.capacity("memory", opts.max_rss_mb)
+        if opts.max_cpu_percent > 0 and self.sampler.cpu_percent > opts.max_cpu_percent:
+            return Refusal.capacity("cpu", opts.max_cpu_percent)
+        return None
+
+    def _refuse(self, connection: ServerConnection, refusal: Refusal, mode: str) -> Response | None:
+        self.rejections[refusal.cause] += 1
+        log.info("refused %s (%s) %s", _peer(connection), refusal.cause, mode)
+        if mode == "close":
+            assert isinstance(connection, TargetConnection)
+            connection.refusal = refusal  # the handler closes right after the 101
+            return None
+        phrase = http.HTTPStatus(refusal.status).phrase.lower()
+        response = connection.respond(refusal.status, f"{phrase}: {refusal.reason}\n")
+        for name, value in refusal.headers:
+            response.headers[name] = value
+        return response
+
+    def _reserve(self, connection: ServerConnection) -> None:
+        # Held from the decision until the TCP connection is gone, so that
+        # concurrent handshakes cannot overshoot the limit.
+        self.slots.add(connection)
+        connection.connection_lost_waiter.add_done_callback(
+            lambda _: self.slots.discard(connection)
+        )
+
+    async def _drop(self, connection: ServerConnection) -> Response:
+        # Abort the transport and let connection_lost() run: the protocol state
+        # becomes CLOSED, so handshake() sends nothing and the library's handler
+        # returns quietly (no traceback). The response returned is never sent.
+        self.drops_total += 1
+        log.info("dropped %s before the handshake (defect)", _peer(connection))
+        connection.transport.abort()
+        await asyncio.shield(connection.connection_lost_waiter)
+        return connection.respond(CAPACITY_STATUS, "dropped\n")
+
+    # --- Session ------------------------------------------------------------------------
+
+    async def _handler(self, connection: ServerConnection) -> None:
+        refusal = getattr(connection, "refusal", None)
+        if refusal is not None:
+            await connection.close(refusal.close_code, refusal.reason)
+            return
+        self.accepted_total += 1
+        log.info("accepted %s", _peer(connection))
+        try:
+            async for message in connection:
+                await connection.send(message)
+                self.messages_total += 1
+        except ConnectionClosed:
+            pass
+        finally:
+            self.slots.discard(connection)
+
+    # --- Endpoints ----------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The ``/health`` document."""
+        return {
+            "status": "ok",
+            "accepting": self.capacity_refusal() is None,
+            "connections": len(self.slots),
+            "max_connections": self.options.max_connections,
+            "rss_mb": round(self.sampler.rss_mb, 1),
+            "cpu_percent": round(self.sampler.cpu_percent, 1),
+            "defects": sorted(self.defects),
+            "uptime_s": round(time.monotonic() - self._started, 3),
+        }
+
+    def metrics(self) -> str:
+        """The ``/metrics`` page in the Prometheus text exposition format (version 0.0.4)."""
+        rejections = {f'cause="{c}"': n for c, n in sorted(self.rejections.items())}
+        return render_metrics(
+            {
+                "ws_connections_open": {"": len(self.slots)},
+                "ws_connections_max": {"": self.options.max_connections},
+                "ws_connections_total": {"": self.accepted_total},
+                "ws_rejections_total": rejections,
+                "ws_messages_total": {"": self.messages_total},
+                "ws_drops_total": {"": self.drops_total},
+                "ws_cache_hits_total": {"": self.cache_hits_total},
+                "process_resident_memory_bytes": {"": self.sampler.rss_bytes},
+                "process_cpu_percent": {"": self.sampler.cpu_percent},
+                "process_start_time_seconds": {"": self.started_wall},
+            }
+        )
+
+
+def render_metrics(values: Mapping[str, Mapping[str, float]]) -> str:
+    """Prometheus text for ``values`` (metric -> label set, e.g. ``cause="expired"`` -> value)."""
+    lines: list[str] = []
+    for name, (kind, help_) in METRICS.items():
+        lines += (f"# HELP {name} {help_}", f"# TYPE {name} {kind}")
+        for labels, value in values.get(name, {}).items():
+            lines.append(f"{name}{{{labels}}} {value!r}" if labels else f"{name} {value!r}")
+    return "\n".join(lines) + "\n"
+
+
+def _respond(connection: ServerConnection, status: int, body: str, content_type: str) -> Response:
+    response = connection.respond(status, body)
+    headers: Headers = response.headers
+    del headers["Content-Type"]
+    headers["Content-Type"] = f"{content_type}; charset=utf-8"
+    headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _peer(connection: ServerConnection) -> str:
+    try:
+        host, port = connection.remote_address[:2]
+    except Exception:  # the socket may be gone already
+        return "?"
+    return f"{host}:{port}"
