@@ -1,0 +1,215 @@
+"""PNG charts of a run (matplotlib's Agg canvas on each Figure; no pyplot, no global state).
+
+Each chart reads only the DataFrames of :mod:`harness.report.frames` and writes one PNG
+(dpi 100) into the run's ``charts/`` directory. A chart without data still renders, with
+a "no data" note, so a report of an empty or cut-short run is complete. Times on the x
+axis are seconds since the run's start; chaos faults, as seen by the attempts, are
+shaded on the time charts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import PercentFormatter
+
+from harness.outcomes import Verdict
+from harness.report.figures import new_figure, no_data, save_png
+from harness.report.outcome_chart import outcomes_chart
+from harness.report.summary import ordered_kinds
+from harness.report.timeline import (
+    Timeline,
+    chaos_spans,
+    handshake_by_bin,
+    make_timeline,
+    samples_relative,
+    success_by_bin,
+    verdict_rates_by_bin,
+)
+
+#: Chaos spans to shade: (start s, end s, fault name), times since the run's start.
+Spans = Sequence[tuple[float, float, str]]
+
+CHART_FILES: tuple[str, ...] = (
+    "success_rate.png",
+    "outcomes.png",
+    "handshake_latency.png",
+    "attempts_rate.png",
+    "target_resources.png",
+)
+
+#: Colours of verdicts: green is good, red is a security or availability problem.
+VERDICT_COLORS: Mapping[str, str] = {
+    Verdict.OK.value: "#2ca02c",
+    Verdict.VALID_REFUSED.value: "#ff7f0e",
+    Verdict.INVALID_ACCEPTED.value: "#d62728",
+    Verdict.ABRUPT.value: "#8c564b",
+    Verdict.WRONG_REJECTION.value: "#9467bd",
+    Verdict.GENERATOR_FAULT.value: "#7f7f7f",
+    Verdict.EXCLUDED.value: "#c7c7c7",
+}
+CHAOS_COLORS: tuple[str, ...] = ("#fdd0a2", "#c6dbef", "#dadaeb", "#c7e9c0", "#fcbba1")
+
+
+def _time_axis(ax: Axes, tl: Timeline) -> None:
+    ax.set_xlim(float(tl.edges[0]), float(tl.edges[-1]))
+    ax.set_xlabel(f"time since run start (s); bins of {tl.width_s:g} s")
+    ax.grid(True, alpha=0.3)
+
+
+def _shade_chaos(ax: Axes, spans: Spans) -> None:
+    """Shade chaos spans; one legend entry per fault."""
+    colors: dict[str, str] = {}
+    for start, end, fault in spans:
+        first = fault not in colors
+        color = colors.setdefault(fault, CHAOS_COLORS[len(colors) % len(CHAOS_COLORS)])
+        ax.axvspan(
+            start, end, color=color, alpha=0.5, lw=0, label=f"chaos: {fault}" if first else None
+        )
+
+
+# --- Charts -----------------------------------------------------------------------------
+
+
+def success_rate_chart(attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = ()) -> Path:
+    """Success rate (%) over time, one line per token kind."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.set_title("Success rate over time, per token kind (expected outcome / counted attempts)")
+    table = success_by_bin(attempts, tl)
+    _shade_chaos(ax, spans)
+    if table.empty or table.columns.empty or table.isna().all().all():
+        no_data(ax)
+    else:
+        for kind in ordered_kinds(pd.Series(list(table.columns))):
+            ax.plot(
+                tl.centers,
+                table[kind].to_numpy(dtype=float) * 100.0,
+                marker="o",
+                ms=3,
+                lw=1.5,
+                label=kind,
+            )
+    ax.set_ylim(-5, 105)
+    ax.yaxis.set_major_formatter(PercentFormatter(100))
+    ax.set_ylabel("success rate (%)")
+    _time_axis(ax, tl)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="token kind")
+    return save_png(fig, path)
+
+
+def handshake_chart(attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = ()) -> Path:
+    """Handshake time percentiles (ms) over time, over all token kinds."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.set_title("Handshake time over time (all token kinds): upgrade request to response")
+    table = handshake_by_bin(attempts, tl)
+    _shade_chaos(ax, spans)
+    if table.isna().all().all():
+        no_data(ax, "no data (no handshake completed)")
+    else:
+        styles = {"p50": ("#1f77b4", "-"), "p95": ("#ff7f0e", "--"), "p99": ("#d62728", ":")}
+        for key, (color, ls) in styles.items():
+            ax.plot(
+                tl.centers,
+                table[key].to_numpy(dtype=float),
+                color=color,
+                ls=ls,
+                marker="o",
+                ms=3,
+                lw=1.5,
+                label=key,
+            )
+        ax.set_ylim(bottom=0)
+    ax.set_ylabel("handshake time (ms)")
+    _time_axis(ax, tl)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="percentile")
+    return save_png(fig, path)
+
+
+def attempts_rate_chart(
+    attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = ()
+) -> Path:
+    """Attempts per second over time, stacked by verdict."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.set_title("Attempts per second, by verdict (stacked)")
+    table = verdict_rates_by_bin(attempts, tl)
+    _shade_chaos(ax, spans)
+    if table.columns.empty:
+        no_data(ax)
+    else:
+        cols = [str(c) for c in table.columns]
+        colors = [VERDICT_COLORS.get(c, "#bcbd22") for c in cols]
+        ax.stackplot(
+            tl.centers,
+            *[table[c].to_numpy(dtype=float) for c in cols],
+            labels=[c.replace("_", " ") for c in cols],
+            colors=colors,
+            alpha=0.85,
+        )
+        ax.set_ylim(bottom=0)
+    ax.set_ylabel("attempts per second (1/s)")
+    _time_axis(ax, tl)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="verdict")
+    return save_png(fig, path)
+
+
+def resources_chart(
+    samples: pd.DataFrame,
+    tl: Timeline,
+    path: Path,
+    spans: Spans = (),
+) -> Path:
+    """Target CPU %, RSS MB, open FDs and connections over time, one subplot each."""
+    fig = new_figure(10.0, 8.0)
+    axes = fig.subplots(4, 1, sharex=True)
+    fig.suptitle("Target resources over time (probe samples, one per second)")
+    data = samples_relative(samples, tl)
+    panels = [
+        ("cpu_percent", "CPU (%)", "#1f77b4"),
+        ("rss_mb", "RSS (MB)", "#2ca02c"),
+        ("fds", "open FDs", "#9467bd"),
+        ("connections", "connections", "#ff7f0e"),
+    ]
+    for ax, (col, label, color) in zip(axes, panels, strict=True):
+        _shade_chaos(ax, spans)
+        values = data[col].to_numpy(dtype=float)
+        if data.empty or pd.isna(values).all():
+            no_data(ax, "no samples")
+        else:
+            ax.plot(data["t_rel"].to_numpy(dtype=float), values, color=color, lw=1.5)
+            ax.set_ylim(bottom=0)
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+        ax.set_xlim(float(tl.edges[0]), float(tl.edges[-1]))
+    axes[-1].set_xlabel("time since run start (s)")
+    if spans:
+        axes[0].legend(loc="upper right", fontsize=8)
+    return save_png(fig, path)
+
+
+def write_charts(
+    attempts: pd.DataFrame,
+    samples: pd.DataFrame,
+    meta: Mapping[str, Any],
+    out_dir: Path,
+) -> list[Path]:
+    """Write every chart as a PNG into ``out_dir`` (created if needed); return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tl = make_timeline(attempts, samples, meta)
+    spans = chaos_spans(attempts, tl)
+    return [
+        success_rate_chart(attempts, tl, out_dir / "success_rate.png", spans),
+        outcomes_chart(attempts, out_dir / "outcomes.png"),
+        handshake_chart(attempts, tl, out_dir / "handshake_latency.png", spans),
+        attempts_rate_chart(attempts, tl, out_dir / "attempts_rate.png", spans),
+        resources_chart(samples, tl, out_dir / "target_resources.png", spans),
+    ]

@@ -1,0 +1,226 @@
+"""Load a run directory into pandas DataFrames and plain dicts (the report stage's only reader).
+
+Files read (see :mod:`harness.record` for the writers):
+
+- ``attempts.jsonl``: one :class:`~harness.record.AttemptRecord` per line;
+- ``samples.jsonl``: one target resource sample per second (may be missing or empty);
+- ``meta.json``: run metadata (run id, scenario name, start/end epoch seconds, ...);
+- ``scenario.json``: the resolved scenario, secret redacted (its ``gates`` list is used).
+
+A torn last line (a run killed mid-write) is skipped by :func:`harness.record.read_jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import RunDirError
+from harness.record import ATTEMPTS_FILE, RECORD_FIELDS, SAMPLES_FILE, read_jsonl
+from harness.scenario import Gate
+
+META_FILE = "meta.json"
+SCENARIO_FILE = "scenario.json"
+
+# --- Column types -----------------------------------------------------------------------
+
+#: Text columns of attempts (pandas ``string`` dtype, missing values are ``<NA>``).
+ATTEMPT_TEXT_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "worker",
+    "token_kind",
+    "placement",
+    "expected",
+    "outcome",
+    "verdict",
+    "manner",
+    "stage",
+    "close_reason",
+    "closed_by",
+    "error",
+    "load_stage",
+)
+
+#: Integer columns of attempts (nullable ``Int64``).
+ATTEMPT_INT_COLUMNS: tuple[str, ...] = (
+    "user",
+    "attempt",
+    "http_status",
+    "close_code",
+    "msgs_sent",
+    "msgs_recv",
+    "pings",
+)
+
+#: Float columns of attempts (``float64``, missing values are NaN): epoch seconds
+#: (``t_start``), milliseconds (``*_ms``) and seconds (``open_s``).
+ATTEMPT_FLOAT_COLUMNS: tuple[str, ...] = (
+    "t_start",
+    "connect_ms",
+    "handshake_ms",
+    "open_s",
+    "rtt_ms_avg",
+    "rtt_ms_max",
+)
+
+#: Columns of ``samples.jsonl``: ``t`` epoch seconds, CPU percent (one core = 100),
+#: resident memory in MB, open file descriptors, connections and threads of the target.
+SAMPLE_FLOAT_COLUMNS: tuple[str, ...] = ("t", "cpu_percent", "rss_mb")
+SAMPLE_INT_COLUMNS: tuple[str, ...] = ("fds", "connections", "threads")
+SAMPLE_COLUMNS: tuple[str, ...] = SAMPLE_FLOAT_COLUMNS + SAMPLE_INT_COLUMNS
+
+
+def _typed_frame(
+    rows: list[dict[str, Any]],
+    columns: Iterable[str],
+    *,
+    text: Iterable[str] = (),
+    ints: Iterable[str] = (),
+    floats: Iterable[str] = (),
+) -> pd.DataFrame:
+    """A DataFrame with exactly ``columns`` (missing keys become NA), cast to their dtypes."""
+    df = pd.DataFrame(rows, columns=list(columns))
+    for name in floats:
+        df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
+    for name in ints:
+        # Through float first: a stray 1.0 or "7" must not break the cast to Int64.
+        numbers = pd.to_numeric(df[name], errors="coerce").astype("float64").round()
+        df[name] = numbers.astype("Int64")
+    for name in text:
+        df[name] = df[name].astype("object").where(df[name].notna(), None).astype("string")
+    return df
+
+
+def _as_str_list(value: object) -> list[str]:
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return []
+
+
+def attempts_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Attempt records (dicts with AttemptRecord fields) as a typed DataFrame.
+
+    Every AttemptRecord column is present, whatever the rows hold (missing keys are
+    NA, unknown keys dropped): text columns are ``string``, counts and codes ``Int64``
+    (nullable), times and durations ``float64`` (``t_start`` in epoch seconds, ``*_ms``
+    in milliseconds, ``open_s`` in seconds), and ``chaos`` holds a list of fault names.
+    """
+    df = _typed_frame(
+        [dict(r) for r in rows],
+        RECORD_FIELDS,
+        text=ATTEMPT_TEXT_COLUMNS,
+        ints=ATTEMPT_INT_COLUMNS,
+        floats=ATTEMPT_FLOAT_COLUMNS,
+    )
+    df["chaos"] = pd.Series([_as_str_list(v) for v in df["chaos"]], index=df.index, dtype=object)
+    return df
+
+
+def load_attempts(run_dir: Path) -> pd.DataFrame:
+    """All attempt records of a run (``attempts.jsonl``), one row each; see :func:`attempts_frame`.
+
+    A missing or empty file gives an empty frame with the same columns and dtypes;
+    a torn last line is skipped.
+    """
+    return attempts_frame(read_jsonl(run_dir / ATTEMPTS_FILE))
+
+
+def samples_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Target resource samples as a typed DataFrame, sorted by time.
+
+    Columns: ``t`` (epoch seconds), ``cpu_percent`` (percent, one core = 100),
+    ``rss_mb`` (MB) as ``float64``; ``fds``, ``connections``, ``threads`` as ``Int64``.
+    Rows without a time are dropped.
+    """
+    df = _typed_frame(
+        [dict(r) for r in rows],
+        SAMPLE_COLUMNS,
+        ints=SAMPLE_INT_COLUMNS,
+        floats=SAMPLE_FLOAT_COLUMNS,
+    )
+    return df.dropna(subset=["t"]).sort_values("t").reset_index(drop=True)
+
+
+def load_samples(run_dir: Path) -> pd.DataFrame:
+    """Target resource samples of a run (``samples.jsonl``); see :func:`samples_frame`.
+
+    A missing or empty file (e.g. an external target with no probe) gives an empty
+    frame with the same columns.
+    """
+    return samples_frame(read_jsonl(run_dir / SAMPLES_FILE))
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise RunDirError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def load_meta(run_dir: Path) -> dict[str, Any]:
+    """The run's ``meta.json`` as a dict.
+
+    Raises:
+        RunDirError: the directory or its ``meta.json`` is missing or unreadable.
+    """
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: not a run directory (does not exist)")
+    path = run_dir / META_FILE
+    if not path.exists():
+        raise RunDirError(f"{run_dir}: not a run directory (no {META_FILE})")
+    return _read_json_object(path)
+
+
+def load_scenario(run_dir: Path) -> dict[str, Any]:
+    """The resolved scenario (``scenario.json``) as a dict; ``{}`` when the file is missing.
+
+    Raises:
+        RunDirError: the file exists but is not a readable JSON object.
+    """
+    path = run_dir / SCENARIO_FILE
+    if not path.exists():
+        return {}
+    return _read_json_object(path)
+
+
+_GATE_FIELDS = frozenset(f.name for f in fields(Gate))
+
+
+def gates_from_scenario(scenario: Mapping[str, Any]) -> list[Gate]:
+    """The scenario's gates, rebuilt from the dicts of its ``gates`` list.
+
+    Unknown keys are ignored; a gate that cannot be built (missing name, metric,
+    op or threshold) raises :class:`RunDirError`, since the scenario was validated
+    when the run started and a damaged file must not silently drop a gate.
+    """
+    raw = scenario.get("gates") or []
+    if not isinstance(raw, list):
+        raise RunDirError(f"{SCENARIO_FILE}: gates: expected a list, got {type(raw).__name__}")
+    gates: list[Gate] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise RunDirError(f"{SCENARIO_FILE}: gates[{i}]: expected an object")
+        kwargs = {k: v for k, v in item.items() if k in _GATE_FIELDS}
+        try:
+            gate = Gate(**kwargs)
+            threshold = float(gate.threshold)
+        except (TypeError, ValueError) as exc:
+            raise RunDirError(f"{SCENARIO_FILE}: gates[{i}]: {exc}") from exc
+        gates.append(
+            Gate(
+                name=str(gate.name),
+                metric=str(gate.metric),
+                op=str(gate.op),
+                threshold=threshold,
+                token_kind=None if gate.token_kind is None else str(gate.token_kind),
+            )
+        )
+    return gates

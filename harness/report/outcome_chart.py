@@ -1,0 +1,181 @@
+"""The outcome chart: share of each outcome per token kind, close codes and statuses named.
+
+Colours follow the kind of outcome (green accepted, blue auth rejections, orange
+capacity, purple other graceful closes, red abrupt endings, grey the harness's own),
+and a hatched segment is an outcome that was not the expected one for its token kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import pandas as pd
+from matplotlib.patches import Patch
+from matplotlib.ticker import PercentFormatter
+
+from harness.outcomes import ABRUPT_OUTCOMES, AUTH_REJECTIONS, CLOSE_CODE_NAMES, Outcome, Verdict
+from harness.report.figures import new_figure, no_data, save_png
+from harness.report.summary import ordered_kinds
+
+#: Most outcome labels drawn; the rarest others are merged into "other".
+MAX_OUTCOME_LABELS = 12
+OTHER = "other"
+
+_CAPACITY = frozenset(
+    {Outcome.REJECTED_CAPACITY, Outcome.CLOSED_CAPACITY, Outcome.CLOSED_TRY_AGAIN}
+)
+_HARNESS = frozenset({Outcome.GENERATOR_FAULT, Outcome.INTERRUPTED})
+
+
+def outcome_label(row: Mapping[Any, Any]) -> str:
+    """A readable outcome label that names the close code or HTTP status where one applies.
+
+    E.g. ``closed 4401 unauthorized``, ``closed 1013 try again later``,
+    ``rejected HTTP 503``, ``abnormal closure (1006)``, ``accepted``.
+    """
+    outcome = str(row.get("outcome") or "unknown")
+    code = row.get("close_code")
+    status = row.get("http_status")
+    if outcome.startswith("closed_") and code is not None and not pd.isna(code):
+        name = CLOSE_CODE_NAMES.get(int(code), "")
+        return f"closed {int(code)} {name}".rstrip()
+    if outcome.startswith("rejected_") and status is not None and not pd.isna(status):
+        return f"rejected HTTP {int(status)}"
+    if outcome == Outcome.ABNORMAL_CLOSURE.value:
+        return "abnormal closure (1006)"
+    return outcome.replace("_", " ")
+
+
+def _family(outcome: str) -> str:
+    """Colour family of an outcome: a matplotlib sequential colormap name."""
+    if outcome == Outcome.ACCEPTED.value:
+        return "Greens"
+    if outcome in AUTH_REJECTIONS:
+        return "Blues"
+    if outcome in _CAPACITY:
+        return "Oranges"
+    if outcome in ABRUPT_OUTCOMES:
+        return "Reds"
+    if outcome in _HARNESS or outcome == OTHER:
+        return "Greys"
+    return "Purples"
+
+
+def outcome_counts(attempts: pd.DataFrame) -> pd.DataFrame:
+    """Attempts per (``kind``, ``label``): columns ``kind``, ``label``, ``outcome``, ``n``, ``ok``.
+
+    ``ok`` is how many of the ``n`` attempts had the verdict ok. Labels are computed once
+    per distinct (outcome, close code, status), not once per attempt.
+    """
+    keys = pd.DataFrame(
+        {
+            "kind": attempts["token_kind"].astype(str).to_numpy(),
+            "outcome": attempts["outcome"].astype(str).to_numpy(),
+            "close_code": attempts["close_code"].astype("Float64").to_numpy(),
+            "http_status": attempts["http_status"].astype("Float64").to_numpy(),
+            "ok": (attempts["verdict"].astype(str) == Verdict.OK.value).to_numpy(dtype=int),
+        }
+    )
+    cols = ["kind", "outcome", "close_code", "http_status"]
+    groups = keys.groupby(cols, dropna=False)["ok"].agg(["size", "sum"]).reset_index()
+    records = groups[["outcome", "close_code", "http_status"]].astype(object).to_dict("records")
+    groups["label"] = [outcome_label(r) for r in records]
+    out = groups.groupby(["kind", "label"], as_index=False).agg(
+        outcome=("outcome", "first"), n=("size", "sum"), ok=("sum", "sum")
+    )
+    return out
+
+
+def outcome_table(attempts: pd.DataFrame) -> pd.DataFrame:
+    """Share of attempts (0..1) per token kind (rows) and outcome label (columns, biggest first).
+
+    Beyond :data:`MAX_OUTCOME_LABELS` labels, the rarest are merged into ``other``.
+    """
+    if attempts.empty:
+        return pd.DataFrame()
+    counts = outcome_counts(attempts).pivot_table(
+        index="kind", columns="label", values="n", aggfunc="sum", fill_value=0
+    )
+    order = [str(c) for c in counts.sum().sort_values(ascending=False).index]
+    if len(order) > MAX_OUTCOME_LABELS:
+        keep, rest = order[: MAX_OUTCOME_LABELS - 1], order[MAX_OUTCOME_LABELS - 1 :]
+        counts = counts[keep].assign(**{OTHER: counts[rest].sum(axis=1)})
+        order = [*keep, OTHER]
+    kinds = ordered_kinds(pd.Series(list(counts.index)))
+    counts = counts.loc[kinds, order]
+    return counts.div(counts.sum(axis=1), axis=0)
+
+
+def _colors(rows: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
+    """A colour per label: its outcome's family, a different shade per label in a family."""
+    outcome_of = rows.drop_duplicates("label").set_index("label")["outcome"].to_dict()
+    families: dict[str, list[str]] = {}
+    for label in labels:
+        families.setdefault(_family(str(outcome_of.get(label, OTHER))), []).append(label)
+    colors: dict[str, Any] = {}
+    for family, members in families.items():
+        cmap = matplotlib.colormaps[family]
+        for i, label in enumerate(members):
+            # From dark to light, staying clear of the near-white end of the map.
+            shade = 0.8 - 0.45 * (i / max(1, len(members) - 1)) if len(members) > 1 else 0.65
+            colors[label] = cmap(shade)
+    return colors
+
+
+def outcomes_chart(attempts: pd.DataFrame, path: Path) -> Path:
+    """Outcome distribution per token kind: horizontal stacked bars of shares of attempts (%)."""
+    table = outcome_table(attempts)
+    height = max(3.0, 1.4 + 0.6 * len(table.index))
+    fig = new_figure(11.0, height)
+    ax = fig.add_subplot()
+    ax.set_title("Outcomes per token kind (share of attempts; hatched = not the expected outcome)")
+    if table.empty:
+        no_data(ax)
+        ax.set_yticks([])
+    else:
+        rows = outcome_counts(attempts)
+        # A segment is "not expected" when most of its attempts had another verdict than ok.
+        unexpected = (rows["ok"] * 2 < rows["n"]).to_numpy()
+        unexpected_cells = set(
+            zip(rows["kind"][unexpected], rows["label"][unexpected], strict=True)
+        )
+        labels = [str(c) for c in table.columns]
+        colors = _colors(rows, labels)
+        n = rows.groupby("kind")["n"].sum()
+        ylabels = [f"{k} (n={int(n.get(k, 0))})" for k in table.index]
+        left = pd.Series(0.0, index=table.index)
+        for label in labels:
+            share = table[label] * 100.0
+            bars = ax.barh(
+                ylabels,
+                share.to_numpy(),
+                left=left.to_numpy(),
+                color=colors[label],
+                edgecolor="white",
+                lw=0.5,
+            )
+            for kind, bar in zip(table.index, bars, strict=True):
+                if (kind, label) in unexpected_cells or label == OTHER:
+                    bar.set_hatch("///")
+            left = left + share
+        ax.invert_yaxis()  # first token kind on top
+        # Plain swatches: a bar container's own legend handle copies its first bar's hatch.
+        handles = [Patch(facecolor=colors[label], edgecolor="white") for label in labels]
+        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch="///"))
+        names = [*labels, "(hatched) not expected for the kind"]
+        ax.legend(
+            handles,
+            names,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            title="outcome",
+            fontsize=8,
+        )
+    ax.set_xlim(0, 100)
+    ax.xaxis.set_major_formatter(PercentFormatter(100))
+    ax.set_xlabel("share of attempts of the token kind (%)")
+    ax.grid(True, axis="x", alpha=0.3)
+    return save_png(fig, path)
