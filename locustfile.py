@@ -105,4 +105,4 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     meta.update(ended_at=time.time(), complete=True, attempts=_state["recorder"].total)
     _write_json(_state["run_dir"] / "meta.json", meta)
     report = build_report(_state["run_dir"], _state["scenario"].gates)
-    print(f"harness: report {report.index_html.resolve().as_uri()}", flush=True)
+    print(f"harness: report {report.paths.index_html.resolve().as_uri()}", flush=True)

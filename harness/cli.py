@@ -72,18 +72,33 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("scenario", help="scenario YAML file, e.g. scenarios/smoke.yaml")
-    run.add_argument("--duration", type=_positive_float, metavar="SECONDS",
-                     help="override load.duration")
+    run.add_argument(
+        "--duration", type=_positive_float, metavar="SECONDS", help="override load.duration"
+    )
     run.add_argument("--users", type=_positive_int, help="override load.users")
-    run.add_argument("--spawn-rate", type=_positive_float, metavar="PER_SECOND",
-                     help="override load.spawn_rate")
-    run.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
-                     help="where run directories go (default: reports/)")
-    run.add_argument("--target-url", metavar="URL",
-                     help="test this ws:// or wss:// URL instead of the scenario's target")
-    run.add_argument("--defect", action="append", default=[], choices=DEFECTS, metavar="NAME",
-                     help="start the embedded target with this defect (repeatable): "
-                     + ", ".join(DEFECTS))
+    run.add_argument(
+        "--spawn-rate", type=_positive_float, metavar="PER_SECOND", help="override load.spawn_rate"
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="where run directories go (default: reports/)",
+    )
+    run.add_argument(
+        "--target-url",
+        metavar="URL",
+        help="test this ws:// or wss:// URL instead of the scenario's target",
+    )
+    run.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        choices=DEFECTS,
+        metavar="NAME",
+        help="start the embedded target with this defect (repeatable): " + ", ".join(DEFECTS),
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     target = sub.add_parser(
@@ -108,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` console script; returns the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["run"]:
+        # Locust monkey-patches with gevent on import; do it before anything imports ssl.
+        import locust  # noqa: F401
     args = build_parser().parse_args(args_list)
     try:
         if args.command == "run":
@@ -162,7 +180,7 @@ def _cmd_report(run_dir: Path) -> int:
         raise RunDirError(f"{run_dir}: not a run directory (no meta.json)")
     report = build_report(run_dir)
     print(format_terminal_summary(report.summary, report.gate_results))
-    print(f"report: {report.index_html.resolve().as_uri()}")
+    print(f"report: {report.paths.index_html.resolve().as_uri()}")
     return 0 if report.passed else 1
 
 
@@ -179,6 +197,8 @@ def _cmd_validate(paths: list[str]) -> int:
             continue
         target = s.target.url or "embedded target"
         mix = ", ".join(f"{k}={w:g}" for k, w in s.load.mix.items())
-        print(f"{path}: ok ({s.name}: {target}; {s.load.users} users, {s.load.duration:g} s; "
-              f"mix {mix}; {len(s.gates)} gates)")
+        print(
+            f"{path}: ok ({s.name}: {target}; {s.load.users} users, {s.load.duration:g} s; "
+            f"mix {mix}; {len(s.gates)} gates)"
+        )
     return EXIT_HARNESS if bad else 0

@@ -29,6 +29,7 @@ from harness.redact import redact
 CLOSE_WAIT_S = 1.0  # seconds to wait for the server's close reply after our close frame
 POLL_S = 0.2  # longest single blocking read while open, so a stop request is seen quickly
 ERROR_MAX = 160  # characters kept of an error text
+STOPPED_EARLY = "session ended early: the run is stopping"
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,7 @@ def _session(
     while True:
         now = time.perf_counter()
         if should_stop():
+            res.error = STOPPED_EARLY
             break
         if sent_at is not None and now - sent_at > plan.reply_timeout:
             res.error = f"no reply within {plan.reply_timeout:g} s"
@@ -335,4 +337,3 @@ def _client_close(ws: websocket.WebSocket, res: Result, secrets: Sequence[str]) 
     return Observation(
         stage=Stage.OPEN, close_code=websocket.STATUS_NORMAL, close_frame=False, closed_by="client"
     )
-

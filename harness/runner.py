@@ -158,8 +158,10 @@ def run(
         if scenario.target.is_embedded:
             opts = scenario.target.embedded
             assert opts is not None
-            say("starting the embedded reference target"
-                + (f" with defects: {', '.join(opts.defects)}" if opts.defects else ""))
+            say(
+                "starting the embedded reference target"
+                + (f" with defects: {', '.join(opts.defects)}" if opts.defects else "")
+            )
             target = start_target(
                 opts,
                 secret=secret,
@@ -198,6 +200,7 @@ def run(
             def handler() -> None:
                 if not stopped_by:
                     stopped_by.append(name)
+
             return handler
 
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -227,7 +230,7 @@ def run(
     say("")
     say(format_terminal_summary(report.summary, report.gate_results))
     say("")
-    say(f"report: {report.index_html.resolve().as_uri()}")
+    say(f"report: {report.paths.index_html.resolve().as_uri()}")
     share = report.summary.get("generator_fault_share") or 0.0
     if stopped_by:
         return RunResult(EXIT_INTERRUPTED, run_dir, f"run stopped early by {stopped_by[0]}")
@@ -244,6 +247,6 @@ def run(
             EXIT_GATE_FAILED,
             run_dir,
             f"{len(failed)} of {len(report.gate_results)} gates failed: "
-            + "; ".join(g.message for g in failed),
+            + "; ".join(f"{g.name!r} ({g.message})" for g in failed),
         )
     return RunResult(EXIT_PASS, run_dir, f"all {len(report.gate_results)} gates passed")

@@ -13,6 +13,7 @@ Paths: /status/<code>, /drop, /reset, /silent[/<seconds>], /garbage, /open-drop,
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import socket
 import socketserver
@@ -109,10 +110,8 @@ class _Handler(socketserver.BaseRequestHandler):
         if kind == "close":
             reason = parts[2].encode() if len(parts) > 2 else b""
             sock.sendall(_frame(0x8, struct.pack("!H", int(parts[1])) + reason))
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 _read_frame(sock)
-            except (ConnectionError, OSError):
-                pass
             return
         if kind == "ping-echo":
             sock.sendall(_frame(0x9, b"hb"))
@@ -135,7 +134,7 @@ class _Server(socketserver.ThreadingTCPServer):
 
 @contextmanager
 def raw_server() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
-    """Serve on an OS-chosen loopback port; yields (base ws:// URL, list of (path, headers) seen)."""
+    """Serve on an OS-chosen loopback port; yield (ws:// base URL, [(path, headers) seen])."""
     srv = _Server(("127.0.0.1", 0), _Handler)
     srv.seen = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=srv.serve_forever, daemon=True)

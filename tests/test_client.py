@@ -20,7 +20,9 @@ def server() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
         yield s
 
 
-def attempt(base: str, path: str, plan: SessionPlan = QUICK, **kw: object) -> tuple[Outcome, object]:
+def attempt(
+    base: str, path: str, plan: SessionPlan = QUICK, **kw: object
+) -> tuple[Outcome, object]:
     req = Request(url=base + path, token="tok-123456", handshake_timeout=1.0, **kw)  # type: ignore[arg-type]
     res = open_attempt(req, plan)
     return classify(res.observation), res

@@ -47,24 +47,42 @@ CASES = [
     (Observation(Stage.OPEN), Outcome.ABNORMAL_CLOSURE),
     (Observation(Stage.OPEN, errno=errno.ECONNRESET), Outcome.ABNORMAL_CLOSURE),
     (Observation(Stage.OPEN, protocol_error=True), Outcome.PROTOCOL_ERROR),
-    (Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1000),
-     Outcome.CLOSED_NORMAL),
-    (Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1001),
-     Outcome.CLOSED_NORMAL),
-    (Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1008),
-     Outcome.CLOSED_POLICY),
-    (Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1011),
-     Outcome.CLOSED_INTERNAL),
-    (Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1013),
-     Outcome.CLOSED_TRY_AGAIN),
-    (Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=4401),
-     Outcome.CLOSED_AUTH),
-    (Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=4429),
-     Outcome.CLOSED_CAPACITY),
-    (Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=4999),
-     Outcome.CLOSED_OTHER),
-    (Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=None),
-     Outcome.CLOSED_OTHER),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1000),
+        Outcome.CLOSED_NORMAL,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1001),
+        Outcome.CLOSED_NORMAL,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1008),
+        Outcome.CLOSED_POLICY,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1011),
+        Outcome.CLOSED_INTERNAL,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1013),
+        Outcome.CLOSED_TRY_AGAIN,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=4401),
+        Outcome.CLOSED_AUTH,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=4429),
+        Outcome.CLOSED_CAPACITY,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=4999),
+        Outcome.CLOSED_OTHER,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=None),
+        Outcome.CLOSED_OTHER,
+    ),
 ]
 
 
@@ -91,8 +109,15 @@ def test_private_codes_follow_the_target_table() -> None:
 
 def test_expectation_table_covers_every_kind() -> None:
     assert set(TOKEN_KINDS) == {
-        "valid", "empty", "missing", "expired", "not_yet_valid", "bad_signature", "alg_none",
+        "valid",
+        "empty",
+        "missing",
+        "expired",
+        "not_yet_valid",
+        "bad_signature",
+        "alg_none",
         "malformed",
+        "expired_reused",
     }
     assert expects_accept("valid")
     for kind in TOKEN_KINDS:
