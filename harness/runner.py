@@ -172,6 +172,7 @@ def run(
             )
             stack.callback(target.stop)
             url = target.url
+            meta["target_pid"] = target.pid
             probe = Probe(target.pid, run_dir).start()
             stack.callback(probe.stop)
         else:

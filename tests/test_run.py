@@ -217,3 +217,53 @@ def test_users_stuck_in_a_handshake_stop_within_the_stop_timeout(tmp_path: Path)
             assert len(records) == 6  # each stuck user wrote its one record
             assert {r["outcome"] for r in records} == {"interrupted"}
             assert run.summary()["total"]["attempts"] == 6
+
+
+def test_embedded_target_does_not_outlive_a_killed_run(tmp_path: Path) -> None:
+    """SIGKILL the harness mid-run: the embedded target it started must exit too."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "scenarios/smoke.yaml",
+            "--duration",
+            "60",
+            "--out",
+            str(out),
+            "-q",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + scaled(30)
+        pid = None
+        while time.monotonic() < deadline and pid is None:
+            time.sleep(0.2)
+            metas = list(out.glob("*/meta.json")) if out.exists() else []
+            if metas:
+                pid = json.loads(metas[0].read_text()).get("target_pid")
+        assert pid is not None, "the run never recorded its target's PID"
+        target = psutil.Process(pid)
+        time.sleep(1.0)  # let users connect
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+        target.wait(timeout=scaled(2))  # raises TimeoutExpired if it lingers
+        assert not target.is_running()
+        # what was recorded before the kill is still readable
+        assert (metas[0].parent / "attempts.jsonl").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
