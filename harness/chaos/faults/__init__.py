@@ -1,0 +1,1 @@
+"""One module per fault; each registers itself with :func:`harness.chaos.base.register`."""
