@@ -241,7 +241,80 @@ def _target(ctx: _Ctx, key: str, node: Node) -> sc.Target:
         raise ctx.error(key, f"expected exactly one of embedded, url, got {got}", node)
     if "url" in v and "path" in v:
         raise ctx.error(f"{key}.path", "only used with the embedded target; put the path in url")
+    for name in _EXTERNAL_ONLY:
+        if name in v and "embedded" in v:
+            raise ctx.error(f"{key}.{name}", "only for a url target (the embedded one is known)")
+    if "pid" in v and "pid_file" in v:
+        raise ctx.error(key, "expected at most one of pid, pid_file, got both", node)
     return sc.Target(**v)
+
+
+def _param_check(f: Any) -> _Check:
+    """The check of one fault parameter, from its dataclass field and ``param()`` metadata."""
+    meta, default = f.metadata, f.default
+    if meta.get("choices"):
+        return _one_of(meta["choices"])
+    if isinstance(default, bool):
+        return _Check("true or false", (bool,))
+    lo, hi, lo_open = meta.get("low"), meta.get("high"), meta.get("low_open", False)
+    integer = isinstance(default, int)
+    what = "an integer" if integer else "a number"
+    if lo is not None and hi is not None:
+        what += f" in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+    elif lo is not None:
+        what += f" {'>' if lo_open else '>='} {lo:g}"
+    elif hi is not None:
+        what += f" <= {hi:g}"
+    if meta.get("unit"):
+        what += f" ({meta['unit']})"
+
+    def ok(v: float) -> bool:
+        low_ok = lo is None or (v > lo if lo_open else v >= lo)
+        return low_ok and (hi is None or v <= hi)
+
+    return _Check(what, (int,) if integer else _NUM, ok)
+
+
+_WINDOW: _Table = {
+    "fault": _NAME,
+    "at": _NON_NEGATIVE,
+    "for": _POSITIVE,
+    "optional": _Check("true or false", (bool,)),
+}
+
+
+def _chaos(ctx: _Ctx, key: str, node: Node) -> tuple[sc.ChaosEntry, ...]:
+    from harness.chaos import load_faults
+
+    faults = load_faults()
+    out: list[sc.ChaosEntry] = []
+    items = [] if _is_null(node) else ctx.sequence(key, node, "a list of faults")
+    counts: dict[str, int] = {}
+    for i, item in enumerate(items):
+        k = f"{key}[{i}]"
+        raw = ctx.mapping(k, item, None)
+        if "fault" not in raw:
+            raise ctx.error(f"{k}.fault", "required key missing", item)
+        name = ctx.value(f"{k}.fault", raw["fault"], _NAME)
+        if name not in faults:
+            msg = f"unknown fault {name!r}; known: {', '.join(faults)}"
+            raise ctx.error(f"{k}.fault", msg, raw["fault"])
+        specs = {f.name: f for f in fields(faults[name].Params)}
+        table: dict[str, Any] = {**_WINDOW, **{p: _param_check(f) for p, f in specs.items()}}
+        v = ctx.fields(k, item, table)
+        params = {p: v.pop(p) for p in list(v) if p in specs}
+        counts[name] = counts.get(name, 0) + 1
+        out.append(
+            sc.ChaosEntry(
+                fault=name,
+                at=v.get("at", 0.0),
+                duration=v.get("for"),
+                params=MappingProxyType(params),
+                optional=v.get("optional", False),
+                label=f"{name}#{counts[name]}",
+            )
+        )
+    return tuple(out)
 
 
 def _secret(ctx: _Ctx, key: str, node: Node) -> sc.Secret:
@@ -339,7 +412,12 @@ _TARGET: _Table = {
     "url": _URL,
     "path": _Check("a path starting with '/'", (str,), lambda v: v.startswith("/")),
     "close_codes": _close_codes,
+    "pid": _Check("an integer > 1", (int,), lambda v: v > 1),
+    "pid_file": _NAME,
+    "cgroup": _NAME,
+    "restart_command": _NAME,
 }
+_EXTERNAL_ONLY = ("pid", "pid_file", "cgroup", "restart_command")
 _SECRET: _Table = {
     "env": _Check("a variable name", (str,), re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch),
     "file": _NAME,
@@ -383,6 +461,7 @@ _TOP: _Table = {
     "auth": _section(sc.Auth, _AUTH),
     "load": _section(sc.Load, _LOAD),
     "gates": _gates,
+    "chaos": _chaos,
 }
 
 # --- Public API ---------------------------------------------------------------------------
@@ -421,6 +500,10 @@ def load_scenario(path: str | Path) -> sc.Scenario:
         if gate.token_kind is not None and gate.token_kind not in kinds:
             msg = f"{gate.token_kind!r} is not in load.mix, so this gate would have no attempts"
             raise ctx.error(f"gates[{i}].token_kind", msg)
+    for i, entry in enumerate(scenario.chaos):
+        if entry.at >= scenario.load.duration:
+            msg = f"starts after the run ends (load.duration is {scenario.load.duration:g} s)"
+            raise ctx.error(f"chaos[{i}].at", msg)
     return scenario
 
 
@@ -527,7 +610,11 @@ def scenario_to_dict(s: sc.Scenario) -> dict[str, Any]:
     loads back into an equal scenario.
     """
     t, ses, secret = s.target, s.load.session, s.auth.secret
-    target = {"url": t.url} if t.embedded is None else {"embedded": _plain(t.embedded)}
+    if t.embedded is None:
+        external = {k: getattr(t, k) for k in _EXTERNAL_ONLY if getattr(t, k) is not None}
+        target: dict[str, Any] = {"url": t.url, **external}
+    else:
+        target = {"embedded": _plain(t.embedded)}
     if t.embedded is not None:
         target["path"] = t.path
     where = {k: v for k, v in _plain(secret).items() if v} or None
@@ -540,7 +627,17 @@ def scenario_to_dict(s: sc.Scenario) -> dict[str, Any]:
         "auth": {**_plain(s.auth), "secret": where},
         "load": {**_plain(s.load), "session": {**session, "wait": [ses.wait_min, ses.wait_max]}},
         "gates": [{k: v for k, v in _plain(g).items() if v is not None} for g in s.gates],
+        "chaos": [_window_dict(c) for c in s.chaos],
     }
+
+
+def _window_dict(c: sc.ChaosEntry) -> dict[str, Any]:
+    out: dict[str, Any] = {"fault": c.fault, "at": c.at}
+    if c.duration is not None:
+        out["for"] = c.duration
+    if c.optional:
+        out["optional"] = True
+    return {**out, **dict(c.params)}
 
 
 def gates_from_dicts(

@@ -77,6 +77,11 @@ class Target:
     path: str = "/ws"  # path used on the embedded target
     #: meaning of private close codes 4000-4999 (auth, capacity, policy, ...)
     close_codes: Mapping[int, str] = field(default_factory=_frozen)
+    # An external target's process, for chaos (the embedded target's is known):
+    pid: int | None = None  # its PID
+    pid_file: str | None = None  # a file holding its PID (read when chaos starts)
+    cgroup: str | None = None  # an existing cgroup directory it runs in
+    restart_command: str | None = None  # command line that (re)starts it (no shell)
 
     @property
     def is_embedded(self) -> bool:
@@ -159,6 +164,18 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class ChaosEntry:
+    """One fault window on the run's timeline."""
+
+    fault: str  # a registered fault name (harness chaos list)
+    at: float  # seconds after the run starts
+    duration: float | None = None  # seconds the fault lasts ("for"); None: until the run ends
+    params: Mapping[str, Any] = field(default_factory=_frozen)  # the fault's parameters
+    optional: bool = False  # skip (instead of refusing the run) where this machine cannot
+    label: str = ""  # unique per window: "<fault>#<n>"
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     source: str  # the file it was loaded from, as given
@@ -167,3 +184,4 @@ class Scenario:
     auth: Auth = field(default_factory=Auth)
     load: Load = field(default_factory=Load)
     gates: tuple[Gate, ...] = ()
+    chaos: tuple[ChaosEntry, ...] = ()

@@ -232,7 +232,7 @@ def test_shipped_scenarios_load() -> None:
 
 def test_unknown_top_level_key() -> None:
     assert error("name: x\ngate: []\n") == (
-        "x.yaml:2: gate: unknown key; allowed: auth, description, gates, load, name, target"
+        "x.yaml:2: gate: unknown key; allowed: auth, chaos, description, gates, load, name, target"
     )
 
 

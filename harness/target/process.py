@@ -102,6 +102,7 @@ def start_target(
     query_param: str = "token",
     algorithm: str = "HS256",
     host: str = "127.0.0.1",
+    port: int = 0,
     ready_timeout: float = 15.0,
 ) -> TargetProcess:
     """Launch ``python -m harness.target`` on ``host``, port 0, and wait until it listens.
@@ -114,6 +115,7 @@ def start_target(
         query_param: query parameter holding the token.
         algorithm: the only JWT algorithm accepted.
         host: address to bind.
+        port: port to bind; 0 lets the OS pick (a restart reuses the old port).
         ready_timeout: seconds to wait for the ready file.
 
     Raises:
@@ -138,7 +140,7 @@ def start_target(
         "--host",
         host,
         "--port",
-        "0",
+        str(port),
         "--ready-file",
         str(ready_file),
     ]
