@@ -22,6 +22,7 @@ examples:
   harness target --port 8765 --defect cache-past-expiry   serve the reference target alone
   harness report reports/<run-id>                  rebuild a run's report from its directory
   harness validate scenarios/*.yaml                check scenario files
+  harness chaos check                              which chaos faults this machine supports
 
 exit codes (harness run):
   0  every gate passed
@@ -117,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("scenarios", nargs="+", help="scenario YAML files")
+
+    chaos = sub.add_parser(
+        "chaos",
+        help="list chaos faults, or check which this machine supports",
+        description="Chaos faults a scenario can schedule under `chaos:`.",
+        epilog="examples:\n  harness chaos list\n  harness chaos check\n"
+        "  harness chaos list --markdown > docs/chaos.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    chaos.add_argument(
+        "action",
+        choices=("list", "check"),
+        help="list: faults and parameters; check: which faults this machine can apply, and why not",
+    )
+    chaos.add_argument("--markdown", action="store_true", help="list as Markdown")
     return parser
 
 
@@ -138,6 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args.run_dir)
         if args.command == "validate":
             return _cmd_validate(args.scenarios)
+        if args.command == "chaos":
+            from harness.chaos.catalogue import catalogue_markdown, catalogue_text
+
+            if args.markdown:
+                print(catalogue_markdown(), end="")
+            else:
+                print(catalogue_text(check=args.action == "check"))
+            return 0
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return EXIT_HARNESS

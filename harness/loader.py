@@ -251,20 +251,22 @@ def _target(ctx: _Ctx, key: str, node: Node) -> sc.Target:
 
 def _param_check(f: Any) -> _Check:
     """The check of one fault parameter, from its dataclass field and ``param()`` metadata."""
+    from harness.chaos.base import fmt_num
+
     meta, default = f.metadata, f.default
     if meta.get("choices"):
         return _one_of(meta["choices"])
     if isinstance(default, bool):
         return _Check("true or false", (bool,))
     lo, hi, lo_open = meta.get("low"), meta.get("high"), meta.get("low_open", False)
-    integer = isinstance(default, int)
+    integer = isinstance(default, int) or f.type in ("int", int)
     what = "an integer" if integer else "a number"
     if lo is not None and hi is not None:
-        what += f" in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+        what += f" in {'(' if lo_open else '['}{fmt_num(lo)}, {fmt_num(hi)}]"
     elif lo is not None:
-        what += f" {'>' if lo_open else '>='} {lo:g}"
+        what += f" {'>' if lo_open else '>='} {fmt_num(lo)}"
     elif hi is not None:
-        what += f" <= {hi:g}"
+        what += f" <= {fmt_num(hi)}"
     if meta.get("unit"):
         what += f" ({meta['unit']})"
 

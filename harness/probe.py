@@ -38,8 +38,8 @@ def sample(proc: psutil.Process) -> dict[str, Any]:
 class Probe:
     """Background sampler of one PID, writing ``samples.jsonl`` in the run directory.
 
-    Runs in a thread (a greenlet under gevent's monkey-patching). Stops when
-    :meth:`stop` is called or the process is gone.
+    Runs in a thread (a greenlet under gevent's monkey-patching) until :meth:`stop`.
+    While the process is gone (killed by chaos) no samples are written.
     """
 
     def __init__(
@@ -61,17 +61,22 @@ class Probe:
         self._thread.start()
         return self
 
+    def retarget(self, pid: int) -> None:
+        """Follow a new process from the next sample on (the target was restarted)."""
+        self.pid = pid
+
     def _loop(self) -> None:
-        try:
-            proc = psutil.Process(self.pid)
-            proc.cpu_percent(None)  # prime: the first call always returns 0.0
-        except psutil.Error:
-            return
+        proc: psutil.Process | None = None
         while not self._stop.wait(self.interval):
             try:
+                if proc is None or proc.pid != self.pid:
+                    proc = psutil.Process(self.pid)
+                    proc.cpu_percent(None)  # prime: the first call always returns 0.0
+                    continue
                 s = sample(proc)
             except psutil.Error:
-                return  # the target is gone; the attempts tell the rest
+                proc = None  # gone (killed by chaos?): try again, it may be restarted
+                continue
             self.last = s
             self.writer.write(s)
             if self._on_sample is not None:

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness import __version__
+from harness.chaos import session as chaos
 from harness.errors import HarnessError
 from harness.loader import resolve_secret, scenario_to_dict
 from harness.outcomes import DEFAULT_APP_CLOSE_CODES
@@ -32,7 +34,7 @@ from harness.probe import Probe
 from harness.record import ATTEMPTS_FILE, AttemptRecord, JsonlWriter
 from harness.redact import redact
 from harness.report import build_report, format_terminal_summary
-from harness.scenario import Scenario
+from harness.scenario import ChaosEntry, Scenario
 from harness.target.process import start_target
 from harness.tokens import new_secret
 from harness.user import UserConfig, make_user_class
@@ -127,6 +129,10 @@ def run(
     secret = resolve_secret(scenario)
     if secret is None:
         secret = new_secret()
+    t = scenario.target
+    windows, chaos_notes = chaos.preflight(
+        scenario, has_pid=t.is_embedded or t.pid is not None or t.pid_file is not None
+    )
     run_id = new_run_id(scenario)
     run_dir = out_dir / run_id
     try:
@@ -150,9 +156,13 @@ def run(
     _write_json(run_dir / "scenario.json", scenario_to_dict(scenario))
     _write_json(run_dir / "meta.json", meta)
     say(f"run {run_id}: scenario {scenario.name!r} from {scenario.source}")
+    for note in chaos_notes:
+        say(note)
 
     recorder = RunRecorder(run_dir)
     stopped_by: list[str] = []
+    session: chaos.ChaosSession | None = None
+    probe: Probe | None = None
     with ExitStack() as stack:
         stack.callback(recorder.writer.close)
         if scenario.target.is_embedded:
@@ -172,12 +182,28 @@ def run(
             )
             stack.callback(target.stop)
             url = target.url
-            meta["target_pid"] = target.pid
-            probe = Probe(target.pid, run_dir).start()
-            stack.callback(probe.stop)
+            target_pid: int | None = target.pid
         else:
-            assert scenario.target.url is not None
-            url = scenario.target.url
+            assert t.url is not None
+            url = t.url
+            target_pid = _external_pid(scenario)
+        if target_pid is not None:
+            meta["target_pid"] = target_pid
+            probe = Probe(target_pid, run_dir).start()
+            stack.callback(probe.stop)
+        if windows:
+            session = _start_chaos(scenario, windows, run_dir, url, target_pid, secret)
+            stack.callback(session.stop)  # before the target stops: reverts first
+            if session.proxy_port is not None:
+                url = chaos.proxied_url(url, session.proxy_port)
+                say(f"chaos proxy on port {session.proxy_port} in front of the target")
+            say(
+                f"chaos: {len(windows)} fault windows: "
+                + ", ".join(
+                    f"{w.label} at {w.at:g}s" + (f" for {w.duration:g}s" if w.duration else "")
+                    for w in windows
+                )
+            )
         meta["target_url"] = url
         _write_json(run_dir / "meta.json", meta)
         say(f"target {url}; {load.users} users at {load.spawn_rate:g}/s for {load.duration:g} s")
@@ -189,6 +215,7 @@ def run(
             sink=recorder,
             run_id=run_id,
             app_codes={**DEFAULT_APP_CLOSE_CODES, **scenario.target.close_codes},
+            active_faults=(lambda: sorted(session.active)) if session else (lambda: []),
         )
         env = Environment(
             user_classes=[make_user_class(config)],
@@ -207,19 +234,31 @@ def run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             stack.callback(gevent.signal_handler(sig, on_signal(sig.name)).cancel)
         t0 = time.monotonic()
+        meta["started_at"] = time.time()  # the timeline's zero: chaos "at" counts from here
+        _write_json(run_dir / "meta.json", meta)
+        if session is not None:
+            session.start(meta["started_at"])
         runner.start(load.users, spawn_rate=load.spawn_rate)
         next_progress = progress_every
         while not stopped_by:
             elapsed = time.monotonic() - t0
             if elapsed >= load.duration:
                 break
+            if session is not None:
+                _follow_chaos(session, probe, say, elapsed)
             if elapsed >= next_progress:
-                say(recorder.progress_line(elapsed, load.duration, runner.user_count, load.users))
+                line = recorder.progress_line(elapsed, load.duration, runner.user_count, load.users)
+                if session is not None and session.active:
+                    line += "  chaos: " + ", ".join(sorted(session.active))
+                say(line)
                 next_progress += progress_every
             gevent.sleep(min(0.2, load.duration - elapsed))
         say("stopping users" + (f" ({stopped_by[0]})" if stopped_by else ""))
         runner.quit()
         say(recorder.progress_line(time.monotonic() - t0, load.duration, 0, load.users))
+        if session is not None:
+            session.stop()
+            _follow_chaos(session, probe, say, time.monotonic() - t0)
 
     meta["ended_at"] = time.time()
     meta["complete"] = not stopped_by
@@ -251,3 +290,71 @@ def run(
             + "; ".join(f"{g.name!r} ({g.message})" for g in failed),
         )
     return RunResult(EXIT_PASS, run_dir, f"all {len(report.gate_results)} gates passed")
+
+
+def _external_pid(scenario: Scenario) -> int | None:
+    """The PID of an external target, from target.pid or target.pid_file."""
+    t = scenario.target
+    if t.pid is not None:
+        return t.pid
+    if t.pid_file is None:
+        return None
+    path = Path(t.pid_file)
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise HarnessError(
+            f"{scenario.source}: target.pid_file: cannot read a PID from {path}: {exc}"
+        ) from None
+
+
+def _start_chaos(
+    scenario: Scenario,
+    windows: list[ChaosEntry],
+    run_dir: Path,
+    url: str,
+    target_pid: int | None,
+    secret: str,
+) -> chaos.ChaosSession:
+    """Start the chaos driver process (and its proxy) and wait until it is ready."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    t = scenario.target
+    restart: dict[str, Any] | None = None
+    if t.is_embedded:
+        restart = chaos.embedded_restart_spec(scenario, port, run_dir / "target.log")
+    elif t.restart_command:
+        restart = {"kind": "command", "command": t.restart_command, "pid_file": t.pid_file}
+    plan = {
+        "run_dir": str(run_dir),
+        "parent_pid": os.getpid(),
+        "target": {"pid": target_pid, "cgroup": t.cgroup, "host": parts.hostname, "port": port},
+        "restart": restart,
+        "proxy": {"upstream_host": parts.hostname, "upstream_port": port}
+        if chaos.needs_proxy(windows)
+        else None,
+        "windows": chaos.fill_ports(windows, port),
+    }
+    session = chaos.ChaosSession(run_dir, plan, {**os.environ, "HARNESS_JWT_SECRET": secret})
+    try:
+        session.wait_ready()
+    except BaseException:
+        session.stop()
+        raise
+    return session
+
+
+def _follow_chaos(
+    session: chaos.ChaosSession, probe: Probe | None, say: Callable[[str], None], elapsed: float
+) -> None:
+    """Read the driver's new timeline events: report them, follow a restarted target."""
+    for ev in session.poll():
+        kind = ev["event"]
+        if kind == "target_pid":
+            if probe is not None:
+                probe.retarget(int(ev["pid"]))
+            say(f"[{elapsed:5.0f}s] chaos: target restarted as PID {ev['pid']}")
+            continue
+        params = ", ".join(f"{k}={v}" for k, v in (ev.get("params") or {}).items())
+        err = f": {ev['error']}" if ev.get("error") else ""
+        say(f"[{elapsed:5.0f}s] chaos: {kind} {ev.get('label')} ({params}){err}")

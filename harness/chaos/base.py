@@ -74,6 +74,11 @@ def param(
     return field(default=default, metadata=meta)
 
 
+def fmt_num(x: float) -> str:
+    """A bound for messages: 0.5, 100, 1048576 (never 1.04858e+06)."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 @dataclass(frozen=True)
 class NoParams:
     """For faults without parameters."""

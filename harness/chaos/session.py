@@ -1,0 +1,199 @@
+"""The run's side of chaos: check the plan, start the driver process, follow its timeline."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import harness
+from harness.chaos import load_faults
+from harness.chaos.driver import CHAOS_FILE, _die_with_parent
+from harness.errors import HarnessError
+from harness.scenario import ChaosEntry, Scenario
+
+READY_TIMEOUT_S = 20.0  # seconds for the driver (and its proxy) to come up
+STOP_TIMEOUT_S = 30.0  # seconds for the driver to revert everything and exit
+
+
+def preflight(scenario: Scenario, *, has_pid: bool) -> tuple[list[ChaosEntry], list[str]]:
+    """Windows this machine can run, and notes about optional ones it skips.
+
+    Raises:
+        HarnessError: a non-optional fault cannot run here (the reason is given), or needs a
+            target process the scenario does not name.
+    """
+    faults = load_faults()
+    keep: list[ChaosEntry] = []
+    notes: list[str] = []
+    problems: list[str] = []
+    for i, w in enumerate(scenario.chaos):
+        cls = faults[w.fault]
+        reason = cls.unsupported()
+        if reason is None and cls.needs_pid and not has_pid:
+            reason = "needs the target's process: use the embedded target or set target.pid"
+        if reason is None:
+            keep.append(w)
+        elif w.optional:
+            notes.append(f"chaos[{i}] {w.label}: skipped (optional): {reason}")
+        else:
+            problems.append(f"{scenario.source}: chaos[{i}].fault: {w.fault} cannot run: {reason}")
+    if problems:
+        hint = (
+            "\n(mark a window `optional: true` to skip it where unsupported;"
+            " `harness chaos check` lists what this machine supports)"
+        )
+        raise HarnessError("\n".join(problems) + hint)
+    return keep, notes
+
+
+def needs_proxy(windows: Sequence[ChaosEntry]) -> bool:
+    faults = load_faults()
+    return any(faults[w.fault].needs_proxy for w in windows)
+
+
+def fill_ports(windows: Sequence[ChaosEntry], port: int) -> list[dict[str, Any]]:
+    """Windows as plan dicts; faults with a ``port`` parameter left at 0 get the target's."""
+    faults = load_faults()
+    out = []
+    for w in windows:
+        params = dict(w.params)
+        names = {f for f in faults[w.fault].Params.__dataclass_fields__}
+        if "port" in names and not params.get("port"):
+            params["port"] = port
+        out.append(
+            {
+                "label": w.label,
+                "fault": w.fault,
+                "at": w.at,
+                "for": w.duration,
+                "optional": w.optional,
+                "params": params,
+            }
+        )
+    return out
+
+
+class ChaosSession:
+    """A running driver process and what its timeline says so far."""
+
+    def __init__(self, run_dir: Path, plan: dict[str, Any], env: dict[str, str]) -> None:
+        self.run_dir = run_dir
+        self.plan_path = run_dir / "chaos-plan.json"
+        self.plan_path.write_text(json.dumps(plan, indent=2))
+        self.log = open(run_dir / "chaos-driver.log", "ab")  # noqa: SIM115
+        package_root = str(Path(harness.__file__).resolve().parent.parent)
+        env = {
+            **env,
+            "PYTHONPATH": os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.chaos.driver", str(self.plan_path)],
+            stdin=subprocess.PIPE,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+        self.active: set[str] = set()
+        self.target_pid: int | None = None
+        self._offset = 0
+        self.proxy_port: int | None = None
+
+    def wait_ready(self) -> None:
+        ready = self.run_dir / "chaos-ready.json"
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not ready.exists():
+            if self.proc.poll() is not None:
+                raise HarnessError(
+                    f"the chaos driver exited early; see {self.run_dir / 'chaos-driver.log'}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise HarnessError(f"the chaos driver did not get ready in {READY_TIMEOUT_S:g} s")
+            time.sleep(0.05)
+        self.proxy_port = json.loads(ready.read_text()).get("proxy_port")
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        stdin: IO[bytes] | None = self.proc.stdin
+        if stdin is None or stdin.closed:
+            return
+        with contextlib.suppress(BrokenPipeError, OSError):
+            stdin.write((json.dumps(msg) + "\n").encode())
+            stdin.flush()
+
+    def start(self, t0: float) -> None:
+        """Set the timeline's zero (epoch seconds): faults are due from now on."""
+        self._send({"start": t0})
+
+    def poll(self) -> list[dict[str, Any]]:
+        """Read new timeline events; update :attr:`active` and :attr:`target_pid`."""
+        path = self.run_dir / CHAOS_FILE
+        if not path.exists():
+            return []
+        with open(path, encoding="utf-8") as fh:
+            fh.seek(self._offset)
+            data = fh.read()
+        complete = data[: data.rfind("\n") + 1]
+        self._offset += len(complete.encode())
+        events = []
+        for line in complete.splitlines():
+            with contextlib.suppress(ValueError):
+                ev = json.loads(line)
+                events.append(ev)
+                if ev["event"] == "applied":
+                    self.active.add(ev["label"])
+                elif ev["event"] in ("reverted", "failed", "skipped"):
+                    self.active.discard(ev.get("label", ""))
+                elif ev["event"] == "target_pid":
+                    self.target_pid = int(ev["pid"])
+        return events
+
+    def stop(self) -> int | None:
+        """Tell the driver the run is over, wait for it to revert everything and exit."""
+        self._send({"stop": True})
+        with contextlib.suppress(OSError):
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.poll()
+        self.log.close()
+        return self.proc.returncode
+
+
+def proxied_url(url: str, proxy_port: int) -> str:
+    """``url`` with its host and port replaced by the local proxy's."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"127.0.0.1:{proxy_port}").geturl()
+
+
+def embedded_restart_spec(scenario: Scenario, port: int, log_path: Path) -> dict[str, Any]:
+    assert scenario.target.embedded is not None
+    options = asdict(scenario.target.embedded)
+    options["defects"] = list(options["defects"])
+    return {
+        "kind": "embedded",
+        "options": options,
+        "path": scenario.target.path,
+        "query_param": scenario.auth.query_param,
+        "algorithm": scenario.auth.algorithm,
+        "port": port,
+        "log_path": str(log_path),
+    }
