@@ -33,9 +33,11 @@ def test_parse_mountinfo_v1() -> None:
     hs = parse_mountinfo(V1)
     assert [h.mount.name for h in hs] == ["cpu", "memory", "cpu x", "systemd"]
     cpu, mem, ro, systemd = hs
-    assert (cpu.version, cpu.root, cpu.controllers, cpu.read_only) == (1, "/", {"cpu"}, False)
+    assert (cpu.version, cpu.root, cpu.read_only) == (1, "/", False)
+    assert cpu.controllers == frozenset({"cpu"})
     assert mem.controllers == {"memory"}
-    assert (ro.root, ro.controllers, ro.read_only) == ("/docker/abc", {"cpu", "cpuacct"}, True)
+    assert (ro.root, ro.read_only) == ("/docker/abc", True)
+    assert ro.controllers == frozenset({"cpu", "cpuacct"})
     assert systemd.controllers == frozenset()  # name=systemd binds no controller
 
 
@@ -70,6 +72,42 @@ def test_find_hierarchy_falls_back_to_v1_and_explains(tmp_path: Path) -> None:
         find_hierarchy("pids", text)
     with pytest.raises(ChaosError, match="no cgroup filesystem"):
         find_hierarchy("cpu", "")
+
+
+def test_placement_v1_inside_v2_next_to() -> None:
+    v1, v2 = Hierarchy(1, Path("/cg/cpu")), Hierarchy(2, Path("/cg"))
+    assert cgroups.placement(v1, Path("/cg/cpu/a/b")) == Path("/cg/cpu/a/b")
+    assert cgroups.placement(v2, Path("/cg/a/b")) == Path("/cg/a")  # no internal processes
+    assert cgroups.placement(v2, Path("/cg")) == Path("/cg")
+
+
+def fake_v2_tree(root: Path, delegated: dict[str, str]) -> None:
+    """Directories with cgroup.controllers / cgroup.subtree_control as plain files."""
+    for rel, ctrls in delegated.items():
+        (root / rel).mkdir(parents=True, exist_ok=True)
+        (root / rel / "cgroup.controllers").write_text(ctrls + "\n")
+        (root / rel / "cgroup.subtree_control").write_text("cpu\n" if rel == "a" else "\n")
+
+
+def test_v2_enable_down_the_tree_and_undo(tmp_path: Path) -> None:
+    fake_v2_tree(tmp_path, {".": "cpu memory", "a": "cpu", "a/b": "cpu"})
+    enabled = cgroups._enable(tmp_path, tmp_path / "a" / "b", "cpu")
+    assert enabled == (tmp_path, tmp_path / "a" / "b")  # "a" had it already
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu"
+    assert (tmp_path / "a/b/cgroup.subtree_control").read_text() == "+cpu"
+    (tmp_path / "harness-1-0badf00d").mkdir()  # another harness group still uses the root
+    cgroups._disable(enabled, "cpu")
+    assert (tmp_path / "a/b/cgroup.subtree_control").read_text() == "-cpu"
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu"
+    assert (tmp_path / "a/cgroup.subtree_control").read_text() == "cpu\n"
+
+
+def test_v2_enable_not_delegated_undoes_what_it_did(tmp_path: Path) -> None:
+    fake_v2_tree(tmp_path, {".": "cpu", "x": "cpu", "x/y": "memory"})
+    with pytest.raises(ChaosError, match=r"cpu controller is not delegated to .*/x/y"):
+        cgroups._enable(tmp_path, tmp_path / "x" / "y", "cpu")
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "-cpu"
+    assert (tmp_path / "x/cgroup.subtree_control").read_text() == "-cpu"
 
 
 # Real groups --------------------------------------------------------------------------------

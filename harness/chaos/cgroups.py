@@ -15,9 +15,10 @@ v1 hierarchy the controller is bound to (``cpu.cfs_quota_us``, ``memory.limit_in
 Where the group goes, with ``for_pid``:
 - v1: inside the group the process is in, so that group's own limits still apply on top.
 - v2: next to it, since the "no internal processes" rule forbids controllers in the children of
-  a populated group (inside the root when the process is in the root). If the controller is not
-  enabled in the parent's ``cgroup.subtree_control`` it is enabled there, and disabled again on
-  :meth:`CgroupHandle.remove` when no other child group is left.
+  a populated group (inside the root when the process is in the root). Where the controller is
+  not enabled in ``cgroup.subtree_control`` on the way down from the root to that parent, it is
+  enabled, and disabled again (deepest first, best effort) by :meth:`CgroupHandle.remove` unless
+  another ``harness-*`` group still sits there.
 
 A handle remembers where each PID came from; it moves a PID back only while the PID is still in
 its group (a PID another fault or the user moved elsewhere stays where it is). Processes the
@@ -33,6 +34,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,18 +193,50 @@ def _write(path: Path, value: str) -> None:
         f.write(value)
 
 
-def _enable(parent: Path, controller: str) -> bool:
-    """Enable a v2 controller for the children of ``parent``; True when this call enabled it."""
-    if controller in _read(parent / "cgroup.subtree_control").split():
+def placement(hierarchy: Hierarchy, origin: Path) -> Path:
+    """Where a group for a process now in ``origin`` goes: v1 inside it; v2 next to it."""
+    if hierarchy.version == 1 or origin == hierarchy.mount:
+        return origin
+    return origin.parent
+
+
+def _enable_one(d: Path, controller: str) -> bool:
+    """Enable a v2 controller for the children of ``d``; True when this call enabled it."""
+    if controller in _read(d / "cgroup.subtree_control").split():
         return False
-    if controller not in _read(parent / "cgroup.controllers").split():
-        raise ChaosError(f"the {controller} controller is not delegated to {parent}")
+    if controller not in _read(d / "cgroup.controllers").split():
+        raise ChaosError(f"the {controller} controller is not delegated to {d}")
     try:
-        _write(parent / "cgroup.subtree_control", f"+{controller}")
+        _write(d / "cgroup.subtree_control", f"+{controller}")
     except OSError as e:
         why = " (processes live there)" if e.errno == errno.EBUSY else ""
-        raise ChaosError(f"cannot enable {controller} in {parent}: {e.strerror}{why}") from None
+        raise ChaosError(f"cannot enable {controller} in {d}: {e.strerror}{why}") from None
     return True
+
+
+def _enable(mount: Path, parent: Path, controller: str) -> tuple[Path, ...]:
+    """Enable a v2 controller for the children of ``parent`` and of each group above it.
+
+    Returns the groups where this call enabled it, top first (undone by :func:`_disable`).
+    """
+    parts = parent.relative_to(mount).parts
+    enabled: list[Path] = []
+    try:
+        for d in (mount.joinpath(*parts[:i]) for i in range(len(parts) + 1)):
+            if _enable_one(d, controller):
+                enabled.append(d)
+    except ChaosError:
+        _disable(enabled, controller)
+        raise
+    return tuple(enabled)
+
+
+def _disable(enabled: Sequence[Path], controller: str) -> None:
+    """Undo :func:`_enable`, deepest first, where no ``harness-*`` group is left (best effort)."""
+    for d in reversed(enabled):
+        with contextlib.suppress(OSError):
+            if not any(GROUP_NAME.match(c.name) for c in d.iterdir() if c.is_dir()):
+                _write(d / "cgroup.subtree_control", f"-{controller}")
 
 
 @dataclass
@@ -212,8 +246,8 @@ class CgroupHandle:
     controller: str
     hierarchy: Hierarchy
     path: Path
-    #: v2: the parent where :meth:`create` enabled the controller (disabled again on remove)
-    enabled_in: Path | None = None
+    #: v2: the groups where :meth:`create` enabled the controller (disabled again on remove)
+    enabled_in: tuple[Path, ...] = ()
     _origins: dict[int, Path] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -224,13 +258,10 @@ class CgroupHandle:
             ChaosError: no usable hierarchy, or the group cannot be made (reason in the message).
         """
         h = find_hierarchy(controller)
-        parent = h.mount
-        if for_pid is not None:
-            origin = group_of(for_pid, h)
-            parent = origin if h.version == 1 or origin == h.mount else origin.parent
-        enabled = _enable(parent, controller) if h.version == 2 else False
+        parent = h.mount if for_pid is None else placement(h, group_of(for_pid, h))
+        enabled = _enable(h.mount, parent, controller) if h.version == 2 else ()
         path = parent / f"{PREFIX}-{os.getpid()}-{secrets.token_hex(4)}"
-        group = cls(controller, h, path, parent if enabled else None)
+        group = cls(controller, h, path, enabled)
         try:
             path.mkdir()
         except OSError as e:
@@ -303,12 +334,8 @@ class CgroupHandle:
                     raise ChaosError(f"cannot remove cgroup {self.path}: {e.strerror}") from None
                 time.sleep(0.05)
         self._origins.clear()
-        if self.enabled_in is not None:
-            parent, self.enabled_in = self.enabled_in, None
-            if not any(p.is_dir() for p in parent.iterdir()):
-                # best effort: an enabled controller limits nothing by itself
-                with contextlib.suppress(OSError):
-                    _write(parent / "cgroup.subtree_control", f"-{self.controller}")
+        enabled, self.enabled_in = self.enabled_in, ()
+        _disable(enabled, self.controller)
 
 
 def _alive(pid: int) -> bool:
