@@ -258,7 +258,10 @@ class CgroupHandle:
             ChaosError: no usable hierarchy, or the group cannot be made (reason in the message).
         """
         h = find_hierarchy(controller)
-        parent = h.mount if for_pid is None else placement(h, group_of(for_pid, h))
+        try:
+            parent = h.mount if for_pid is None else placement(h, group_of(for_pid, h))
+        except ProcessLookupError:
+            raise ChaosError(f"cannot place a cgroup for PID {for_pid}: no such process") from None
         enabled = _enable(h.mount, parent, controller) if h.version == 2 else ()
         path = parent / f"{PREFIX}-{os.getpid()}-{secrets.token_hex(4)}"
         group = cls(controller, h, path, enabled)
