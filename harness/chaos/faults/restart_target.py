@@ -1,0 +1,68 @@
+"""Restart the target: signal it, wait until it exits, stay down ``down_ms``, start it again.
+
+Needs ``ctx.restart`` (the embedded target, or an external one with ``target.restart_command``).
+A target that ignores SIGTERM for :data:`EXIT_TIMEOUT_S` gets SIGKILL. The new PID goes to
+``ctx.target_pid`` and ``ctx.on_pid_change``. Revert has nothing to undo beyond making sure the
+target runs: it restarts the target if it is down (e.g. apply failed half-way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
+from harness.chaos.faults.kill_target import SIGNALS, restart, running, wait_gone
+
+EXIT_TIMEOUT_S = 10.0  # wait this long for the target to exit, then SIGKILL it (s)
+KILL_TIMEOUT_S = 5.0  # wait this long after SIGKILL (s)
+
+
+@dataclass(frozen=True)
+class RestartTargetParams:
+    signal: str = param("TERM", choices=tuple(SIGNALS), doc="SIGTERM (graceful) or SIGKILL")
+    down_ms: float = param(0.0, unit="ms", low=0, high=60_000, doc="time down before restart")
+
+
+@register
+class RestartTarget(Fault):
+    """Stop the target with ``signal`` and start it again after ``down_ms``."""
+
+    name = "restart_target"
+    kind = "process"
+    Params = RestartTargetParams
+    summary = "stop the target, stay down down_ms, start it again"
+
+    def __init__(self, params: RestartTargetParams | None = None) -> None:
+        super().__init__(params)
+        self._applied = False
+
+    def apply(self, ctx: ChaosContext) -> None:
+        if ctx.restart is None:
+            raise ChaosError(f"{self.name} needs the embedded target or target.restart_command")
+        pid = ctx.require_pid(self.name)
+        p: RestartTargetParams = self.params
+        self._applied = True
+        _signal(pid, SIGNALS[p.signal])
+        if not wait_gone(pid, EXIT_TIMEOUT_S):
+            _signal(pid, signal.SIGKILL)
+            if not wait_gone(pid, KILL_TIMEOUT_S):
+                raise ChaosError(f"{self.name}: PID {pid} did not exit, even after SIGKILL")
+        time.sleep(p.down_ms / 1000)
+        restart(ctx, self.name)
+
+    def revert(self, ctx: ChaosContext) -> None:
+        if not self._applied:
+            return
+        self._applied = False
+        pid = ctx.target_pid
+        if ctx.restart is not None and (pid is None or not running(pid)):
+            restart(ctx, self.name)
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already down
+        os.kill(pid, sig)
