@@ -1,0 +1,88 @@
+"""A soft address-space or data-segment limit on the target, a little above what it uses now.
+
+Further allocations beyond ``headroom_mb`` fail: in a Python target they raise
+``MemoryError``, which the target can catch and recover from (unlike an OOM kill).
+Only the soft limit changes; the hard limit is kept, because a lowered hard limit could
+never be raised again here. Revert restores the soft value found at apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psutil
+
+from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
+
+MIB = 1024 * 1024  # bytes
+#: rlimit resource per parameter value
+RESOURCES = {"as": psutil.RLIMIT_AS, "data": psutil.RLIMIT_DATA}
+
+
+@dataclass(frozen=True)
+class MemoryRlimitParams:
+    headroom_mb: float = param(
+        64.0, unit="MiB", low=0, low_open=True, doc="allowed growth beyond current use"
+    )
+    resource: str = param(
+        "as", choices=tuple(RESOURCES), doc="as: virtual size (VMS); data: data segment (VmData)"
+    )
+
+
+def current_usage(pid: int, resource: str) -> int:
+    """Bytes the target uses now in the sense of ``resource`` (VMS, or VmData)."""
+    if resource == "as":
+        return int(psutil.Process(pid).memory_info().vms)
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024  # the kernel reports kB
+    raise ChaosError(f"memory_rlimit: no VmData in /proc/{pid}/status")
+
+
+@register
+class MemoryRlimit(Fault):
+    """Soft RLIMIT_AS / RLIMIT_DATA at current use + ``headroom_mb``."""
+
+    name = "memory_rlimit"
+    kind = "memory"
+    Params = MemoryRlimitParams
+    summary = "soft RLIMIT_AS/RLIMIT_DATA just above current use: allocations fail (MemoryError)"
+
+    def __init__(self, params: MemoryRlimitParams | None = None) -> None:
+        super().__init__(params)
+        self._saved: tuple[int, int, int] | None = None  # pid, resource, old soft limit
+
+    def apply(self, ctx: ChaosContext) -> None:
+        self.revert(ctx)
+        p: MemoryRlimitParams = self.params
+        pid = ctx.require_pid(self.name)
+        if p.resource not in RESOURCES:
+            raise ChaosError(f"{self.name}: resource must be one of {', '.join(RESOURCES)}")
+        res = RESOURCES[p.resource]
+        try:
+            proc = psutil.Process(pid)
+            soft, hard = proc.rlimit(res)
+            new = current_usage(pid, p.resource) + int(p.headroom_mb * MIB)
+            if hard != psutil.RLIM_INFINITY:
+                new = min(new, hard)
+            self._saved = (pid, res, soft)
+            proc.rlimit(res, (new, hard))
+        except (psutil.Error, OSError) as exc:
+            raise ChaosError(f"{self.name}: cannot limit PID {pid}: {exc}") from None
+
+    def revert(self, ctx: ChaosContext) -> None:
+        if self._saved is None:
+            return
+        pid, res, old_soft = self._saved
+        try:
+            proc = psutil.Process(pid)
+            _, hard = proc.rlimit(res)
+            if hard != psutil.RLIM_INFINITY and old_soft > hard:
+                old_soft = hard  # someone lowered the hard limit meanwhile
+            proc.rlimit(res, (old_soft, hard))
+        except psutil.NoSuchProcess:
+            pass  # the target is gone: nothing left to restore
+        except (psutil.Error, OSError) as exc:
+            raise ChaosError(f"{self.name}: cannot restore the limit of PID {pid}: {exc}") from None
+        self._saved = None

@@ -1,0 +1,57 @@
+"""Reject connections to the target's TCP port on loopback, through nftables.
+
+A private table (see :mod:`harness.chaos.nft`) answers every client-to-target packet with
+a TCP reset (mode ``reset``) or an ICMP port-unreachable (mode ``icmp``): a new connect
+fails with ECONNREFUSED at once, and open connections are reset on their next segment.
+Only loopback addresses (127.0.0.0/8, ::1) and the one port are matched.
+
+``port`` is required: the chaos driver fills it from the target URL (it is not in
+:class:`~harness.chaos.base.ChaosContext`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass
+
+from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
+from harness.chaos.nft import NftTable, nft_available, port_table
+
+#: nftables verdict per mode; plain ``reject`` in an inet table sends ICMP(v6) port-unreachable
+ACTIONS = {"reset": "reject with tcp reset", "icmp": "reject"}
+
+
+@dataclass(frozen=True)
+class RejectParams:
+    port: int = param(MISSING, low=1, high=65535, doc="target TCP port (filled from the URL)")
+    mode: str = param("reset", choices=tuple(ACTIONS), doc="answer: TCP reset or ICMP unreachable")
+
+
+@register
+class Reject(Fault):
+    """Refuse every loopback connection to ``port`` with a reset or an ICMP error."""
+
+    name = "reject"
+    kind = "network"
+    Params = RejectParams
+    needs_pid = False
+    summary = "nftables: refuse loopback connections to the target port (reset or ICMP)"
+
+    def __init__(self, params: RejectParams | None = None) -> None:
+        super().__init__(params)
+        self._table: NftTable | None = None
+
+    @classmethod
+    def unsupported(cls) -> str | None:
+        return nft_available()
+
+    def apply(self, ctx: ChaosContext) -> None:
+        self.revert(ctx)  # applying twice replaces the table, never leaks one
+        p: RejectParams = self.params
+        if p.mode not in ACTIONS:
+            raise ChaosError(f"reject: mode must be one of {', '.join(ACTIONS)}, got {p.mode!r}")
+        self._table = port_table(p.port, ACTIONS[p.mode])
+
+    def revert(self, ctx: ChaosContext) -> None:
+        if self._table is not None:
+            self._table.delete()
+            self._table = None
