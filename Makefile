@@ -8,7 +8,12 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo install install-test test lint test-slow clean
+.PHONY: demo install install-test system-deps test lint test-slow clean
+
+# Debian packages the tests use: nft (nftables chaos faults). Installed when missing and
+# we are root (as in CI); otherwise the tests that need them skip and say why.
+DEB_PACKAGES := nftables
+DEB_COMMANDS := nft
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +37,16 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+system-deps:
+	@missing=""; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages: $(DEB_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+	  else echo "note: $(DEB_PACKAGES) not installed (need root + apt-get); tests that need them will skip"; fi; \
+	fi
+
+test: lint system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-slow: install-test

@@ -175,6 +175,7 @@ async def run_driver(plan_path: Path) -> int:
     driver.secrets = [secret] if secret else []
     driver.events = JsonlWriter(run_dir / CHAOS_FILE, flush_every=0.0)
     driver.windows = _build_windows(plan)
+    _sweep_stale()
     loop = asyncio.get_running_loop()
     parent = plan["parent_pid"]
 
@@ -256,6 +257,19 @@ async def run_driver(plan_path: Path) -> int:
             t.stop()
         driver.events.close()
     return 0
+
+
+def _sweep_stale() -> None:
+    """Remove leftovers of earlier runs that were killed harder than we can catch (best effort)."""
+    from harness.chaos import cgroups
+
+    for controller in ("cpu", "memory"):
+        with contextlib.suppress(Exception):
+            cgroups.sweep_stale(controller)
+    with contextlib.suppress(Exception):
+        from harness.chaos import nft
+
+        nft.sweep_stale()
 
 
 def _die_with_parent() -> None:
