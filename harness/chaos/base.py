@@ -146,6 +146,9 @@ class Fault(ABC):
     needs_pid: ClassVar[bool] = True
     #: one line for `harness chaos check` and the docs
     summary: ClassVar[str] = ""
+    #: the fault is an event, not a state (a restart): with no ``for`` it is reverted as
+    #: soon as it has been applied, so what follows is the recovery phase
+    instant: ClassVar[bool] = False
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None else self.Params()

@@ -13,8 +13,10 @@ Every applied fault is reverted, in reverse order, when:
   PR_SET_PDEATHSIG (set by the runner) delivers SIGTERM.
 
 Events go to ``chaos.jsonl`` in the run directory, one line each, flushed at once:
-``{"t", "event": applied|reverted|failed|skipped|target_pid, "label", "fault",
-"params", "planned_at", "planned_for", "error"}``.
+``{"t", "event": applying|applied|reverted|failed|skipped|target_pid, "label", "fault",
+"params", "planned_at", "planned_for", "error"}``. A window runs from ``applying``
+(the fault starts acting) to ``reverted``; ``failed`` follows ``applying`` when the
+fault could not be applied (and was reverted as far as it got).
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class Driver:
         self.events.write(rec)
 
     def apply(self, w: Window, ctx: ChaosContext) -> None:
+        self.event(w, "applying")  # the window starts now: a restart takes a while to apply
         try:
             w.fault.apply(ctx)
         except Exception as exc:
@@ -241,6 +244,8 @@ async def run_driver(plan_path: Path) -> int:
                     continue
                 if not w.applied and now >= w.at:
                     driver.apply(w, ctx)
+                    if w.applied and w.duration is None and w.fault.instant:
+                        driver.revert(w, ctx)  # e.g. a restart: over once applied
                 elif w.applied and w.duration is not None and now >= w.at + w.duration:
                     driver.revert(w, ctx)
             await asyncio.sleep(TICK_S)

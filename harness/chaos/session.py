@@ -150,7 +150,7 @@ class ChaosSession:
             with contextlib.suppress(ValueError):
                 ev = json.loads(line)
                 events.append(ev)
-                if ev["event"] == "applied":
+                if ev["event"] in ("applying", "applied"):
                     self.active.add(ev["label"])
                 elif ev["event"] in ("reverted", "failed", "skipped"):
                     self.active.discard(ev.get("label", ""))

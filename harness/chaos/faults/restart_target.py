@@ -33,6 +33,7 @@ class RestartTarget(Fault):
 
     name = "restart_target"
     kind = "process"
+    instant = True
     Params = RestartTargetParams
     summary = "stop the target, stay down down_ms, start it again"
 

@@ -1,0 +1,46 @@
+"""Connection cap: the chaos proxy admits at most N concurrent client connections.
+
+The excess is ``reset`` (TCP RST), ``hold`` (accepted, nothing forwarded until a
+slot frees or the fault ends; then it proceeds) or ``refuse`` (HTTP 503 with
+``Retry-After: 1``). Connections open when the cap starts are kept and count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.chaos.base import ChaosContext, Fault, param, register
+from harness.chaos.proxy import CAP_MODES, ConnectionCap
+
+
+@dataclass(frozen=True)
+class ConnectionCapParams:
+    max_connections: int = param(
+        10, unit="connections", low=0, high=1_000_000, doc="concurrent client connections"
+    )
+    mode: str = param("reset", choices=CAP_MODES, doc="what the excess gets: RST, wait, 503")
+
+
+@register
+class ConnectionCapFault(Fault):
+    """Too many connections: beyond ``max_connections`` new ones are reset, held or refused."""
+
+    name = "connection_cap"
+    kind = "connections"
+    Params = ConnectionCapParams
+    needs_proxy = True
+    needs_pid = False
+    summary = "at most max_connections concurrent; the excess reset, held or 503 (chaos proxy)"
+
+    @property
+    def key(self) -> str:
+        """The proxy toxic key of this fault instance."""
+        return f"{self.name}-{id(self)}"
+
+    def apply(self, ctx: ChaosContext) -> None:
+        p: ConnectionCapParams = self.params
+        ctx.require_proxy(self.name).set_toxic(self.key, ConnectionCap(p.max_connections, p.mode))
+
+    def revert(self, ctx: ChaosContext) -> None:
+        if ctx.proxy is not None:
+            ctx.proxy.clear_toxic(self.key)
