@@ -1,4 +1,8 @@
-"""Tests of the pure report computations: summary, gates, time bins, labels, terminal table."""
+"""Tests of the pure report computations: summary, time bins, labels, terminal table.
+
+The sample data here (:func:`rec`, :func:`sample_rows`, :data:`META`) is shared with the
+other ``test_report_*`` modules.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,18 @@ import pytest
 
 from harness.outcomes import Verdict
 from harness.report import compute_summary, evaluate_gates, format_terminal_summary
-from harness.report.frames import attempts_frame, gates_from_scenario, samples_frame
-from harness.report.gates import GateResult, metric_value
+from harness.report.frames import attempts_frame, samples_frame
+from harness.report.gates import GateResult
 from harness.report.outcome_chart import outcome_label, outcome_table
 from harness.report.summary import handshake_percentiles
 from harness.report.timeline import (
     bin_width_s,
-    chaos_spans,
     handshake_by_bin,
     make_timeline,
     success_by_bin,
     verdict_rates_by_bin,
 )
-from harness.scenario import GATE_METRICS, Gate
+from harness.scenario import Gate
 
 T0 = 1_700_000_000.0
 META = {
@@ -106,6 +109,10 @@ def sample_rows() -> list[dict[str, Any]]:
     return rows
 
 
+def gate(metric: str, op: str, threshold: float, kind: str | None = None) -> Gate:
+    return Gate(name=f"g-{metric}", metric=metric, op=op, threshold=threshold, token_kind=kind)
+
+
 @pytest.fixture
 def summary() -> dict[str, Any]:
     return compute_summary(attempts_frame(sample_rows()), META)
@@ -187,12 +194,19 @@ def test_handshake_percentiles_linear_over_non_null() -> None:
     }
 
 
-def test_chaos_phases(summary: dict[str, Any]) -> None:
-    phases = summary["chaos_phases"]
-    assert list(phases) == ["none", "cpu"]
-    assert phases["cpu"]["attempts"] == 5
-    assert phases["cpu"]["verdicts"]["valid_refused"] == 2
-    assert phases["none"]["attempts"] == 13
+def test_phases_without_chaos_file_follow_the_attempts_lists(summary: dict[str, Any]) -> None:
+    # No chaos.jsonl: the attempts that recorded "cpu" are its during phase, the rest baseline.
+    assert summary["chaos_windows"] == []
+    phases = summary["phases"]
+    assert list(phases) == ["baseline", "during cpu"]
+    cpu = phases["during cpu"]
+    assert (cpu["kind"], cpu["labels"]) == ("during", ["cpu"])
+    assert cpu["total"]["attempts"] == 5
+    assert cpu["total"]["verdicts"]["valid_refused"] == 2
+    assert (cpu["start_s"], cpu["end_s"]) == (20.0, 30.0)  # its attempts' first and last start
+    assert phases["baseline"]["total"]["attempts"] == 13
+    assert (phases["baseline"]["start_s"], phases["baseline"]["end_s"]) == (0.0, 40.0)
+    assert "chaos_phases" not in summary  # one notion of phase only
 
 
 def test_all_excluded_kind_has_no_rates() -> None:
@@ -238,137 +252,6 @@ def test_frames_cast_types_and_drop_unknown_keys() -> None:
     assert str(samples["fds"].dtype) == "Int64"
 
 
-# --- Gates -------------------------------------------------------------------------------
-
-
-def gate(metric: str, op: str, threshold: float, kind: str | None = None) -> Gate:
-    return Gate(name=f"g-{metric}", metric=metric, op=op, threshold=threshold, token_kind=kind)
-
-
-@pytest.mark.parametrize(
-    ("metric", "kind", "value"),
-    [
-        ("success_rate", "valid", 7 / 11),
-        ("abrupt_rate", "expired", 0.5),
-        ("attempts", "valid", 12.0),
-        ("ok", None, 11.0),
-        ("valid_refused", "valid", 2.0),
-        ("invalid_accepted", "empty", 1.0),
-        ("abrupt", None, 2.0),
-        ("wrong_rejection", "empty", 0.0),
-        ("generator_fault", "valid", 1.0),
-        ("handshake_p50_ms", "valid", 50.0),
-        ("handshake_p95_ms", "valid", 86.0),
-        ("handshake_p99_ms", "valid", 89.2),
-    ],
-)
-def test_metric_values(
-    summary: dict[str, Any], metric: str, kind: str | None, value: float
-) -> None:
-    assert metric_value(summary, metric, kind) == pytest.approx(value)
-
-
-def test_every_gate_metric_has_a_reader(summary: dict[str, Any]) -> None:
-    for metric in GATE_METRICS:
-        assert metric_value(summary, metric, "valid") is not None
-
-
-@pytest.mark.parametrize(
-    ("op", "threshold", "passed"),
-    [
-        ("<", 2, True),
-        ("<", 1, False),
-        ("<=", 1, True),
-        (">", 0, True),
-        (">", 1, False),
-        (">=", 1, True),
-        ("==", 1, True),
-        ("==", 0, False),
-        ("!=", 0, True),
-        ("!=", 1, False),
-    ],
-)
-def test_gate_operators(summary: dict[str, Any], op: str, threshold: float, passed: bool) -> None:
-    (result,) = evaluate_gates(summary, [gate("invalid_accepted", op, threshold, "empty")])
-    assert result.passed is passed
-    assert result.value == 1.0
-
-
-def test_gate_message_and_fields(summary: dict[str, Any]) -> None:
-    results = evaluate_gates(
-        summary,
-        [
-            gate("invalid_accepted", "==", 0, "empty"),
-            gate("success_rate", ">=", 0.6, "valid"),
-            gate("handshake_p95_ms", "<", 50),
-        ],
-    )
-    assert [r.passed for r in results] == [False, True, False]
-    assert results[0].message == "FAIL invalid_accepted[empty] == 0: got 1"
-    assert results[1].message == "PASS success_rate[valid] >= 0.6: got 0.636364"
-    assert results[2].token_kind is None
-    assert results[2].value == pytest.approx(summary["total"]["handshake_ms"]["p95"])
-    assert results[0].to_dict()["name"] == "g-invalid_accepted"
-
-
-@pytest.mark.parametrize(
-    "g",
-    [
-        gate("invalid_accepted", "==", 0, "malformed"),  # no attempts of the kind
-        gate("attempts", "<", 100, "malformed"),
-        gate("success_rate", ">=", 0.0, "missing"),
-        gate("handshake_p99_ms", "<", 1e9, "missing"),
-    ],
-)
-def test_gate_without_data_fails(summary: dict[str, Any], g: Gate) -> None:
-    (result,) = evaluate_gates(summary, [g])
-    assert result.value is None
-    assert result.passed is False
-    assert "no data" in result.message
-    assert result.message.startswith("FAIL ")
-
-
-def test_count_gate_on_all_excluded_kind_fails() -> None:
-    rows = [rec("empty", "interrupted", "excluded")]
-    summary = compute_summary(attempts_frame(rows), META)
-    (result,) = evaluate_gates(summary, [gate("invalid_accepted", "==", 0, "empty")])
-    assert result.value is None and not result.passed
-    assert "no counted attempts" in result.message
-
-
-def test_gates_on_empty_run_fail() -> None:
-    summary = compute_summary(attempts_frame([]), META)
-    results = evaluate_gates(summary, [gate("invalid_accepted", "==", 0), gate("ok", ">=", 0)])
-    assert [r.passed for r in results] == [False, False]
-
-
-def test_unknown_metric_fails_instead_of_raising(summary: dict[str, Any]) -> None:
-    (result,) = evaluate_gates(summary, [gate("nonsense", ">=", 0)])
-    assert not result.passed
-    assert "unknown metric" in result.message
-
-
-def test_gates_from_scenario_dicts() -> None:
-    scenario = {
-        "gates": [
-            {
-                "name": "a",
-                "metric": "success_rate",
-                "op": ">=",
-                "threshold": 0.99,
-                "token_kind": "valid",
-            },
-            {"name": "b", "metric": "abrupt", "op": "==", "threshold": 0, "token_kind": None},
-        ]
-    }
-    gates = gates_from_scenario(scenario)
-    assert gates == [
-        Gate(name="a", metric="success_rate", op=">=", threshold=0.99, token_kind="valid"),
-        Gate(name="b", metric="abrupt", op="==", threshold=0.0, token_kind=None),
-    ]
-    assert gates_from_scenario({}) == []
-
-
 # --- Time bins and chart tables ----------------------------------------------------------
 
 
@@ -392,11 +275,8 @@ def test_success_and_rates_by_bin() -> None:
     assert rates.loc[0, "ok"] == 2.0  # valid + empty at t=0, per second
     assert rates.loc[39, "excluded"] == 1.0
     assert handshake_by_bin(attempts, tl).loc[3, "p50"] == 40.0
-    assert chaos_spans(attempts, tl) == [
-        (20.0, 22.0, "cpu"),
-        (25.0, 27.0, "cpu"),
-        (30.0, 31.0, "cpu"),
-    ]
+    longer = make_timeline(attempts, samples_frame([]), META, until_s=80.0)
+    assert (longer.width_s, longer.edges[-1]) == (2.0, 80.0)
 
 
 def test_outcome_labels_name_codes() -> None:

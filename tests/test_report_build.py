@@ -238,3 +238,125 @@ def test_missing_run_dir_is_a_harness_error(tmp_path: Path) -> None:
     (tmp_path / "half").mkdir()
     with pytest.raises(RunDirError, match=r"no meta\.json"):
         build_report(tmp_path / "half")
+
+
+# --- Chaos -------------------------------------------------------------------------------
+
+
+def chaos_event(t: float, kind: str, label: str, **kw: Any) -> str:
+    return json.dumps(
+        {
+            "t": T0 + t,
+            "event": kind,
+            "label": label,
+            "fault": label.split("#")[0],
+            "params": kw.get("params", {}),
+            "planned_at": kw.get("planned_at", t),
+            "planned_for": kw.get("planned_for"),
+            "error": kw.get("error"),
+        }
+    )
+
+
+def chaos_records() -> list[AttemptRecord]:
+    """60 attempts, 0.5 s apart: valid tokens, refused with 1013 or reset during cpu_quota#1
+    (10..20 s), accepted otherwise; every fifth an empty token rejected with 401."""
+    records = []
+    for i in range(60):
+        t = i * 0.5
+        chaos = ["cpu_quota#1"] if 10.0 <= t < 20.0 else []
+        if i % 5 == 4:
+            records.append(
+                attempt(i, "empty", "rejected_auth", "ok", http_status=401, manner="graceful")
+            )
+        elif chaos and i % 2:
+            records.append(attempt(i, "valid", "abnormal_handshake", "abrupt", manner="abrupt"))
+        elif chaos:
+            records.append(
+                attempt(
+                    i,
+                    "valid",
+                    "closed_try_again",
+                    "valid_refused",
+                    close_code=1013,
+                    manner="graceful",
+                    chaos=chaos,
+                )
+            )
+        else:
+            records.append(attempt(i, "valid", "accepted", "ok", handshake_ms=5.0))
+        records[-1].chaos = chaos
+    return records
+
+
+def test_build_report_with_chaos(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", chaos_records())
+    lines = [
+        chaos_event(10, "applied", "cpu_quota#1", params={"percent": 20}, planned_for=10),
+        chaos_event(20, "reverted", "cpu_quota#1", planned_at=10, planned_for=10),
+        chaos_event(25, "failed", "nofile#2", error="setrlimit: <denied>"),
+    ]
+    (run_dir / "chaos.jsonl").write_text("\n".join(lines) + '\n{"t": 17', encoding="utf-8")
+    result = build_report(run_dir)
+
+    doc = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert doc["schema_version"] == 1
+    assert [(w["label"], w["status"]) for w in doc["chaos_windows"]] == [
+        ("cpu_quota#1", "reverted"),
+        ("nofile#2", "failed"),
+    ]
+    assert doc["chaos_windows"][0]["params"] == {"percent": 20}
+    assert (doc["chaos_windows"][0]["applied_s"], doc["chaos_windows"][0]["reverted_s"]) == (
+        10.0,
+        20.0,
+    )
+    assert list(doc["phases"]) == ["baseline", "during cpu_quota#1", "after cpu_quota#1"]
+    during = doc["phases"]["during cpu_quota#1"]
+    assert (during["start_s"], during["end_s"]) == (10.0, 20.0)
+    assert during["total"]["attempts"] == 20
+    # 16 valid: 8 refused with 1013, 8 reset; 4 empty rejected with 401.
+    assert during["token_kinds"]["valid"]["success_rate"] == 0.0
+    assert (during["total"]["graceful"], during["total"]["abrupt"]) == (12, 8)
+    assert during["total"]["graceful_share"] == pytest.approx(0.6)
+    assert doc["phases"]["after cpu_quota#1"]["token_kinds"]["valid"]["success_rate"] == 1.0
+    assert doc["phases"]["after cpu_quota#1"]["end_s"] == 30.0
+
+    phases_png = run_dir / "charts" / "phases.png"
+    assert phases_png in result.paths.charts
+    width, height = png_size(phases_png.read_bytes())
+    assert 400 <= width <= 2000 and 200 <= height <= 1200
+
+    html = result.paths.index_html.read_text(encoding="utf-8")
+    timeline = html[html.index("<h2>Chaos timeline</h2>") : html.index("<h2>Phases</h2>")]
+    assert "<table>" in timeline
+    assert "cpu_quota#1" in timeline and "percent=20" in timeline
+    assert "setrlimit: &lt;denied&gt;" in timeline  # escaped
+    phases = html[html.index("<h2>Phases</h2>") : html.index("<h2>Charts</h2>")]
+    assert "after cpu_quota#1" in phases and "60.0%" in phases  # graceful share
+    assert "No chaos in this run" not in html
+
+
+def test_report_without_chaos_file(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", standard_records())
+    result = build_report(run_dir)
+    assert result.summary["chaos_windows"] == []
+    # These records name a fault ("cpu_quota") but there is no chaos.jsonl: phases still work.
+    assert list(result.summary["phases"]) == ["baseline", "during cpu_quota"]
+    names = [p.name for p in result.paths.charts]
+    assert names == [
+        "success_rate.png",
+        "outcomes.png",
+        "handshake_latency.png",
+        "attempts_rate.png",
+        "target_resources.png",
+        "phases.png",
+    ]
+    for path in result.paths.charts:
+        png_size(path.read_bytes())
+    plain = [r for r in standard_records() if not r.chaos]
+    plain_dir = write_run(tmp_path / "plain", plain, samples=False)
+    plain_result = build_report(plain_dir)
+    assert list(plain_result.summary["phases"]) == ["baseline"]
+    html = plain_result.paths.index_html.read_text(encoding="utf-8")
+    assert "No chaos in this run" in html
+    assert "Chaos timeline" not in html

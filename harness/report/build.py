@@ -17,13 +17,14 @@ from harness.report.charts import write_charts
 from harness.report.frames import (
     gates_from_scenario,
     load_attempts,
+    load_chaos,
     load_meta,
     load_samples,
     load_scenario,
 )
 from harness.report.gates import GateResult, all_passed, evaluate_gates
 from harness.report.html import render_html
-from harness.report.summary import compute_summary
+from harness.report.summary import compute_summary, run_start
 from harness.scenario import Gate
 
 SUMMARY_FILE = "summary.json"
@@ -69,7 +70,8 @@ def build_report(run_dir: Path, gates: Sequence[Gate] | None = None) -> ReportRe
 
     Args:
         run_dir: the run directory (``attempts.jsonl``, ``samples.jsonl``, ``meta.json``,
-            ``scenario.json``); it works on an empty attempts file and on a run cut short.
+            ``scenario.json``, ``chaos.jsonl``); it works on an empty attempts file, on a
+            run cut short and on a run without chaos.
         gates: the gates to evaluate; None means the scenario's (from ``scenario.json``).
 
     Returns:
@@ -85,8 +87,9 @@ def build_report(run_dir: Path, gates: Sequence[Gate] | None = None) -> ReportRe
         gates = gates_from_scenario(scenario)
     attempts = load_attempts(run_dir)
     samples = load_samples(run_dir)
+    windows = load_chaos(run_dir, started_at=run_start(attempts, meta))
 
-    summary = compute_summary(attempts, meta)
+    summary = compute_summary(attempts, meta, windows)
     results = evaluate_gates(summary, gates)
     passed = all_passed(results)
 
@@ -94,7 +97,9 @@ def build_report(run_dir: Path, gates: Sequence[Gate] | None = None) -> ReportRe
     document = {**summary, "gates": [r.to_dict() for r in results], "passed": passed}
     _write_text(summary_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
 
-    charts = write_charts(attempts, samples, meta, run_dir / CHARTS_DIR)
+    charts = write_charts(
+        attempts, samples, meta, run_dir / CHARTS_DIR, windows=windows, phases=summary["phases"]
+    )
     index_path = run_dir / INDEX_FILE
     _write_text(index_path, render_html(summary, results, passed, charts, meta, scenario))
 

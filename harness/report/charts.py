@@ -1,10 +1,11 @@
 """PNG charts of a run (matplotlib's Agg canvas on each Figure; no pyplot, no global state).
 
-Each chart reads only the DataFrames of :mod:`harness.report.frames` and writes one PNG
-(dpi 100) into the run's ``charts/`` directory. A chart without data still renders, with
-a "no data" note, so a report of an empty or cut-short run is complete. Times on the x
-axis are seconds since the run's start; chaos faults, as seen by the attempts, are
-shaded on the time charts.
+Each chart reads only the DataFrames of :mod:`harness.report.frames` (and the phases of
+the summary) and writes one PNG (dpi 100) into the run's ``charts/`` directory. A chart
+without data still renders, with a "no data" note, so a report of an empty or cut-short
+run is complete. Times on the x axis are seconds since the run's start; every applied
+chaos window (``chaos.jsonl``) is shaded and labelled on every time chart
+(:mod:`harness.report.chaos_marks`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
 from harness.outcomes import Verdict
+from harness.report.chaos_marks import reserve_headroom, shade_windows
 from harness.report.figures import new_figure, no_data, save_png
+from harness.report.frames import no_chaos
 from harness.report.outcome_chart import outcomes_chart
-from harness.report.summary import ordered_kinds
+from harness.report.phase_chart import phases_chart
+from harness.report.phases import WindowSpan, run_spans
+from harness.report.summary import ordered_kinds, phase_sections, run_duration_s
 from harness.report.timeline import (
     Timeline,
-    chaos_spans,
     handshake_by_bin,
     make_timeline,
     samples_relative,
@@ -31,8 +35,8 @@ from harness.report.timeline import (
     verdict_rates_by_bin,
 )
 
-#: Chaos spans to shade: (start s, end s, fault name), times since the run's start.
-Spans = Sequence[tuple[float, float, str]]
+#: Chaos windows to shade, in time order.
+Spans = Sequence[WindowSpan]
 
 CHART_FILES: tuple[str, ...] = (
     "success_rate.png",
@@ -40,6 +44,7 @@ CHART_FILES: tuple[str, ...] = (
     "handshake_latency.png",
     "attempts_rate.png",
     "target_resources.png",
+    "phases.png",
 )
 
 #: Colours of verdicts: green is good, red is a security or availability problem.
@@ -52,7 +57,6 @@ VERDICT_COLORS: Mapping[str, str] = {
     Verdict.GENERATOR_FAULT.value: "#7f7f7f",
     Verdict.EXCLUDED.value: "#c7c7c7",
 }
-CHAOS_COLORS: tuple[str, ...] = ("#fdd0a2", "#c6dbef", "#dadaeb", "#c7e9c0", "#fcbba1")
 
 
 def _time_axis(ax: Axes, tl: Timeline) -> None:
@@ -61,27 +65,20 @@ def _time_axis(ax: Axes, tl: Timeline) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _shade_chaos(ax: Axes, spans: Spans) -> None:
-    """Shade chaos spans; one legend entry per fault."""
-    colors: dict[str, str] = {}
-    for start, end, fault in spans:
-        first = fault not in colors
-        color = colors.setdefault(fault, CHAOS_COLORS[len(colors) % len(CHAOS_COLORS)])
-        ax.axvspan(
-            start, end, color=color, alpha=0.5, lw=0, label=f"chaos: {fault}" if first else None
-        )
-
-
 # --- Charts -----------------------------------------------------------------------------
 
 
+def _legend_right(ax: Axes, title: str) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title=title)
+
+
 def success_rate_chart(attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = ()) -> Path:
-    """Success rate (%) over time, one line per token kind."""
+    """Success rate (%) over time, one line per token kind; chaos windows shaded."""
     fig = new_figure()
     ax = fig.add_subplot()
     ax.set_title("Success rate over time, per token kind (expected outcome / counted attempts)")
     table = success_by_bin(attempts, tl)
-    _shade_chaos(ax, spans)
     if table.empty or table.columns.empty or table.isna().all().all():
         no_data(ax)
     else:
@@ -95,21 +92,21 @@ def success_rate_chart(attempts: pd.DataFrame, tl: Timeline, path: Path, spans: 
                 label=kind,
             )
     ax.set_ylim(-5, 105)
+    ax.set_yticks(range(0, 101, 20))
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.set_ylabel("success rate (%)")
     _time_axis(ax, tl)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="token kind")
+    reserve_headroom(ax, shade_windows(ax, spans))
+    _legend_right(ax, "token kind")
     return save_png(fig, path)
 
 
 def handshake_chart(attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = ()) -> Path:
-    """Handshake time percentiles (ms) over time, over all token kinds."""
+    """Handshake time percentiles (ms) over time, over all token kinds; chaos windows shaded."""
     fig = new_figure()
     ax = fig.add_subplot()
     ax.set_title("Handshake time over time (all token kinds): upgrade request to response")
     table = handshake_by_bin(attempts, tl)
-    _shade_chaos(ax, spans)
     if table.isna().all().all():
         no_data(ax, "no data (no handshake completed)")
     else:
@@ -128,20 +125,19 @@ def handshake_chart(attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spa
         ax.set_ylim(bottom=0)
     ax.set_ylabel("handshake time (ms)")
     _time_axis(ax, tl)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="percentile")
+    reserve_headroom(ax, shade_windows(ax, spans))
+    _legend_right(ax, "percentile")
     return save_png(fig, path)
 
 
 def attempts_rate_chart(
     attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = ()
 ) -> Path:
-    """Attempts per second over time, stacked by verdict."""
+    """Attempts per second over time, stacked by verdict; chaos windows shaded."""
     fig = new_figure()
     ax = fig.add_subplot()
     ax.set_title("Attempts per second, by verdict (stacked)")
     table = verdict_rates_by_bin(attempts, tl)
-    _shade_chaos(ax, spans)
     if table.columns.empty:
         no_data(ax)
     else:
@@ -157,8 +153,8 @@ def attempts_rate_chart(
         ax.set_ylim(bottom=0)
     ax.set_ylabel("attempts per second (1/s)")
     _time_axis(ax, tl)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="verdict")
+    reserve_headroom(ax, shade_windows(ax, spans))
+    _legend_right(ax, "verdict")
     return save_png(fig, path)
 
 
@@ -168,7 +164,10 @@ def resources_chart(
     path: Path,
     spans: Spans = (),
 ) -> Path:
-    """Target CPU %, RSS MB, open FDs and connections over time, one subplot each."""
+    """Target CPU %, RSS MB, open FDs and connections over time, one subplot each.
+
+    Chaos windows are shaded on every panel and labelled on the top one.
+    """
     fig = new_figure(10.0, 8.0)
     axes = fig.subplots(4, 1, sharex=True)
     fig.suptitle("Target resources over time (probe samples, one per second)")
@@ -179,8 +178,7 @@ def resources_chart(
         ("fds", "open FDs", "#9467bd"),
         ("connections", "connections", "#ff7f0e"),
     ]
-    for ax, (col, label, color) in zip(axes, panels, strict=True):
-        _shade_chaos(ax, spans)
+    for i, (ax, (col, label, color)) in enumerate(zip(axes, panels, strict=True)):
         values = data[col].to_numpy(dtype=float)
         if data.empty or pd.isna(values).all():
             no_data(ax, "no samples")
@@ -190,9 +188,8 @@ def resources_chart(
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
         ax.set_xlim(float(tl.edges[0]), float(tl.edges[-1]))
+        reserve_headroom(ax, shade_windows(ax, spans, labels=i == 0))
     axes[-1].set_xlabel("time since run start (s)")
-    if spans:
-        axes[0].legend(loc="upper right", fontsize=8)
     return save_png(fig, path)
 
 
@@ -201,15 +198,33 @@ def write_charts(
     samples: pd.DataFrame,
     meta: Mapping[str, Any],
     out_dir: Path,
+    *,
+    windows: pd.DataFrame | None = None,
+    phases: Mapping[str, Any] | None = None,
 ) -> list[Path]:
-    """Write every chart as a PNG into ``out_dir`` (created if needed); return their paths."""
+    """Write every chart as a PNG into ``out_dir`` (created if needed); return their paths.
+
+    Args:
+        attempts: from :func:`harness.report.frames.load_attempts`.
+        samples: from :func:`harness.report.frames.load_samples`.
+        meta: the run's ``meta.json``.
+        out_dir: the charts directory.
+        windows: chaos windows from :func:`harness.report.frames.load_chaos` (None: none).
+        phases: the summary's ``phases``; None computes them from ``attempts`` and
+            ``windows``.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    tl = make_timeline(attempts, samples, meta)
-    spans = chaos_spans(attempts, tl)
+    if windows is None:
+        windows = no_chaos()
+    if phases is None:
+        phases = phase_sections(attempts, meta, windows)
+    spans, end_s = run_spans(windows, run_duration_s(attempts, meta))
+    tl = make_timeline(attempts, samples, meta, until_s=end_s)
     return [
         success_rate_chart(attempts, tl, out_dir / "success_rate.png", spans),
         outcomes_chart(attempts, out_dir / "outcomes.png"),
         handshake_chart(attempts, tl, out_dir / "handshake_latency.png", spans),
         attempts_rate_chart(attempts, tl, out_dir / "attempts_rate.png", spans),
         resources_chart(samples, tl, out_dir / "target_resources.png", spans),
+        phases_chart(phases, out_dir / "phases.png"),
     ]

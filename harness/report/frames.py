@@ -4,6 +4,8 @@ Files read (see :mod:`harness.record` for the writers):
 
 - ``attempts.jsonl``: one :class:`~harness.record.AttemptRecord` per line;
 - ``samples.jsonl``: one target resource sample per second (may be missing or empty);
+- ``chaos.jsonl``: one chaos driver event per line (``applied``, ``reverted``, ``failed``,
+  ``skipped``), folded into one row per chaos window by :func:`load_chaos`;
 - ``meta.json``: run metadata (run id, scenario name, start/end epoch seconds, ...);
 - ``scenario.json``: the resolved scenario, secret redacted (its ``gates`` list is used).
 
@@ -13,7 +15,8 @@ A torn last line (a run killed mid-write) is skipped by :func:`harness.record.re
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,9 @@ from harness.scenario import Gate
 
 META_FILE = "meta.json"
 SCENARIO_FILE = "scenario.json"
+#: Written by the chaos driver (:data:`harness.chaos.driver.CHAOS_FILE`); the report does
+#: not import the driver, so the name is repeated here.
+CHAOS_FILE = "chaos.jsonl"
 
 # --- Column types -----------------------------------------------------------------------
 
@@ -153,6 +159,145 @@ def load_samples(run_dir: Path) -> pd.DataFrame:
     frame with the same columns.
     """
     return samples_frame(read_jsonl(run_dir / SAMPLES_FILE))
+
+
+# --- Chaos windows ------------------------------------------------------------------------
+
+#: Status of a chaos window: applied then reverted; applied and never reverted (the run
+#: ended or was killed first); apply failed (no window); never applied (e.g. the run ended).
+REVERTED = "reverted"
+ACTIVE_AT_END = "active_at_end"
+FAILED = "failed"
+SKIPPED = "skipped"
+WINDOW_STATUSES: tuple[str, ...] = (REVERTED, ACTIVE_AT_END, FAILED, SKIPPED)
+
+#: Columns of the chaos windows frame; times are seconds since the run's start.
+CHAOS_COLUMNS: tuple[str, ...] = (
+    "label",
+    "fault",
+    "params",
+    "planned_at",
+    "planned_for",
+    "applied_s",
+    "reverted_s",
+    "status",
+    "error",
+)
+_CHAOS_TEXT = ("label", "fault", "status", "error")
+#: Its float columns (seconds): as planned, and as it happened.
+CHAOS_FLOAT_COLUMNS: tuple[str, ...] = ("planned_at", "planned_for", "applied_s", "reverted_s")
+
+
+def _num(value: Any) -> float | None:
+    """``value`` as a finite float, or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _estimate_t0(events: Sequence[Mapping[str, Any]]) -> float:
+    """The run's start (epoch s) guessed from chaos events when ``meta.json`` has none."""
+    starts = [
+        t - p
+        for t, p in ((_num(e.get("t")), _num(e.get("planned_at"))) for e in events)
+        if t is not None and p is not None
+    ]
+    if starts:
+        return min(starts)
+    times = [t for t in (_num(e.get("t")) for e in events) if t is not None]
+    return min(times) if times else 0.0
+
+
+def _window_status(seen: set[str], reverted_s: float | None) -> str:
+    if "applied" in seen:
+        return REVERTED if "reverted" in seen and reverted_s is not None else ACTIVE_AT_END
+    if "failed" in seen:
+        return FAILED
+    return SKIPPED if "skipped" in seen else FAILED
+
+
+def chaos_frame(events: Iterable[Mapping[str, Any]], started_at: float | None) -> pd.DataFrame:
+    """Chaos driver events folded into one row per window (per ``label``), in time order.
+
+    Args:
+        events: ``chaos.jsonl`` objects: ``t`` (epoch s), ``event`` (``applied``,
+            ``reverted``, ``failed``, ``skipped``), ``label`` (unique per window),
+            ``fault``, ``params``, ``planned_at`` / ``planned_for`` (s since the run's
+            start; ``planned_for`` None = to the end), ``error``.
+        started_at: the run's start (epoch s) from ``meta.json``; None estimates it from
+            the events (``t - planned_at``).
+
+    Returns:
+        Columns :data:`CHAOS_COLUMNS`: ``applied_s`` / ``reverted_s`` in seconds since
+        the run's start (``float64``, NaN when there was no such event; first apply,
+        last revert), ``params`` a dict, ``status`` one of :data:`WINDOW_STATUSES`
+        (an ``applied`` without ``reverted`` is ``active_at_end``; a label with neither
+        ``applied``, ``failed`` nor ``skipped`` is ``failed`` and says so in ``error``),
+        ``error`` the distinct error texts joined by ``"; "``. Events without a label are
+        ignored. Rows are sorted by ``applied_s``, else ``planned_at``, then label.
+    """
+    evs = [dict(e) for e in events]
+    t0 = started_at if started_at is not None else _estimate_t0(evs)
+    windows: dict[str, dict[str, Any]] = {}
+    seen: dict[str, set[str]] = {}
+    for ev in evs:
+        if not ev.get("label"):
+            continue
+        label = str(ev["label"])
+        w = windows.setdefault(label, {"label": label, "params": {}, "errors": []})
+        for key in ("fault", "planned_at", "planned_for"):
+            if w.get(key) is None and ev.get(key) is not None:
+                w[key] = ev[key]
+        if not w["params"] and isinstance(ev.get("params"), dict):
+            w["params"] = dict(ev["params"])
+        kind = str(ev.get("event", ""))
+        seen.setdefault(label, set()).add(kind)
+        t = _num(ev.get("t"))
+        t_rel = None if t is None else t - t0
+        if kind == "applied" and w.get("applied_s") is None:
+            w["applied_s"] = t_rel
+        elif kind == "reverted" and t_rel is not None:
+            w["reverted_s"] = t_rel
+        if ev.get("error") and str(ev["error"]) not in w["errors"]:
+            w["errors"].append(str(ev["error"]))
+    rows = []
+    for label, w in windows.items():
+        status = _window_status(seen[label], w.get("reverted_s"))
+        if not seen[label] & {"applied", "failed", "skipped"} and not w["errors"]:
+            w["errors"].append("no applied, failed or skipped event recorded")
+        rows.append({**w, "status": status, "error": "; ".join(w["errors"]) or None})
+    df = _typed_frame(rows, CHAOS_COLUMNS, text=_CHAOS_TEXT, floats=CHAOS_FLOAT_COLUMNS)
+    df["params"] = pd.Series(
+        [p if isinstance(p, dict) else {} for p in df["params"]], index=df.index, dtype=object
+    )
+    when = df["applied_s"].fillna(df["planned_at"]).fillna(math.inf)
+    order = sorted(range(len(df)), key=lambda i: (float(when.iloc[i]), str(df["label"].iloc[i])))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def no_chaos() -> pd.DataFrame:
+    """An empty chaos windows frame (a run without chaos), with the columns and dtypes."""
+    return chaos_frame([], 0.0)
+
+
+def load_chaos(run_dir: Path, started_at: float | None = None) -> pd.DataFrame:
+    """The chaos windows of a run (``chaos.jsonl``); see :func:`chaos_frame`.
+
+    Args:
+        run_dir: the run directory.
+        started_at: the run's start in epoch seconds; None reads ``meta.json``.
+
+    A missing or empty file (a run without chaos) gives an empty frame with the same
+    columns; a torn last line is skipped.
+    """
+    events = list(read_jsonl(run_dir / CHAOS_FILE))
+    if started_at is None and events and (run_dir / META_FILE).exists():
+        started_at = _num(_read_json_object(run_dir / META_FILE).get("started_at"))
+    return chaos_frame(events, started_at)
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The self-contained ``index.html`` of a run: inline CSS, charts as base64 data URIs, no JS.
 
-The page opens from disk with no network: verdict banner, gates, per-token-kind and
-per-chaos-phase tables, charts, run metadata and the resolved scenario. Every value
+The page opens from disk with no network: verdict banner, gates, the per-token-kind table,
+the chaos timeline and the per-phase table (when the run had chaos), charts, run metadata
+and the resolved scenario. Every value
 taken from the run directory is HTML-escaped. The run directory never holds tokens or
 secrets (``scenario.json`` is redacted when written), and this module reads nothing else.
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from harness.outcomes import CLOSE_CODE_NAMES, Verdict
 from harness.report.gates import GateResult, format_value
+from harness.report.summary import has_chaos
 from harness.report.terminal import warnings
 
 _CSS = """
@@ -35,7 +37,8 @@ table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f2f2f2; } td.l, th.l { text-align: left; }
 tr.fail td { background: #fde0e0; } tr.pass td { background: #e6f4e6; }
-td.bad { color: #c62828; font-weight: bold; }
+td.bad { color: #c62828; font-weight: bold; } td.warn { color: #b26a00; font-weight: bold; }
+tr.phase-start td { border-top: 2px solid #888; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }
 pre { background: #f7f7f7; border: 1px solid #ddd; padding: 0.8em; overflow-x: auto;
@@ -49,6 +52,7 @@ CHART_CAPTIONS: Mapping[str, str] = {
     "handshake_latency.png": "Handshake time p50/p95/p99 over time (ms).",
     "attempts_rate.png": "Attempts per second by verdict over time.",
     "target_resources.png": "Target CPU, memory, open file descriptors and connections.",
+    "phases.png": "Per chaos phase: success rate per token kind; refusals graceful vs abrupt.",
 }
 
 #: Verdicts that are problems when nonzero (highlighted in the tables).
@@ -162,6 +166,99 @@ def _sections_table(first: str, sections: Mapping[str, Any], total: Mapping[str,
     return f"<table><tr>{''.join(head)}</tr>{''.join(body)}</table>"
 
 
+def _s(value: Any) -> str:
+    """Seconds since the run's start, or ``-``."""
+    return "-" if value is None else f"{float(value):.1f}"
+
+
+def _params(params: Any) -> str:
+    if not isinstance(params, Mapping) or not params:
+        return "-"
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _chaos_timeline_table(windows: Sequence[Mapping[str, Any]]) -> str:
+    if not windows:
+        return (
+            "<p>No <code>chaos.jsonl</code> in this run: the phases below come from the "
+            "faults the attempts recorded.</p>"
+        )
+    head = (
+        '<tr><th class="l">label</th><th class="l">fault</th><th class="l">params</th>'
+        "<th>planned at s</th><th>planned for s</th><th>applied s</th><th>reverted s</th>"
+        '<th class="l">status</th><th class="l">error</th></tr>'
+    )
+    rows = []
+    for w in windows:
+        status = str(w.get("status") or "-")
+        cls = {"failed": "bad", "active_at_end": "warn", "skipped": "warn"}.get(status)
+        status_cell = f'<td class="l {cls}">' if cls else '<td class="l">'
+        planned_for = w.get("planned_for")
+        rows.append(
+            f'<tr><td class="l">{_e(w.get("label"))}</td><td class="l">{_e(w.get("fault"))}</td>'
+            f'<td class="l">{_e(_params(w.get("params")))}</td><td>{_s(w.get("planned_at"))}</td>'
+            f"<td>{'to end' if planned_for is None else _s(planned_for)}</td>"
+            f"<td>{_s(w.get('applied_s'))}</td><td>{_s(w.get('reverted_s'))}</td>"
+            f"{status_cell}{_e(status.replace('_', ' '))}</td>"
+            f'<td class="l">{_e(w.get("error") or "")}</td></tr>'
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _phase_row(first: str, kind: str, sec: Mapping[str, Any], *, bold: bool = False) -> str:
+    hs: Mapping[str, Any] = sec.get("handshake_ms") or {}
+    share = sec.get("graceful_share")
+    abrupt = int(sec.get("abrupt", 0))
+    label = f"<b>{_e(kind)}</b>" if bold else _e(kind)
+    abrupt_cls = ' class="bad"' if abrupt else ""
+    return (
+        f'{first}<td class="l">{label}</td><td>{_e(sec.get("attempts", 0))}</td>'
+        f"<td>{_pct(sec.get('success_rate'))}</td><td>{_e(sec.get('graceful', 0))}</td>"
+        f"<td{abrupt_cls}>{abrupt}</td>"
+        f"<td>{_pct(share)}</td><td>{_ms(hs.get('p95'))}</td></tr>"
+    )
+
+
+def _phases_table(phases: Mapping[str, Any]) -> str:
+    head = (
+        '<tr><th class="l">phase</th><th>from s</th><th>to s</th><th class="l">token kind</th>'
+        "<th>attempts</th><th>success</th><th>graceful</th><th>abrupt</th>"
+        "<th>graceful share</th><th>handshake p95 ms</th></tr>"
+    )
+    rows = []
+    for name, phase in phases.items():
+        kinds: Mapping[str, Any] = phase.get("token_kinds") or {}
+        span = len(kinds) + 1
+        first = (
+            f'<tr class="phase-start"><td class="l" rowspan="{span}"><b>{_e(name)}</b></td>'
+            f'<td rowspan="{span}">{_s(phase.get("start_s"))}</td>'
+            f'<td rowspan="{span}">{_s(phase.get("end_s"))}</td>'
+        )
+        for kind, sec in kinds.items():
+            rows.append(_phase_row(first, kind, sec))
+            first = "<tr>"
+        rows.append(_phase_row(first, "all kinds", phase.get("total") or {}, bold=True))
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _chaos_html(summary: Mapping[str, Any]) -> str:
+    if not has_chaos(summary):
+        return "<h2>Chaos</h2><p>No chaos in this run: every attempt is in the baseline phase.</p>"
+    return "".join(
+        [
+            "<h2>Chaos timeline</h2>",
+            "<p>Each scheduled chaos window; times in seconds since the run's start.</p>",
+            _chaos_timeline_table(summary.get("chaos_windows") or []),
+            "<h2>Phases</h2>",
+            "<p>Baseline before any fault; <i>during</i> a window (overlapping windows "
+            "together); <i>after</i> a window until the next one: its recovery. Success is the "
+            "expected outcome over counted attempts; a graceful refusal names its reason "
+            "(HTTP status, close code), an abrupt one does not (reset, drop, timeout, 1006).</p>",
+            _phases_table(summary.get("phases") or {}),
+        ]
+    )
+
+
 def _charts_html(charts: Sequence[Path]) -> str:
     parts = []
     for path in charts:
@@ -208,7 +305,6 @@ def render_html(
     """The whole ``index.html`` as a string (reads only the chart PNGs it embeds)."""
     title = f"{summary.get('scenario') or 'run'} - run {summary.get('run_id') or '?'}"
     warns = "".join(f'<div class="warning">{_e(w)}</div>' for w in warnings(summary))
-    phases: Mapping[str, Any] = summary.get("chaos_phases") or {}
     total: Mapping[str, Any] = summary.get("total") or {}
     scenario_text = json.dumps(scenario, indent=2, sort_keys=False, default=str)
     return "".join(
@@ -224,9 +320,7 @@ def render_html(
             "<p>Success: the expected outcome for the token kind, over counted attempts "
             "(attempts the harness interrupted are excluded).</p>",
             _sections_table("token kind", summary.get("token_kinds") or {}, total),
-            "<h2>Per chaos phase</h2>",
-            "<p>Attempts grouped by the chaos faults active when they started.</p>",
-            _sections_table("chaos faults", phases, total),
+            _chaos_html(summary),
             "<h2>Charts</h2>",
             _charts_html(charts),
             "<h2>Run</h2>",

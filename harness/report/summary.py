@@ -1,7 +1,7 @@
 """Pure computations on the attempts DataFrame: the run summary written to ``summary.json``.
 
 Layout of the summary (``schema_version`` 1); every number is a plain int/float, ``None``
-where there is no data::
+where there is no data; times marked "s" are seconds since the run's start::
 
     {
       "schema_version": 1,
@@ -11,7 +11,27 @@ where there is no data::
       "generator_fault_share": 0..1 | None,   # generator_fault / attempts, over all kinds
       "total": <section>,                      # all token kinds together
       "token_kinds": {kind: <section>},        # in TOKEN_KINDS order, then others
-      "chaos_phases": {label: <section>},      # by the set of faults active at t_start
+      "chaos_windows": [<window>],             # from chaos.jsonl, in time order; [] if none
+      "phases": {phase: <phase>},              # baseline / during / after, in time order
+    }
+
+Each ``<window>`` (one scheduled chaos window, see :func:`harness.report.frames.chaos_frame`)::
+
+    {
+      "label": "cpu_quota#1", "fault": "cpu_quota", "params": {...},
+      "planned_at": s, "planned_for": s | None,  # as scheduled (None: to the end)
+      "applied_s": s | None, "reverted_s": s | None,
+      "status": "reverted" | "active_at_end" | "failed" | "skipped",
+      "error": str | None,
+    }
+
+Each ``<phase>`` (see :mod:`harness.report.phases` for how attempts are assigned;
+``baseline``, ``during <label>[ + <label>...]``, ``after <label>``)::
+
+    {
+      "kind": "baseline" | "during" | "after", "labels": [window label, ...],
+      "start_s": s | None, "end_s": s | None,  # first start, last end on the timeline
+      "total": <section>, "token_kinds": {kind: <section>},
     }
 
 and each ``<section>`` is::
@@ -24,10 +44,17 @@ and each ``<section>`` is::
       "verdicts": {verdict: int},          # every Verdict value, zeros included
       "success_rate": 0..1 | None,         # ok / counted
       "abrupt_rate": 0..1 | None,          # abrupt / counted
+      "graceful": int,                     # refusals that gave a reason (status, close code)
+      "abrupt": int,                       # refusals without one (reset, drop, timeout, 1006)
+      "graceful_share": 0..1 | None,       # graceful / (graceful + abrupt)
       "handshake_ms": {"p50": ms, "p95": ms, "p99": ms},  # None each when no handshake
       "close_codes": {"1013": int, ...},   # codes as strings (JSON keys), ascending
       "close_reasons": {reason: int},      # the most frequent reasons
     }
+
+``graceful`` and ``abrupt`` count attempts by their ``manner``
+(:class:`harness.outcomes.Manner`; derived from the outcome where a record lacks it),
+whatever the token kind: an empty token refused with 401 is a graceful refusal too.
 """
 
 from __future__ import annotations
@@ -38,7 +65,17 @@ from typing import Any
 
 import pandas as pd
 
-from harness.outcomes import TOKEN_KINDS, Verdict
+from harness.outcomes import TOKEN_KINDS, Manner, Outcome, Verdict, manner
+from harness.report.frames import CHAOS_COLUMNS, CHAOS_FLOAT_COLUMNS, no_chaos
+from harness.report.phases import (
+    BASELINE,
+    assign_phases,
+    ordered_phases,
+    phase_intervals,
+    phase_kind,
+    phase_labels,
+    run_spans,
+)
 
 SCHEMA_VERSION = 1
 
@@ -48,8 +85,10 @@ PERCENTILES: Mapping[str, float] = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 #: How many distinct close reasons each section keeps.
 TOP_REASONS = 10
 
-#: Label of attempts that started while no chaos fault was active.
-NO_CHAOS = "none"
+#: Manner of each outcome value (None: accepted, or the harness's own), for old records.
+_OUTCOME_MANNERS: Mapping[str, str | None] = {
+    o.value: (m.value if (m := manner(o)) else None) for o in Outcome
+}
 
 
 def _opt_float(value: Any) -> float | None:
@@ -89,6 +128,13 @@ def handshake_percentiles(handshake_ms: pd.Series[Any]) -> dict[str, float | Non
     return {key: _opt_float(values.quantile(q)) for key, q in PERCENTILES.items()}
 
 
+def manners(rows: pd.DataFrame) -> pd.Series[Any]:
+    """Each row's manner (``graceful``/``abrupt``/NA), from the outcome where it is missing."""
+    given = rows["manner"].astype("string")
+    derived = rows["outcome"].astype("string").map(_OUTCOME_MANNERS, na_action="ignore")
+    return given.fillna(derived.astype("string"))
+
+
 def section(rows: pd.DataFrame) -> dict[str, Any]:
     """The summary section of a set of attempt rows (one token kind, all of them, one phase)."""
     verdict = rows["verdict"].astype("string")
@@ -102,6 +148,9 @@ def section(rows: pd.DataFrame) -> dict[str, Any]:
     codes = {str(c): int(n) for c, n in sorted(close_codes.value_counts().items())}
     reasons = rows["close_reason"].astype("string")
     reasons = reasons[reasons.notna() & (reasons.str.strip() != "")]
+    how = manners(rows)
+    graceful = int((how == Manner.GRACEFUL.value).fillna(False).sum())
+    abrupt = int((how == Manner.ABRUPT.value).fillna(False).sum())
     return {
         "attempts": attempts,
         "counted": counted,
@@ -110,6 +159,9 @@ def section(rows: pd.DataFrame) -> dict[str, Any]:
         "verdicts": verdicts,
         "success_rate": _ratio(verdicts[Verdict.OK.value], counted),
         "abrupt_rate": _ratio(verdicts[Verdict.ABRUPT.value], counted),
+        "graceful": graceful,
+        "abrupt": abrupt,
+        "graceful_share": _ratio(graceful, graceful + abrupt),
         "handshake_ms": handshake_percentiles(rows["handshake_ms"]),
         "close_codes": codes,
         "close_reasons": dict(list(_counts(reasons).items())[:TOP_REASONS]),
@@ -121,22 +173,6 @@ def ordered_kinds(kinds: pd.Series[Any]) -> list[str]:
     present = {str(k) for k in kinds.dropna().unique()}
     known = [k for k in TOKEN_KINDS if k in present]
     return known + sorted(present - set(known))
-
-
-def chaos_label(faults: object) -> str:
-    """Label of the set of chaos faults active at an attempt's start (``"none"`` if empty)."""
-    if isinstance(faults, list | tuple) and faults:
-        return " + ".join(sorted({str(f) for f in faults}))
-    return NO_CHAOS
-
-
-def chaos_labels(chaos: pd.Series[Any]) -> pd.Series[str]:
-    """:func:`chaos_label` of each row (computed only for rows with faults; most have none)."""
-    labels = pd.Series(NO_CHAOS, index=chaos.index, dtype=object)
-    active = chaos.map(bool).astype(bool)
-    if active.any():
-        labels[active] = chaos[active].map(chaos_label)
-    return labels
 
 
 def run_duration_s(attempts: pd.DataFrame, meta: Mapping[str, Any]) -> float | None:
@@ -155,22 +191,90 @@ def run_duration_s(attempts: pd.DataFrame, meta: Mapping[str, Any]) -> float | N
     return max(0.0, float(t_start.max()) - started)
 
 
-def compute_summary(attempts: pd.DataFrame, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The summary of a run (pure): totals, per token kind, per chaos phase, run metadata.
+def run_start(attempts: pd.DataFrame, meta: Mapping[str, Any]) -> float | None:
+    """Epoch seconds of the run's start: ``meta.started_at``, else the first attempt."""
+    started = _opt_float(meta.get("started_at"))
+    if started is None:
+        t_start = pd.to_numeric(attempts["t_start"], errors="coerce").dropna()
+        started = float(t_start.min()) if not t_start.empty else None
+    return started
+
+
+def window_records(windows: pd.DataFrame) -> list[dict[str, Any]]:
+    """The chaos windows as JSON-ready dicts (NaN and NA become None)."""
+    out = []
+    for row in windows.to_dict("records"):
+        rec: dict[str, Any] = {}
+        for col in CHAOS_COLUMNS:
+            value = row.get(col)
+            if col == "params":
+                rec[col] = dict(value) if isinstance(value, Mapping) else {}
+            elif col in CHAOS_FLOAT_COLUMNS:
+                rec[col] = _opt_float(value)
+            else:
+                rec[col] = None if value is None or pd.isna(value) else str(value)
+        out.append(rec)
+    return out
+
+
+def attempt_phases(
+    attempts: pd.DataFrame, meta: Mapping[str, Any], windows: pd.DataFrame
+) -> tuple[pd.Series[str], dict[str, tuple[float | None, float | None]]]:
+    """The phase of each attempt, and every phase with its start and end (s), in time order.
+
+    See :mod:`harness.report.phases` for the rules.
+    """
+    spans, end_s = run_spans(windows, run_duration_s(attempts, meta))
+    t0 = run_start(attempts, meta)
+    t_rel = pd.to_numeric(attempts["t_start"], errors="coerce") - (t0 or 0.0)
+    assigned = assign_phases(attempts["chaos"], t_rel, spans)
+    return assigned, ordered_phases(assigned, t_rel, phase_intervals(spans, end_s))
+
+
+def phase_sections(
+    attempts: pd.DataFrame, meta: Mapping[str, Any], windows: pd.DataFrame
+) -> dict[str, Any]:
+    """The ``phases`` part of the summary: per phase, its times, total and token kinds."""
+    assigned, phases = attempt_phases(attempts, meta, windows)
+    out: dict[str, Any] = {}
+    for name, (start, end) in phases.items():
+        rows = attempts[(assigned == name).to_numpy(dtype=bool)]
+        out[name] = {
+            "kind": phase_kind(name),
+            "labels": phase_labels(name),
+            "start_s": start,
+            "end_s": end,
+            "total": section(rows),
+            "token_kinds": kind_sections(rows),
+        }
+    return out
+
+
+def kind_sections(rows: pd.DataFrame) -> dict[str, Any]:
+    """One section per token kind present in ``rows``, in :func:`ordered_kinds` order."""
+    kinds = rows["token_kind"].astype("string")
+    return {
+        kind: section(rows[(kinds == kind).to_numpy(dtype=bool)]) for kind in ordered_kinds(kinds)
+    }
+
+
+def compute_summary(
+    attempts: pd.DataFrame, meta: Mapping[str, Any], windows: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """The summary of a run (pure): totals, per token kind, chaos windows and phases, metadata.
 
     Args:
         attempts: the frame from :func:`harness.report.frames.load_attempts`.
         meta: the run's ``meta.json`` (keys may be missing; a run cut short has
             ``complete`` false and ``ended_at`` None).
+        windows: the chaos windows from :func:`harness.report.frames.load_chaos`;
+            None for a run without chaos.
 
     Returns:
         A JSON-ready dict laid out as in this module's docstring.
     """
-    kinds = attempts["token_kind"].astype("string")
-    by_kind = {kind: section(attempts[kinds == kind]) for kind in ordered_kinds(kinds)}
-    labels = chaos_labels(attempts["chaos"])
-    phases = sorted({str(v) for v in labels.unique()}, key=lambda lab: (lab != NO_CHAOS, lab))
-    by_phase = {lab: section(attempts[(labels == lab).to_numpy()]) for lab in phases}
+    if windows is None:
+        windows = no_chaos()
     total = section(attempts)
     gen_faults = total["verdicts"][Verdict.GENERATOR_FAULT.value]
     ended = _opt_float(meta.get("ended_at"))
@@ -186,6 +290,13 @@ def compute_summary(attempts: pd.DataFrame, meta: Mapping[str, Any]) -> dict[str
         "complete": bool(meta.get("complete", False)) and ended is not None,
         "generator_fault_share": _ratio(gen_faults, total["attempts"]),
         "total": total,
-        "token_kinds": by_kind,
-        "chaos_phases": by_phase,
+        "token_kinds": kind_sections(attempts),
+        "chaos_windows": window_records(windows),
+        "phases": phase_sections(attempts, meta, windows),
     }
+
+
+def has_chaos(summary: Mapping[str, Any]) -> bool:
+    """True when a summary has chaos windows or attempts that saw a fault (not all baseline)."""
+    phases: Mapping[str, Any] = summary.get("phases") or {}
+    return bool(summary.get("chaos_windows")) or any(p != BASELINE for p in phases)

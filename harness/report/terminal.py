@@ -1,6 +1,7 @@
 """The plain-text summary printed at the end of a run: one row per token kind, one line per gate.
 
-Fits in about 110 columns. The caller adds the path of the HTML report below it.
+When the run had chaos, a compact table of its phases follows the per-kind table. Fits in
+about 110 columns. The caller adds the path of the HTML report below it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from harness.outcomes import Verdict
 from harness.report.gates import GateResult, format_value
+from harness.report.summary import has_chaos
 
 #: Columns: (header line 1, header line 2, width in characters).
 _COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -76,6 +78,62 @@ def _line(cells: Sequence[str]) -> str:
     return "".join(parts).rstrip()
 
 
+#: Phase table columns after the phase name: (header line 1, header line 2, width).
+_PHASE_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("", "attempts", 9),
+    ("valid", "ok %", 8),
+    ("invalid", "ok %", 8),
+    ("", "graceful", 9),
+    ("", "abrupt", 7),
+)
+#: Narrowest and widest phase-name column, in characters.
+_PHASE_NAME_WIDTH = (12, _WIDTH - sum(c[2] for c in _PHASE_COLUMNS))
+
+
+def _success_of(kinds: Mapping[str, Any], accept: bool) -> float | None:
+    """ok / counted over the token kinds that expect ``accept`` (or rejection)."""
+    ok = counted = 0
+    for sec in kinds.values():
+        if (sec.get("expected") == "accept") is accept:
+            ok += int((sec.get("verdicts") or {}).get(Verdict.OK.value, 0))
+            counted += int(sec.get("counted", 0))
+    return ok / counted if counted else None
+
+
+def phase_lines(phases: Mapping[str, Any]) -> list[str]:
+    """The chaos phase table: attempts, success % of valid and of invalid tokens, refusals.
+
+    "valid ok %" is over the token kinds that expect to be accepted, "invalid ok %" over
+    the others (success for them is the expected rejection); "graceful" and "abrupt"
+    count refusals that gave a reason and ones that did not.
+    """
+    longest = max((len(name) for name in phases), default=0) + 2
+    width = min(max(longest, _PHASE_NAME_WIDTH[0]), _PHASE_NAME_WIDTH[1])
+
+    def line(name: str, cells: Sequence[str]) -> str:
+        name = name if len(name) <= width - 1 else name[: width - 2] + "~"
+        rest = "".join(c.rjust(w) for c, (_, _, w) in zip(cells, _PHASE_COLUMNS, strict=True))
+        return (name.ljust(width) + rest).rstrip()
+
+    lines = [
+        line("chaos", [c[0] for c in _PHASE_COLUMNS]),
+        line("phase", [c[1] for c in _PHASE_COLUMNS]),
+        "-" * (width + sum(c[2] for c in _PHASE_COLUMNS)),
+    ]
+    for name, phase in phases.items():
+        total = phase.get("total") or {}
+        kinds = phase.get("token_kinds") or {}
+        cells = [
+            str(total.get("attempts", 0)),
+            _pct(_success_of(kinds, True)),
+            _pct(_success_of(kinds, False)),
+            str(total.get("graceful", 0)),
+            str(total.get("abrupt", 0)),
+        ]
+        lines.append(line(name, cells))
+    return lines
+
+
 def _gate_line(result: GateResult) -> str:
     kind = f"[{result.token_kind}]" if result.token_kind else ""
     verdict = "PASS" if result.passed else "FAIL"
@@ -111,6 +169,9 @@ def format_terminal_summary(summary: Mapping[str, Any], gate_results: Sequence[G
     lines.append(rule)
     lines.append(_line(_row_cells("total", summary.get("total") or {})))
     lines.append("")
+    if has_chaos(summary):
+        lines.extend(phase_lines(summary.get("phases") or {}))
+        lines.append("")
     if gate_results:
         failed = sum(not r.passed for r in gate_results)
         overall = "PASS" if not failed else f"FAIL ({failed} of {len(gate_results)} failed)"

@@ -54,9 +54,16 @@ def bin_width_s(duration_s: float) -> float:
 
 
 def make_timeline(
-    attempts: pd.DataFrame, samples: pd.DataFrame, meta: Mapping[str, Any]
+    attempts: pd.DataFrame,
+    samples: pd.DataFrame,
+    meta: Mapping[str, Any],
+    *,
+    until_s: float | None = None,
 ) -> Timeline:
-    """The time axis covering the run (from start to end, or to the last record seen)."""
+    """The time axis covering the run (from start to end, or to the last record seen).
+
+    ``until_s`` (seconds since the start, e.g. the last chaos event) extends it further.
+    """
     times = pd.concat(
         [
             pd.to_numeric(attempts["t_start"], errors="coerce"),
@@ -71,6 +78,8 @@ def make_timeline(
     last = float(times.max()) - t0 if not times.empty else 0.0
     if ended is not None:
         last = max(last, ended - t0)
+    if until_s is not None and math.isfinite(until_s):
+        last = max(last, until_s)
     width = bin_width_s(last - first)
     start = math.floor(first / width) * width
     # Records at exactly the end fall into the last bin (see Timeline.bin_of, which clips).
@@ -132,30 +141,6 @@ def verdict_rates_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
     order = [v.value for v in Verdict if v.value in counts.columns]
     order += sorted(c for c in counts.columns if c not in order)
     return counts[order].astype(float) / tl.width_s
-
-
-def chaos_spans(attempts: pd.DataFrame, tl: Timeline) -> list[tuple[float, float, str]]:
-    """Time spans (start s, end s, fault) where attempts started with a chaos fault active.
-
-    Derived from the attempts' ``chaos`` column: consecutive bins in which any
-    attempt saw the fault become one span, to the resolution of the bins.
-    """
-    rows = _binned(attempts[attempts["chaos"].map(bool).to_numpy(dtype=bool)], tl)
-    if rows.empty:
-        return []
-    pairs = rows[["bin", "chaos"]].explode("chaos").dropna().drop_duplicates()
-    spans: list[tuple[float, float, str]] = []
-    for fault, bins in pairs.groupby(pairs["chaos"].astype(str))["bin"]:
-        ordered = sorted(int(b) for b in bins)
-        first = prev = ordered[0]
-        for b in [*ordered[1:], None]:
-            if b is not None and b == prev + 1:
-                prev = b
-                continue
-            spans.append((float(tl.edges[first]), float(tl.edges[prev + 1]), str(fault)))
-            if b is not None:
-                first = prev = b
-    return spans
 
 
 def samples_relative(samples: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
