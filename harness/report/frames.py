@@ -4,7 +4,7 @@ Files read (see :mod:`harness.record` for the writers):
 
 - ``attempts.jsonl``: one :class:`~harness.record.AttemptRecord` per line;
 - ``samples.jsonl``: one target resource sample per second (may be missing or empty);
-- ``chaos.jsonl``: one chaos driver event per line (``applied``, ``reverted``, ``failed``,
+- ``chaos.jsonl``: one chaos driver event per line (``applying``, ``applied``, ``reverted``, ``failed``,
   ``skipped``), folded into one row per chaos window by :func:`load_chaos`;
 - ``meta.json``: run metadata (run id, scenario name, start/end epoch seconds, ...);
 - ``scenario.json``: the resolved scenario, secret redacted (its ``gates`` list is used).
@@ -213,7 +213,7 @@ def _estimate_t0(events: Sequence[Mapping[str, Any]]) -> float:
 
 
 def _window_status(seen: set[str], reverted_s: float | None) -> str:
-    if "applied" in seen:
+    if "applied" in seen or ("applying" in seen and "failed" not in seen):
         return REVERTED if "reverted" in seen and reverted_s is not None else ACTIVE_AT_END
     if "failed" in seen:
         return FAILED
@@ -258,8 +258,8 @@ def chaos_frame(events: Iterable[Mapping[str, Any]], started_at: float | None) -
         seen.setdefault(label, set()).add(kind)
         t = _num(ev.get("t"))
         t_rel = None if t is None else t - t0
-        if kind == "applied" and w.get("applied_s") is None:
-            w["applied_s"] = t_rel
+        if kind in ("applying", "applied") and w.get("applied_s") is None:
+            w["applied_s"] = t_rel  # the window starts when the fault starts acting
         elif kind == "reverted" and t_rel is not None:
             w["reverted_s"] = t_rel
         if ev.get("error") and str(ev["error"]) not in w["errors"]:
@@ -267,7 +267,7 @@ def chaos_frame(events: Iterable[Mapping[str, Any]], started_at: float | None) -
     rows = []
     for label, w in windows.items():
         status = _window_status(seen[label], w.get("reverted_s"))
-        if not seen[label] & {"applied", "failed", "skipped"} and not w["errors"]:
+        if not seen[label] & {"applying", "applied", "failed", "skipped"} and not w["errors"]:
             w["errors"].append("no applied, failed or skipped event recorded")
         rows.append({**w, "status": status, "error": "; ".join(w["errors"]) or None})
     df = _typed_frame(rows, CHAOS_COLUMNS, text=_CHAOS_TEXT, floats=CHAOS_FLOAT_COLUMNS)
