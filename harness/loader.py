@@ -31,7 +31,7 @@ from harness.errors import HarnessError, ScenarioError
 from harness.outcomes import APP_CLOSE_CLASSES, TOKEN_KINDS
 
 #: Gate metrics that are shares in [0, 1]: a threshold of 99 there is a percent by mistake.
-RATE_METRICS: frozenset[str] = frozenset({"success_rate", "abrupt_rate"})
+RATE_METRICS: frozenset[str] = frozenset({"success_rate", "abrupt_rate", "graceful_share"})
 #: Claims the token minter sets per token kind; a fixed value would break the kinds.
 TIME_CLAIMS: frozenset[str] = frozenset({"exp", "nbf", "iat"})
 _MAX_DEPTH = 32  # nesting limit of claim values (a recursive YAML alias would never end)
@@ -455,6 +455,13 @@ _GATE: _Table = {
     "token_kind": _one_of(TOKEN_KINDS),
     "op": _one_of(sc.GATE_OPS),
     "threshold": _Check("a number", _NUM),
+    "phase": _Check(
+        "baseline, 'during <label>' or 'after <label>'",
+        (str,),
+        re.compile(r"baseline|(during|after) \S.*").fullmatch,
+    ),
+    "fault": _NAME,
+    "severity": _one_of(sc.SEVERITIES),
 }
 _TOP: _Table = {
     "name": _NAME,
@@ -502,11 +509,33 @@ def load_scenario(path: str | Path) -> sc.Scenario:
         if gate.token_kind is not None and gate.token_kind not in kinds:
             msg = f"{gate.token_kind!r} is not in load.mix, so this gate would have no attempts"
             raise ctx.error(f"gates[{i}].token_kind", msg)
+        _check_gate_refs(ctx, scenario, i, gate)
     for i, entry in enumerate(scenario.chaos):
         if entry.at >= scenario.load.duration:
             msg = f"starts after the run ends (load.duration is {scenario.load.duration:g} s)"
             raise ctx.error(f"chaos[{i}].at", msg)
     return scenario
+
+
+def _check_gate_refs(ctx: _Ctx, scenario: sc.Scenario, i: int, gate: sc.Gate) -> None:
+    """A gate's phase and fault must name windows of this scenario's chaos list."""
+    labels = [w.label for w in scenario.chaos]
+    known = ", ".join(labels) or "none: this scenario has no chaos"
+    if gate.metric == "recovery_s" and gate.fault is None:
+        raise ctx.error(f"gates[{i}].fault", f"required for recovery_s; windows: {known}")
+    if gate.metric == "findings" and gate.severity is None:
+        raise ctx.error(
+            f"gates[{i}].severity", f"required for findings; one of {', '.join(sc.SEVERITIES)}"
+        )
+    if gate.fault is not None and gate.fault not in labels:
+        raise ctx.error(
+            f"gates[{i}].fault", f"unknown chaos window {gate.fault!r}; windows: {known}"
+        )
+    if gate.phase and gate.phase != "baseline":
+        label = gate.phase.split(" ", 1)[1]
+        if not all(part in labels for part in label.split(" + ")):
+            msg = f"unknown chaos window in {gate.phase!r}; windows: {known}"
+            raise ctx.error(f"gates[{i}].phase", msg)
 
 
 def _flag(flag: str, check: _Check, value: object) -> Any:

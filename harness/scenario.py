@@ -42,7 +42,13 @@ GATE_METRICS: tuple[str, ...] = (
     "handshake_p50_ms",
     "handshake_p95_ms",
     "handshake_p99_ms",
+    "graceful_share",  # graceful / (graceful + abrupt) refusals (0..1)
+    "recovery_s",  # seconds from a fault window's end until success is back near baseline
+    "findings",  # number of findings at or above `severity`
 )
+
+#: Severities of findings, lowest first.
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
 HS_ALGORITHMS: tuple[str, ...] = ("HS256", "HS384", "HS512")
 
@@ -150,17 +156,27 @@ class Load:
 
 @dataclass(frozen=True)
 class Gate:
-    """A pass/fail condition on a summary metric: ``metric[token_kind] op threshold``."""
+    """A pass/fail condition on a summary metric: ``metric[token_kind]@phase op threshold``.
+
+    ``phase`` narrows the metric to one phase of the run (``baseline``, ``during <label>``,
+    ``after <label>``); ``fault`` names the window (label) whose ``recovery_s`` is meant;
+    ``severity`` is the floor for the ``findings`` count.
+    """
 
     name: str
     metric: str  # one of GATE_METRICS
     op: str  # one of GATE_OPS
     threshold: float
     token_kind: str | None = None  # None: over all token kinds
+    phase: str | None = None  # None: the whole run
+    fault: str | None = None  # a chaos window label, for recovery_s
+    severity: str | None = None  # for findings: count those at or above this
 
     def describe(self) -> str:
         kind = f"[{self.token_kind}]" if self.token_kind else ""
-        return f"{self.metric}{kind} {self.op} {self.threshold:g}"
+        where = f"@{self.phase}" if self.phase else ""
+        of = f"({self.fault})" if self.fault else f"(>= {self.severity})" if self.severity else ""
+        return f"{self.metric}{of}{kind}{where} {self.op} {self.threshold:g}"
 
 
 @dataclass(frozen=True)
