@@ -194,6 +194,7 @@ class ChaosProxy:
         self._conns: set[_Conn] = set()
         self._admitted = 0
         self._total = 0
+        self._port = 0
 
     # --- Lifecycle ----------------------------------------------------------------------
 
@@ -202,7 +203,8 @@ class ChaosProxy:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._server = await asyncio.start_server(self._handle, *self._listen)
-        return self.port
+        self._port = int(self._server.sockets[0].getsockname()[1])
+        return self._port
 
     async def stop(self) -> None:
         """Stop listening and close every connection (clients see their connection end)."""
@@ -222,9 +224,9 @@ class ChaosProxy:
 
     @property
     def port(self) -> int:
-        """The port actually bound."""
-        assert self._server is not None, "not started"
-        return int(self._server.sockets[0].getsockname()[1])
+        """The port actually bound (kept after :meth:`stop`)."""
+        assert self._port, "not started"
+        return self._port
 
     @property
     def active_connections(self) -> int:
@@ -253,6 +255,8 @@ class ChaosProxy:
 
     def set_toxic(self, key: str, toxic: Toxic) -> None:
         """Activate ``toxic`` under ``key`` (replacing any toxic under that key)."""
+        if not isinstance(toxic, Toxic):
+            raise TypeError(f"not a toxic: {toxic!r}")
         self._swap({**self._toxics, key: toxic})
 
     def clear_toxic(self, key: str) -> None:
@@ -296,8 +300,10 @@ class ChaosProxy:
         self._total += 1
         try:
             await conn.run()
-        except (OSError, asyncio.IncompleteReadError):
+        except OSError:  # the client reset while held or refused
             conn.close(reset=True)
+        except asyncio.CancelledError:
+            pass  # by stop(); end quietly (3.11's start_server logs a cancelled handler)
         finally:
             conn.close(reset=False)
             self._conns.discard(conn)
