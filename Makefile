@@ -10,10 +10,11 @@ PYTEST_ARGS ?=
 
 .PHONY: demo install install-test system-deps test lint test-slow clean
 
-# Debian packages the tests use: nft (nftables chaos faults). Installed when missing and
-# we are root (as in CI); otherwise the tests that need them skip and say why.
-DEB_PACKAGES := nftables
-DEB_COMMANDS := nft
+# Debian packages the tests use: nft (nftables chaos faults), chromium (the report is
+# checked in a real headless browser). Installed when missing and we are root (as in CI);
+# otherwise the tests that need them skip and say why.
+DEB_PACKAGES := nftables chromium fonts-dejavu-core
+DEB_COMMANDS := nft chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -27,9 +27,17 @@ QUICK = SessionPlan(hold=0.2, messages=1, message_bytes=16, reply_timeout=2)
 
 @pytest.fixture
 def target(tmp_path: Path) -> Iterator[TargetProcess]:
-    # The log takes the target's EMFILE tracebacks (a flood, by design not a pipe).
-    opts = EmbeddedTarget(ping_interval=0)
+    # Without its capacity checks the target takes connections until accept() hits EMFILE;
+    # the log takes its EMFILE tracebacks (a flood, by design not a pipe).
+    opts = EmbeddedTarget(ping_interval=0, defects=("no-capacity-check",))
     with start_target(opts, secret=SECRET, log_path=tmp_path / "target.log") as t:
+        yield t
+
+
+@pytest.fixture
+def careful_target(tmp_path: Path) -> Iterator[TargetProcess]:
+    opts = EmbeddedTarget(ping_interval=0)
+    with start_target(opts, secret=SECRET, log_path=tmp_path / "careful.log") as t:
         yield t
 
 
@@ -90,6 +98,29 @@ def test_new_handshakes_stall_until_revert(target: TargetProcess, tmp_path: Path
     assert attempt(target, scaled(5)) is Outcome.ACCEPTED
     fault.revert(ctx)  # twice is fine
     assert proc.rlimit(psutil.RLIMIT_NOFILE) == before
+
+
+def test_a_careful_target_refuses_gracefully_near_the_limit(
+    careful_target: TargetProcess, tmp_path: Path
+) -> None:
+    """The healthy reference target answers 503 before it runs out of descriptors."""
+    fault = FdLimit(FdLimitParams(headroom=8))
+    ctx = ChaosContext(target_pid=careful_target.pid, run_dir=tmp_path)
+    held: list[ClientConnection] = []
+    try:
+        fault.apply(ctx)
+        outcome = Outcome.ACCEPTED
+        for _ in range(12):
+            outcome = attempt(careful_target, 2.0)
+            if outcome is not Outcome.ACCEPTED:
+                break
+            held.append(hold(careful_target, 2.0))
+        assert outcome is Outcome.REJECTED_CAPACITY, outcome
+    finally:
+        fault.revert(ctx)
+        for ws in held:
+            ws.close()
+    assert attempt(careful_target, scaled(5)) is Outcome.ACCEPTED
 
 
 def test_revert_without_apply(tmp_path: Path) -> None:

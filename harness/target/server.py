@@ -21,7 +21,9 @@ import asyncio
 import http
 import json
 import logging
+import os
 import random
+import resource
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -55,6 +57,7 @@ CAPACITY_REASONS: Mapping[str, str] = {
     "connection_limit": "try again later: connection limit {limit} reached",
     "memory": "try again later: memory above {limit} MB",
     "cpu": "try again later: cpu above {limit} percent",
+    "file_descriptors": "try again later: {limit} file descriptors left",
 }
 CAPACITY_STATUS = 503  # HTTP status of a capacity refusal at the upgrade
 CAPACITY_CLOSE_CODE = 1013  # try again later (RFC 6455 section 7.4.1, IANA registry)
@@ -124,6 +127,22 @@ class TargetConnection(ServerConnection):
     """A server connection that carries a refusal decided during the handshake (close mode)."""
 
     refusal: Refusal | None = None
+
+
+#: Refuse new connections (gracefully) when fewer descriptors than this are left under the
+#: soft RLIMIT_NOFILE: each connection holds one, and accept() itself must not hit EMFILE.
+FD_RESERVE = 4
+
+
+def fds_left() -> int | None:
+    """Descriptors this process may still open under its soft limit (None: unknown)."""
+    try:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft == resource.RLIM_INFINITY:
+            return None
+        return soft - len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
 
 
 class ResourceSampler:
@@ -279,6 +298,9 @@ class TargetServer:
             return Refusal.capacity("memory", opts.max_rss_mb)
         if opts.max_cpu_percent > 0 and self.sampler.cpu_percent > opts.max_cpu_percent:
             return Refusal.capacity("cpu", opts.max_cpu_percent)
+        left = fds_left()
+        if left is not None and left < FD_RESERVE:
+            return Refusal.capacity("file_descriptors", left)
         return None
 
     def _refuse(self, connection: ServerConnection, refusal: Refusal, mode: str) -> Response | None:
