@@ -12,7 +12,8 @@ Rules, in the order :func:`classify` applies them:
    never the target's.
 2. The harness stopping an attempt before the handshake finished is
    ``interrupted`` and is excluded from rates.
-3. Before the TCP connection: ECONNREFUSED is ``refused``; a connect timeout is
+3. Before the TCP connection: ECONNREFUSED is ``refused``; a reset while connecting
+   (the listener accepted, then reset) is ``abnormal_handshake``; a connect timeout is
    ``timeout_connect``; other errors ``connect_error``.
 4. During the handshake: an HTTP status other than 101 is a rejection at the
    upgrade (401/403 auth, 429/503 capacity, anything else other status); a TLS
@@ -256,6 +257,8 @@ def classify(obs: Observation, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_
             return Outcome.INTERRUPTED
         if obs.errno == errno.ECONNREFUSED:
             return Outcome.REFUSED
+        if obs.errno in DROP_ERRNOS:  # accepted by the kernel, then reset: dropped, not refused
+            return Outcome.ABNORMAL_HANDSHAKE
         if obs.timed_out or obs.errno == errno.ETIMEDOUT:
             return Outcome.TIMEOUT_CONNECT
         return Outcome.CONNECT_ERROR

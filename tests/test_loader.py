@@ -709,7 +709,8 @@ def test_gates_from_dicts_errors() -> None:
     assert str(info.value) == (
         "run/scenario.json: gates[0].metric: expected one of success_rate, attempts, ok, "
         "valid_refused, invalid_accepted, abrupt, wrong_rejection, generator_fault, "
-        "abrupt_rate, handshake_p50_ms, handshake_p95_ms, handshake_p99_ms, graceful_share, recovery_s, findings, got 'bogus'"
+        "abrupt_rate, handshake_p50_ms, handshake_p95_ms, handshake_p99_ms, graceful_share, "
+        "recovery_s, findings, got 'bogus'"
     )
     with pytest.raises(ScenarioError) as info:
         gates_from_dicts([{"metric": "ok", "op": ">"}])

@@ -26,6 +26,7 @@ CASES = [
     (Observation(Stage.CONNECT, timed_out=True), Outcome.TIMEOUT_CONNECT),
     (Observation(Stage.CONNECT, errno=errno.ETIMEDOUT), Outcome.TIMEOUT_CONNECT),
     (Observation(Stage.CONNECT, errno=errno.EHOSTUNREACH), Outcome.CONNECT_ERROR),
+    (Observation(Stage.CONNECT, errno=errno.ECONNRESET), Outcome.ABNORMAL_HANDSHAKE),
     (Observation(Stage.CONNECT, errno=errno.EMFILE), Outcome.GENERATOR_FAULT),
     (Observation(Stage.CONNECT, errno=errno.EADDRNOTAVAIL), Outcome.GENERATOR_FAULT),
     (Observation(Stage.HANDSHAKE, errno=errno.ENFILE), Outcome.GENERATOR_FAULT),

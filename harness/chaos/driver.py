@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,14 @@ async def run_driver(plan_path: Path) -> int:
     tmp.write_text(json.dumps(ready))
     tmp.replace(run_dir / "chaos-ready.json")
 
+    # Faults run in one worker thread that lives as long as the driver: a slow apply (a
+    # restart) must not stall the proxy's loop, and children a fault starts with
+    # PR_SET_PDEATHSIG die with the thread that forked them, so that thread must not end.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fault")
+
+    async def in_worker(fn: Any, *args: Any) -> None:
+        await loop.run_in_executor(worker, fn, *args)
+
     ready_at = time.monotonic()
     try:
         while not driver.stop_requested:
@@ -243,23 +252,24 @@ async def run_driver(plan_path: Path) -> int:
                 if w.done:
                     continue
                 if not w.applied and now >= w.at:
-                    driver.apply(w, ctx)
+                    await in_worker(driver.apply, w, ctx)
                     if w.applied and w.duration is None and w.fault.instant:
-                        driver.revert(w, ctx)  # e.g. a restart: over once applied
+                        await in_worker(driver.revert, w, ctx)  # a restart: over once applied
                 elif w.applied and w.duration is not None and now >= w.at + w.duration:
-                    driver.revert(w, ctx)
+                    await in_worker(driver.revert, w, ctx)
             await asyncio.sleep(TICK_S)
     finally:
         for w in reversed(driver.windows):
             if w.applied and not w.done:
-                driver.revert(w, ctx)
+                await in_worker(driver.revert, w, ctx)
             elif not w.done:
                 w.done = True
                 driver.event(w, "skipped", f"not applied before the run ended ({driver.reason})")
         if proxy is not None:
             await proxy.stop()
         for t in driver.restarted:
-            t.stop()
+            await in_worker(t.stop)
+        worker.shutdown(wait=True)
         driver.events.close()
     return 0
 

@@ -4,8 +4,8 @@ Files read (see :mod:`harness.record` for the writers):
 
 - ``attempts.jsonl``: one :class:`~harness.record.AttemptRecord` per line;
 - ``samples.jsonl``: one target resource sample per second (may be missing or empty);
-- ``chaos.jsonl``: one chaos driver event per line (``applying``, ``applied``, ``reverted``, ``failed``,
-  ``skipped``), folded into one row per chaos window by :func:`load_chaos`;
+- ``chaos.jsonl``: one chaos driver event per line (``applying``, ``applied``,
+  ``reverted``, ``failed``, ``skipped``), one row per window (:func:`load_chaos`);
 - ``meta.json``: run metadata (run id, scenario name, start/end epoch seconds, ...);
 - ``scenario.json``: the resolved scenario, secret redacted (its ``gates`` list is used).
 
