@@ -23,6 +23,8 @@ examples:
   harness report reports/<run-id>                  rebuild a run's report from its directory
   harness validate scenarios/*.yaml                check scenario files
   harness chaos check                              which chaos faults this machine supports
+  harness doctor ws://127.0.0.1:8765/ws            quick diagnosis of a target (secret from env)
+  harness compare reports/<run-a> reports/<run-b>  regressions between two runs
 
 exit codes (harness run):
   0  every gate passed
@@ -119,6 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("scenarios", nargs="+", help="scenario YAML files")
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="diagnose a target quickly: token kinds, heartbeat, a connection ramp, findings",
+        description="A quick (~20 s) diagnosis of a WebSocket target: every token kind a few "
+        "times, a heartbeat check, a short ramp of connections, then the findings.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from harness.doctor import EPILOG as DOCTOR_EPILOG
+    from harness.doctor import add_arguments as doctor_arguments
+
+    doctor.epilog = DOCTOR_EPILOG
+    doctor_arguments(doctor)
+
+    compare = sub.add_parser(
+        "compare",
+        help="compare two runs (baseline vs candidate); exit 1 on regressions",
+        add_help=False,
+    )
+    compare.add_argument("rest", nargs=argparse.REMAINDER)
+
     chaos = sub.add_parser(
         "chaos",
         help="list chaos faults, or check which this machine supports",
@@ -154,6 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args.run_dir)
         if args.command == "validate":
             return _cmd_validate(args.scenarios)
+        if args.command == "doctor":
+            from harness.doctor import options_from_args, run_doctor
+
+            code, _ = run_doctor(options_from_args(args))
+            return code
+        if args.command == "compare":
+            from harness.compare import main as compare_main
+
+            return compare_main(args_list[1:])
         if args.command == "chaos":
             from harness.chaos.catalogue import catalogue_markdown, catalogue_text
 

@@ -355,6 +355,8 @@ def _follow_chaos(
                 probe.retarget(int(ev["pid"]))
             say(f"[{elapsed:5.0f}s] chaos: target restarted as PID {ev['pid']}")
             continue
+        if kind == "applying":
+            continue  # "applied" follows (or "failed")
         params = ", ".join(f"{k}={v}" for k, v in (ev.get("params") or {}).items())
         err = f": {ev['error']}" if ev.get("error") else ""
         say(f"[{elapsed:5.0f}s] chaos: {kind} {ev.get('label')} ({params}){err}")

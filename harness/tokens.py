@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import secrets as _secrets
 import time
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from harness.scenario import Auth
 
 EXPIRED_AGO_S = 60.0  # seconds in the past an expired token's exp lies
 NOT_YET_VALID_IN_S = 3600.0  # seconds in the future a not-yet-valid token's nbf lies
-REUSE_LIFETIME_S = 1.0  # seconds an expired_reused token lives before its reuse
+REUSE_LIFETIME_S = 1.5  # seconds an expired_reused token lives before its reuse (at least)
 
 
 def new_secret() -> str:
@@ -100,7 +101,7 @@ def mint(
     if kind == "expired_reused":
         life = REUSE_LIFETIME_S
     claims = render_claims(auth.claims, user, attempt)
-    claims.update({"iat": int(t), "exp": int(t + life)})
+    claims.update({"iat": int(t), "exp": math.ceil(t + life)})  # never shorter than life
     key = secret
     if kind == "expired":
         claims.update({"iat": int(t - life - EXPIRED_AGO_S), "exp": int(t - EXPIRED_AGO_S)})

@@ -19,14 +19,9 @@ from typing import Any, ClassVar, Protocol
 
 import jwt
 
+from harness.attempt import AttemptInfo, build_record
 from harness.client import Request, Result, SessionPlan, open_attempt
-from harness.outcomes import (
-    DEFAULT_APP_CLOSE_CODES,
-    classify,
-    expects_accept,
-    manner,
-    verdict,
-)
+from harness.outcomes import DEFAULT_APP_CLOSE_CODES
 from harness.record import AttemptRecord
 from harness.scenario import Scenario
 from harness.tokens import mint
@@ -142,56 +137,30 @@ class WebSocketUser(User):
         stage: str,
     ) -> None:
         cfg = self.config
-        obs = res.observation
-        outcome = classify(obs, cfg.app_codes)
-        v = verdict(kind, outcome)
-        m = manner(outcome)
-        rtts = res.rtts_ms
-        placement = "none" if token is None else cfg.scenario.auth.placement
-        rec = AttemptRecord(
+        info = AttemptInfo(
             run_id=cfg.run_id,
             worker=cfg.worker,
             user=self.number,
             attempt=self.attempts,
             token_kind=kind,
-            placement=placement,
-            expected="accept" if expects_accept(kind) else "reject",
+            placement=cfg.scenario.auth.placement,
+            token_sent=token is not None,
             t_start=t_start,
-            connect_ms=_r(res.connect_ms),
-            handshake_ms=_r(res.handshake_ms),
-            outcome=outcome.value,
-            verdict=v.value,
-            manner=m.value if m else None,
-            stage=obs.stage.value,
-            http_status=obs.http_status,
-            close_code=obs.close_code,
-            close_reason=res.close_reason,
-            closed_by=obs.closed_by,
-            open_s=_r(res.open_s, 3),
-            msgs_sent=res.msgs_sent,
-            msgs_recv=res.msgs_recv,
-            rtt_ms_avg=_r(sum(rtts) / len(rtts)) if rtts else None,
-            rtt_ms_max=_r(max(rtts)) if rtts else None,
-            pings=res.pings,
-            error=res.error,
-            chaos=chaos,
+            chaos=tuple(chaos),
             load_stage=stage,
         )
+        rec, outcome = build_record(info, res, cfg.app_codes)
         cfg.sink.add(rec)
-        if v.value == "excluded":
+        if rec.verdict == "excluded":
             return
         self.environment.events.request.fire(
             request_type="WS",
             name=f"WS {kind}",
             response_time=res.handshake_ms,  # None: not counted in percentiles
             response_length=res.msgs_recv,
-            exception=None if v.value == "ok" else RuntimeError(f"{v.value}: {outcome.value}"),
+            exception=None if rec.verdict == "ok" else RuntimeError(f"{rec.verdict}: {outcome}"),
             context={"token_kind": kind, "outcome": outcome.value},
         )
-
-
-def _r(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def make_user_class(config: UserConfig) -> type[WebSocketUser]:
