@@ -51,6 +51,7 @@ class DoctorOptions:
     ramp: int = 50  # concurrent connections at the top of the ramp
     timeout: float = 5.0  # connect and handshake timeout, seconds
     out_dir: Path = Path("reports")
+    heartbeat_s: float = HEARTBEAT_HOLD_S  # how long the heartbeat probe holds its connection
 
 
 class _Collector:
@@ -132,7 +133,7 @@ def _token_kinds(opts: DoctorOptions, col: _Collector, say: Callable[[str], None
 
 def _heartbeat(opts: DoctorOptions, col: _Collector) -> None:
     token = mint("valid", opts.auth, opts.secret)
-    plan = SessionPlan(hold=HEARTBEAT_HOLD_S, messages=0, expect_reply=False)
+    plan = SessionPlan(hold=opts.heartbeat_s, messages=0, expect_reply=False)
     col.attempt(opts, "valid", token, plan, "heartbeat")
 
 
@@ -171,7 +172,7 @@ def run_doctor(opts: DoctorOptions, say: Callable[[str], None] = print) -> tuple
         "scenario": "doctor",
         "started_at": started,
         "ended_at": None,
-        "duration_planned_s": HEARTBEAT_HOLD_S,
+        "duration_planned_s": opts.heartbeat_s,
         "target_url": opts.url,
         "command": "harness doctor",
         "versions": {"harness": __version__, "python": platform.python_version()},
@@ -181,14 +182,14 @@ def run_doctor(opts: DoctorOptions, say: Callable[[str], None] = print) -> tuple
     (run_dir / "scenario.json").write_text(json.dumps({"name": "doctor", "gates": []}))
     (run_dir / "meta.json").write_text(json.dumps(meta))
     col = _Collector(run_dir, run_id)
-    say(f"doctor: probing {opts.url} (about {HEARTBEAT_HOLD_S + 3:.0f} s)")
+    say(f"doctor: probing {opts.url} (about {opts.heartbeat_s + 8:.0f} s)")
     heartbeat = threading.Thread(target=_heartbeat, args=(opts, col), daemon=True)
     heartbeat.start()
     say("token kinds:")
     _token_kinds(opts, col, say)
     say("connection ramp:")
     _ramp(opts, col, say)
-    heartbeat.join(HEARTBEAT_HOLD_S + 2 * opts.timeout + 5)
+    heartbeat.join(opts.heartbeat_s + 2 * opts.timeout + 5)
     hb = [r for r in col.records if r.load_stage == "heartbeat"]
     if hb:
         r = hb[0]
@@ -276,7 +277,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="concurrent connections at the top of the ramp (default %(default)s)",
     )
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="connect and handshake timeout (default %(default)s)",
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        default=HEARTBEAT_HOLD_S,
+        metavar="SECONDS",
+        help="how long to hold a connection waiting for server pings "
+        "(default %(default)s; the no-heartbeat finding needs > 10)",
+    )
     p.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR")
 
 
@@ -312,4 +327,8 @@ def options_from_args(args: argparse.Namespace) -> DoctorOptions:
         placement=args.placement,
         query_param=args.query_param,
     )
-    return DoctorOptions(args.url, secret, auth, args.ramp, args.timeout, args.out)
+    if not 0 < args.heartbeat <= 120 or not 0 < args.timeout <= 60:
+        raise HarnessError("--heartbeat: expected (0, 120] s; --timeout: expected (0, 60] s")
+    return DoctorOptions(
+        args.url, secret, auth, args.ramp, args.timeout, args.out, heartbeat_s=args.heartbeat
+    )
