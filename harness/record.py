@@ -56,7 +56,7 @@ class AttemptRecord:
     rtt_ms_max: float | None = None
     pings: int = 0  # server pings seen while open
     error: str | None = None  # short error text, secrets redacted
-    chaos: list[str] = field(default_factory=list)  # faults active at t_start
+    chaos: list[str] = field(default_factory=list)  # chaos window labels the attempt lived through
     load_stage: str = ""  # label of the load stage at t_start
 
     def to_json(self) -> str:

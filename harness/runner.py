@@ -215,7 +215,7 @@ def run(
             sink=recorder,
             run_id=run_id,
             app_codes={**DEFAULT_APP_CLOSE_CODES, **scenario.target.close_codes},
-            active_faults=(lambda: sorted(session.active)) if session else (lambda: []),
+            faults_between=session.faults_between if session else (lambda a, b: []),
         )
         env = Environment(
             user_classes=[make_user_class(config)],

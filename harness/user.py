@@ -43,8 +43,8 @@ class UserConfig:
     sink: RecordSink
     run_id: str
     worker: str = "local"
-    #: names of chaos faults active now (filled by the chaos driver in later versions)
-    active_faults: Callable[[], list[str]] = field(default=lambda: [])
+    #: labels of the chaos windows that overlap [start, end] (epoch seconds) of an attempt
+    faults_between: Callable[[float, float], list[str]] = field(default=lambda a, b: [])
     #: label of the current load stage
     load_stage: Callable[[], str] = field(default=lambda: "steady")
     #: meaning of private close codes 4000-4999 for this target
@@ -115,7 +115,6 @@ class WebSocketUser(User):
             connect_timeout=timeouts.connect,
             handshake_timeout=timeouts.handshake,
         )
-        chaos = list(cfg.active_faults())
         stage = cfg.load_stage()
         t_start = time.time()
         try:
@@ -123,8 +122,12 @@ class WebSocketUser(User):
         except BaseException as exc:
             partial: Result | None = getattr(exc, "harness_result", None)
             if partial is not None:
+                chaos = cfg.faults_between(t_start, time.time())
                 self._record(kind, token, t_start, partial, chaos, stage)
             raise
+        # every fault the attempt lived through, not only those active when it began: a
+        # connection opened just before a restart is ended by it
+        chaos = cfg.faults_between(t_start, time.time())
         self._record(kind, token, t_start, res, chaos, stage)
 
     def _record(

@@ -14,7 +14,8 @@ Every applied fault is reverted, in reverse order, when:
 
 Events go to ``chaos.jsonl`` in the run directory, one line each, flushed at once:
 ``{"t", "event": applying|applied|reverted|failed|skipped|target_pid, "label", "fault",
-"params", "planned_at", "planned_for", "error"}``. A window runs from ``applying``
+"kind", "params", "planned_at", "planned_for", "error"}`` (``kind``: cpu, memory,
+connections, network, process). A window runs from ``applying``
 (the fault starts acting) to ``reverted``; ``failed`` follows ``applying`` when the
 fault could not be applied (and was reverted as far as it got).
 """
@@ -41,6 +42,7 @@ from harness.redact import redact
 
 CHAOS_FILE = "chaos.jsonl"
 TICK_S = 0.05  # scheduler resolution
+ANNOUNCE_S = 0.3  # seconds between announcing a fault (applying) and applying it
 START_TIMEOUT_S = 60.0  # the run must say start within this long after ready
 
 
@@ -75,6 +77,7 @@ class Driver:
             rec.update(
                 label=w.label,
                 fault=w.fault.name,
+                kind=w.fault.kind,
                 params=w.params,
                 planned_at=w.at,
                 planned_for=w.duration,
@@ -84,7 +87,11 @@ class Driver:
         self.events.write(rec)
 
     def apply(self, w: Window, ctx: ChaosContext) -> None:
-        self.event(w, "applying")  # the window starts now: a restart takes a while to apply
+        # Announce, then act: the run reads the timeline every 0.2 s to label attempts, so a
+        # fault starts acting only once the run knows it is on (a restart ends connections
+        # at once; without the lead they would be labelled as the baseline's).
+        self.event(w, "applying")
+        time.sleep(ANNOUNCE_S)
         try:
             w.fault.apply(ctx)
         except Exception as exc:

@@ -105,6 +105,8 @@ class ChaosSession:
             preexec_fn=_die_with_parent,
         )
         self.active: set[str] = set()
+        #: label -> [start, end] in epoch seconds (end None while active)
+        self.spans: dict[str, list[float | None]] = {}
         self.target_pid: int | None = None
         self._offset = 0
         self.proxy_port: int | None = None
@@ -152,11 +154,22 @@ class ChaosSession:
                 events.append(ev)
                 if ev["event"] in ("applying", "applied"):
                     self.active.add(ev["label"])
+                    self.spans.setdefault(ev["label"], [float(ev["t"]), None])
                 elif ev["event"] in ("reverted", "failed", "skipped"):
                     self.active.discard(ev.get("label", ""))
+                    if ev.get("label") in self.spans:
+                        self.spans[ev["label"]][1] = float(ev["t"])
                 elif ev["event"] == "target_pid":
                     self.target_pid = int(ev["pid"])
         return events
+
+    def faults_between(self, start: float, end: float) -> list[str]:
+        """Labels of the windows that overlap [start, end] (epoch seconds), as read so far."""
+        return sorted(
+            label
+            for label, (a, b) in self.spans.items()
+            if a is not None and a <= end and (b is None or b >= start)
+        )
 
     def stop(self) -> int | None:
         """Tell the driver the run is over, wait for it to revert everything and exit."""
