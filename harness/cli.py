@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` console script; returns the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["compare"]:  # its own parser, help and exit codes
+        from harness.compare import main as compare_main
+
+        return compare_main(args_list[1:])
     if args_list[:1] == ["run"]:
         # Locust monkey-patches with gevent on import; do it before anything imports ssl.
         import locust  # noqa: F401
@@ -181,10 +185,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             code, _ = run_doctor(options_from_args(args))
             return code
-        if args.command == "compare":
-            from harness.compare import main as compare_main
-
-            return compare_main(args_list[1:])
         if args.command == "chaos":
             from harness.chaos.catalogue import catalogue_markdown, catalogue_text
 
