@@ -1,4 +1,9 @@
-"""Tests of build_report on run directories written by the test: files, charts, HTML."""
+"""Tests of build_report on run directories written by the test: files, charts, HTML.
+
+Rendering charts costs about half a second each, so only the tests about charts draw
+them; the others replace :func:`harness.report.build.write_charts` with a stub
+(fixture ``no_charts``).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,20 @@ import base64
 import json
 import re
 import struct
+import xml.etree.ElementTree as ET
+import zlib
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from harness.cli import main as cli_main
 from harness.errors import RunDirError
 from harness.record import AttemptRecord
-from harness.report import build_report
+from harness.report import build, build_report, format_terminal_summary
+from harness.report.charts import CHART_FILES
+from harness.report.tables import KIND_COLUMNS, PHASE_COLUMNS
 from harness.scenario import Gate
 
 T0 = 1_700_000_000.0
@@ -137,6 +148,44 @@ GATES = [
 ]
 
 
+@pytest.fixture
+def no_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip drawing charts (for tests about everything else)."""
+    monkeypatch.setattr(build, "write_charts", lambda *args, **kwargs: [])
+
+
+def tiny_png(width: int, height: int) -> bytes:
+    """A valid grey PNG of ``width`` x ``height`` pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (
+        PNG_MAGIC
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def fake_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Write a distinct tiny PNG per chart instead of drawing (for tests of the page)."""
+
+    def write(*args: Any, **kwargs: Any) -> list[Path]:
+        out_dir: Path = args[3]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        names = [n for n in CHART_FILES if n != "recovery.png" or kwargs.get("recovery")]
+        for i, name in enumerate(names):
+            (out_dir / name).write_bytes(tiny_png(i + 1, 2))
+        return [out_dir / name for name in names]
+
+    monkeypatch.setattr(build, "write_charts", write)
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     """Width and height in pixels from a PNG's IHDR chunk (asserting it is a PNG)."""
     assert data[:8] == PNG_MAGIC
@@ -145,6 +194,7 @@ def png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+@pytest.mark.usefixtures("fake_charts")  # real charts: the chaos and killed-run tests
 def test_build_report_writes_summary_charts_html(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", standard_records(), gates=GATES)
     result = build_report(run_dir)
@@ -168,16 +218,10 @@ def test_build_report_writes_summary_charts_html(tmp_path: Path) -> None:
     assert [r.name for r in result.gate_results] == ["valid ok", "no empty accepted"]
     assert result.summary["total"] == doc["total"]
 
-    # Charts: at least four valid PNGs of a sensible size.
+    # Charts: every chart but recovery (no chaos.jsonl: no window to recover from).
     charts = list(result.paths.charts)
-    assert len(charts) >= 4
-    names = {p.name for p in charts}
-    assert {"success_rate.png", "outcomes.png", "handshake_latency.png"} <= names
-    assert "target_resources.png" in names
-    for path in charts:
-        assert path.parent == run_dir / "charts"
-        width, height = png_size(path.read_bytes())
-        assert 400 <= width <= 2000 and 200 <= height <= 1200
+    assert [p.name for p in charts] == [n for n in CHART_FILES if n != "recovery.png"]
+    assert all(path.parent == run_dir / "charts" for path in charts)
 
     # index.html: self-contained, every chart embedded byte for byte.
     html = (run_dir / "index.html").read_text(encoding="utf-8")
@@ -190,10 +234,48 @@ def test_build_report_writes_summary_charts_html(tmp_path: Path) -> None:
     assert "FAIL: 1 of 2 gates failed" in html
     assert "no empty accepted" in html
     assert "run-42" in html and "smoke" in html
-    assert "cut short" not in html
+    assert "cut short" not in html.lower()
     assert "WS_SECRET" in html  # the resolved scenario is shown (it names the env var only)
+    assert '<link rel="icon" href="data:,">' in html  # no favicon fetched from disk
+    env = html[html.index('<h2 id="environment">') : html.index('<h2 id="scenario">')]
+    assert "harness run scenarios/smoke.yaml" in env and "ws://127.0.0.1:8765/ws" in env
+    assert "version of python" in env and "2023-11-14 22:13:50 UTC" in env  # ended
+
+    # The other outputs, next to index.html.
+    paths = result.paths
+    assert [p.name for p in paths.all()[:6]] == [
+        "index.html",
+        "summary.json",
+        "summary.md",
+        "junit.xml",
+        "token_kinds.csv",
+        "phases.csv",
+    ]
+    assert all(p.parent == run_dir and p.stat().st_size > 0 for p in paths.all()[:6])
+    suite = ET.parse(paths.junit_xml).getroot().find("testsuite")
+    assert suite is not None and suite.get("name") == "harness: smoke"
+    assert [c.get("name") for c in suite.iter("testcase") if c.get("classname") == "gates"] == [
+        "valid ok",
+        "no empty accepted",
+    ]
+    kinds = pd.read_csv(paths.token_kinds_csv)
+    assert list(kinds.columns) == list(KIND_COLUMNS)
+    assert kinds["token_kind"].tolist() == ["valid", "empty"]
+    assert kinds["attempts"].tolist() == [41, 10]
+    assert kinds["invalid_accepted"].tolist() == [0, 2]
+    phases = pd.read_csv(paths.phases_csv)
+    assert list(phases.columns) == list(PHASE_COLUMNS)
+    assert phases[["phase", "token_kind"]].values.tolist() == [
+        ["baseline", "valid"],
+        ["baseline", "empty"],
+        ["during cpu_quota", "valid"],
+    ]
+    md = paths.summary_md.read_text(encoding="utf-8")
+    assert "**FAIL**: 1 of 2 gates failed" in md
+    assert "(charts/outcomes_by_phase.png)" in md and "(charts/recovery.png)" not in md
 
 
+@pytest.mark.usefixtures("no_charts")
 def test_gates_argument_overrides_scenario(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", standard_records(), gates=GATES)
     gates = [Gate(name="enough", metric="attempts", op=">=", threshold=50)]
@@ -203,6 +285,7 @@ def test_gates_argument_overrides_scenario(tmp_path: Path) -> None:
     assert "PASS: all 1 gates passed" in (run_dir / "index.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.usefixtures("no_charts")  # charts without data: see test_report_charts.py
 def test_empty_attempts_and_cut_short_run(tmp_path: Path) -> None:
     gates = [{"name": "any ok", "metric": "ok", "op": ">=", "threshold": 0, "token_kind": None}]
     run_dir = write_run(
@@ -214,16 +297,15 @@ def test_empty_attempts_and_cut_short_run(tmp_path: Path) -> None:
     assert result.summary["complete"] is False
     assert result.passed is False  # a gate never passes on no data
     assert "no data" in result.gate_results[0].message
-    assert len(result.paths.charts) >= 4
-    for path in result.paths.charts:
-        png_size(path.read_bytes())
     html = result.paths.index_html.read_text(encoding="utf-8")
-    assert "the run was cut short" in html
+    assert "no: The run was cut short (no end time was recorded" in html
     assert "no attempts recorded" in html
+    assert pd.read_csv(result.paths.token_kinds_csv).empty  # a header and no rows
     doc = json.loads(result.paths.summary_json.read_text(encoding="utf-8"))
     assert doc["passed"] is False and doc["total"]["success_rate"] is None
 
 
+@pytest.mark.usefixtures("no_charts")
 def test_html_escapes_run_values(tmp_path: Path) -> None:
     records = [attempt(0, "valid", "accepted", "ok", handshake_ms=1.0)]
     run_dir = write_run(tmp_path / "run", records, scenario_name="<script>alert(1)</script>")
@@ -289,6 +371,68 @@ def chaos_records() -> list[AttemptRecord]:
     return records
 
 
+#: Recovery and findings as the summary carries them (fixed here, whatever the rules find).
+RECOVERY = {
+    "cpu_quota#1": {
+        "fault": "cpu_quota",
+        "reverted_s": 20.0,
+        "recovered_at_s": 23.5,
+        "recovery_s": 3.5,
+        "recovered": True,
+        "status": "recovered",
+        "baseline_success": 1.0,
+        "margin": 0.05,
+    },
+    "kill_target#3": {
+        "fault": "kill_target",
+        "reverted_s": 26.0,
+        "recovered_at_s": None,
+        "recovery_s": None,
+        "recovered": False,
+        "status": "did not recover",
+        "baseline_success": 1.0,
+        "margin": 0.05,
+    },
+}
+FINDINGS = [
+    {
+        "id": "slow-recovery",
+        "type": "resource",
+        "severity": "medium",
+        "title": "Slow recovery",
+        "evidence": "kill_target#3 did not recover",
+        "meaning": "clients keep failing after the fault",
+        "fix": "restart faster",
+    },
+    {
+        "id": "closed-before-established",
+        "type": "connection",
+        "severity": "high",
+        "title": "Connections were closed before they were established",
+        "evidence": "8 of 60 attempts (13.3%) dropped before the 101",
+        "meaning": "the server dropped handshakes & <b>said nothing</b>",
+        "fix": "answer every upgrade (503 when full)",
+    },
+    {"id": "no-heartbeat", "severity": "low", "title": "No heartbeat", "evidence": "0 pings"},
+]
+
+
+@pytest.fixture
+def extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give every summary the :data:`RECOVERY` and :data:`FINDINGS` above."""
+    real = build.compute_summary
+
+    def compute(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        summary = real(*args, **kwargs)
+        summary["recovery"] = RECOVERY
+        summary["findings"] = FINDINGS
+        summary["findings_by_severity"] = {"critical": 0, "high": 1, "medium": 1, "low": 1}
+        return summary
+
+    monkeypatch.setattr(build, "compute_summary", compute)
+
+
+@pytest.mark.usefixtures("extras")
 def test_build_report_with_chaos(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", chaos_records())
     lines = [
@@ -321,38 +465,58 @@ def test_build_report_with_chaos(tmp_path: Path) -> None:
     assert doc["phases"]["after cpu_quota#1"]["token_kinds"]["valid"]["success_rate"] == 1.0
     assert doc["phases"]["after cpu_quota#1"]["end_s"] == 30.0
 
-    phases_png = run_dir / "charts" / "phases.png"
-    assert phases_png in result.paths.charts
-    width, height = png_size(phases_png.read_bytes())
-    assert 400 <= width <= 2000 and 200 <= height <= 1200
+    assert [p.name for p in result.paths.charts] == list(CHART_FILES)  # recovery.png too
+    for path in result.paths.charts:
+        width, height = png_size(path.read_bytes())
+        assert 400 <= width <= 2000 and 200 <= height <= 1200
 
     html = result.paths.index_html.read_text(encoding="utf-8")
-    timeline = html[html.index("<h2>Chaos timeline</h2>") : html.index("<h2>Phases</h2>")]
+
+    def section(start: str, end: str) -> str:
+        return html[html.index(f'<h2 id="{start}">') : html.index(f'<h2 id="{end}">')]
+
+    timeline = section("chaos", "recovery")
     assert "<table>" in timeline
     assert "cpu_quota#1" in timeline and "percent=20" in timeline
     assert "setrlimit: &lt;denied&gt;" in timeline  # escaped
-    phases = html[html.index("<h2>Phases</h2>") : html.index("<h2>Charts</h2>")]
+    recovery = section("recovery", "phases")
+    assert "recovered in 3.5 s" in recovery
+    assert '<td class="l bad">did not recover</td>' in recovery
+    phases = section("phases", "charts")
     assert "after cpu_quota#1" in phases and "60.0%" in phases  # graceful share
     assert "No chaos in this run" not in html
+    found = section("findings", "kinds")
+    assert found.count('<tr class="finding">') == 3
+    assert found.index("sev high") < found.index("sev medium") < found.index("sev low")
+    assert "&amp; &lt;b&gt;said nothing&lt;/b&gt;" in found  # escaped
+
+    # JUnit: 0 gates + the one finding of high severity (medium and low stay out).
+    suite = ET.parse(result.paths.junit_xml).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("1", "1")
+    (case,) = suite.iter("testcase")
+    assert case.get("name") == (
+        "closed-before-established: Connections were closed before they were established"
+    )
+    md = result.paths.summary_md.read_text(encoding="utf-8")
+    assert "## Recovery after each fault" in md and "**did not recover**" in md
+    assert "## Chaos phases" in md and "| during cpu\\_quota\\#1 | 10.0 | 20.0 | 20 |" in md
+    text = format_terminal_summary(result.summary, result.gate_results)
+    assert "  [HIGH] closed-before-established: 8 of 60 attempts (13.3%) dropped" in text
+    assert "  [MEDIUM] slow-recovery: kill_target#3 did not recover" in text
+    assert "no-heartbeat" not in text  # low severity: HTML, Markdown and JSON only
+    assert "  cpu_quota#1 (cpu_quota) reverted at 20.0 s: recovered in 3.5 s" in text
+    assert "  kill_target#3 (kill_target) reverted at 26.0 s: did not recover" in text
+    assert max(len(line) for line in text.splitlines()) <= 110
 
 
+@pytest.mark.usefixtures("no_charts")
 def test_report_without_chaos_file(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", standard_records())
     result = build_report(run_dir)
     assert result.summary["chaos_windows"] == []
     # These records name a fault ("cpu_quota") but there is no chaos.jsonl: phases still work.
     assert list(result.summary["phases"]) == ["baseline", "during cpu_quota"]
-    names = [p.name for p in result.paths.charts]
-    assert names == [
-        "success_rate.png",
-        "outcomes.png",
-        "handshake_latency.png",
-        "attempts_rate.png",
-        "target_resources.png",
-        "phases.png",
-    ]
-    for path in result.paths.charts:
-        png_size(path.read_bytes())
     plain = [r for r in standard_records() if not r.chaos]
     plain_dir = write_run(tmp_path / "plain", plain, samples=False)
     plain_result = build_report(plain_dir)
@@ -360,3 +524,61 @@ def test_report_without_chaos_file(tmp_path: Path) -> None:
     html = plain_result.paths.index_html.read_text(encoding="utf-8")
     assert "No chaos in this run" in html
     assert "Chaos timeline" not in html
+    assert "## Chaos phases" not in plain_result.paths.summary_md.read_text(encoding="utf-8")
+
+
+# --- A killed run -------------------------------------------------------------------------
+
+
+def test_killed_run_produces_every_output_and_says_it_was_cut_short(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Killed at about 20 s of a planned 30 s: no end time, a torn last attempt, and a chaos
+    # window that began applying and was never reverted (its revert is the torn line).
+    records = chaos_records()[:40]
+    run_dir = write_run(tmp_path / "run", records, complete=False, torn=True)
+    events = [
+        chaos_event(10, "applying", "cpu_quota#1", params={"percent": 20}, planned_for=10),
+        chaos_event(10.2, "applied", "cpu_quota#1", params={"percent": 20}, planned_for=10),
+    ]
+    text = "\n".join(events) + '\n{"t": 1700000020.0, "event": "rever'
+    (run_dir / "chaos.jsonl").write_text(text, encoding="utf-8")
+
+    result = build_report(run_dir)
+    assert all(p.is_file() and p.stat().st_size > 0 for p in result.paths.all())
+    assert len(result.paths.charts) >= 9
+    assert result.summary["complete"] is False
+    assert result.summary["total"]["attempts"] == 40  # the torn line was skipped
+    (window,) = result.summary["chaos_windows"]
+    assert (window["status"], window["applied_s"], window["reverted_s"]) == (
+        "active_at_end",
+        10.0,
+        None,
+    )
+    assert list(result.summary["phases"]) == ["baseline", "during cpu_quota#1"]
+
+    html = result.paths.index_html.read_text(encoding="utf-8")
+    assert '<div class="banner cut">CUT SHORT: The run was cut short (no end time was' in html
+    assert "the records cover 19.5 s of the planned 30.0 s" in html
+    assert "cpu_quota#1 (cpu_quota) was applied but no revert was recorded" in html
+    assert "still active at the end (no revert recorded)" in html
+    md = result.paths.summary_md.read_text(encoding="utf-8")
+    assert md.splitlines()[2].endswith("· **run cut short**")
+    assert "> **WARNING**: The run was cut short" in md
+    root = ET.parse(result.paths.junit_xml).getroot()
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["complete"] == "false"
+    out = root.find("testsuite/system-out")
+    assert out is not None and (out.text or "").startswith("CUT SHORT: The run was cut short")
+    phases = pd.read_csv(result.paths.phases_csv)
+    assert phases["phase"].unique().tolist() == ["baseline", "during cpu_quota#1"]
+    assert phases["attempts"].sum() == 40
+
+    # `harness report RUN_DIR` rebuilds from the directory alone and says so too.
+    monkeypatch.setattr(build, "write_charts", lambda *args, **kwargs: [])  # drawn above
+    (run_dir / "index.html").unlink()
+    assert cli_main(["report", str(run_dir)]) == 0  # no gates: nothing failed
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].endswith(" - CUT SHORT")
+    assert "WARNING: The run was cut short (no end time was recorded" in printed
+    assert (run_dir / "index.html").is_file()

@@ -6,6 +6,9 @@ without data still renders, with a "no data" note, so a report of an empty or cu
 run is complete. Times on the x axis are seconds since the run's start; every applied
 chaos window (``chaos.jsonl``) is shaded and labelled on every time chart
 (:mod:`harness.report.chaos_marks`).
+
+The charts, in report order, are listed with their captions in :data:`CHART_CAPTIONS`;
+the recovery chart is drawn only when the summary has ``recovery`` entries.
 """
 
 from __future__ import annotations
@@ -20,12 +23,19 @@ from matplotlib.ticker import PercentFormatter
 
 from harness.outcomes import Verdict
 from harness.report.chaos_marks import reserve_headroom, shade_windows
+from harness.report.conn_chart import open_connections_chart, open_durations_chart
 from harness.report.figures import new_figure, no_data, save_png
 from harness.report.frames import no_chaos
 from harness.report.outcome_chart import outcomes_chart
 from harness.report.phase_chart import phases_chart
 from harness.report.phases import WindowSpan, run_spans
-from harness.report.summary import ordered_kinds, phase_sections, run_duration_s
+from harness.report.recovery_chart import recovery_chart
+from harness.report.summary import (
+    attempt_phases,
+    ordered_kinds,
+    phase_sections,
+    run_duration_s,
+)
 from harness.report.timeline import (
     Timeline,
     handshake_by_bin,
@@ -38,14 +48,24 @@ from harness.report.timeline import (
 #: Chaos windows to shade, in time order.
 Spans = Sequence[WindowSpan]
 
-CHART_FILES: tuple[str, ...] = (
-    "success_rate.png",
-    "outcomes.png",
-    "handshake_latency.png",
-    "attempts_rate.png",
-    "target_resources.png",
-    "phases.png",
-)
+#: Every chart file, in report order, with its caption (what it shows, with units).
+CHART_CAPTIONS: Mapping[str, str] = {
+    "success_rate.png": "Success rate over time per token kind (expected outcome / counted).",
+    "outcomes.png": "Outcomes per token kind: close codes and HTTP statuses named.",
+    "outcomes_by_phase.png": "Outcomes per chaos phase (all token kinds): how refusals "
+    "changed under each fault and after it.",
+    "handshake_latency.png": "Handshake time p50/p95/p99 over time (ms).",
+    "attempts_rate.png": "Attempts per second by verdict over time.",
+    "open_connections.png": "Open WebSocket connections over time (client side, from the "
+    "records) and the target's own TCP connection count.",
+    "open_durations.png": "How long connections stayed open (s): held as planned vs closed "
+    "early by the server vs dropped.",
+    "target_resources.png": "Target CPU, memory, open file descriptors and connections.",
+    "phases.png": "Per chaos phase: success rate per token kind; refusals graceful vs abrupt.",
+    "recovery.png": "Time to recover after each fault (s from its revert until success is "
+    "back near baseline).",
+}
+CHART_FILES: tuple[str, ...] = tuple(CHART_CAPTIONS)
 
 #: Colours of verdicts: green is good, red is a security or availability problem.
 VERDICT_COLORS: Mapping[str, str] = {
@@ -201,6 +221,8 @@ def write_charts(
     *,
     windows: pd.DataFrame | None = None,
     phases: Mapping[str, Any] | None = None,
+    recovery: Sequence[Mapping[str, Any]] = (),
+    planned_hold_s: float | None = None,
 ) -> list[Path]:
     """Write every chart as a PNG into ``out_dir`` (created if needed); return their paths.
 
@@ -212,6 +234,14 @@ def write_charts(
         windows: chaos windows from :func:`harness.report.frames.load_chaos` (None: none).
         phases: the summary's ``phases``; None computes them from ``attempts`` and
             ``windows``.
+        recovery: the summary's recovery per window (see
+            :func:`harness.report.present.recovery`); the recovery chart is drawn only
+            when there is at least one.
+        planned_hold_s: how long a user holds a connection open (the scenario's
+            ``load.session.hold``, seconds), marked on the open-durations chart.
+
+    Returns:
+        The PNGs written, in :data:`CHART_CAPTIONS` order.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     if windows is None:
@@ -220,11 +250,27 @@ def write_charts(
         phases = phase_sections(attempts, meta, windows)
     spans, end_s = run_spans(windows, run_duration_s(attempts, meta))
     tl = make_timeline(attempts, samples, meta, until_s=end_s)
-    return [
+    assigned, _ = attempt_phases(attempts, meta, windows)
+    paths = [
         success_rate_chart(attempts, tl, out_dir / "success_rate.png", spans),
         outcomes_chart(attempts, out_dir / "outcomes.png"),
+        outcomes_chart(
+            attempts,
+            out_dir / "outcomes_by_phase.png",
+            groups=assigned,
+            order=list(phases),
+            what="chaos phase",
+        ),
         handshake_chart(attempts, tl, out_dir / "handshake_latency.png", spans),
         attempts_rate_chart(attempts, tl, out_dir / "attempts_rate.png", spans),
+        open_connections_chart(attempts, samples, tl, out_dir / "open_connections.png", spans),
+        open_durations_chart(attempts, out_dir / "open_durations.png", planned_hold_s),
         resources_chart(samples, tl, out_dir / "target_resources.png", spans),
         phases_chart(phases, out_dir / "phases.png"),
     ]
+    if recovery:
+        paths.append(recovery_chart(recovery, out_dir / "recovery.png", end_s))
+    stale = out_dir / "recovery.png"
+    if not recovery and stale.exists():
+        stale.unlink()  # from an earlier build of the same run directory
+    return paths

@@ -1,7 +1,10 @@
 """The plain-text summary printed at the end of a run: one row per token kind, one line per gate.
 
-When the run had chaos, a compact table of its phases follows the per-kind table. Fits in
-about 110 columns. The caller adds the path of the HTML report below it.
+When the run had chaos, a compact table of its phases follows the per-kind table. After
+the gates come the findings of medium severity and above (one line each, most severe
+first), the recovery of each chaos window, and warnings (a run cut short, a window never
+reverted, generator faults). Fits in about 110 columns. The caller adds the path of the
+HTML report below it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,20 @@ from typing import Any
 
 from harness.outcomes import Verdict
 from harness.report.gates import GateResult, format_value
+from harness.report.present import (
+    TERMINAL_SEVERITIES,
+    as_text,
+    finding_id,
+    findings,
+    findings_headline,
+    gate_metric,
+    recovery,
+    recovery_text,
+    secs,
+    severity_of,
+    success_of_expected,
+    warnings,
+)
 from harness.report.summary import has_chaos
 
 #: Columns: (header line 1, header line 2, width in characters).
@@ -33,6 +50,8 @@ _COLUMNS: tuple[tuple[str, str, int], ...] = (
 
 #: Width of the table and of wrapped warning lines, in characters.
 _WIDTH = sum(c[2] for c in _COLUMNS)
+#: The longest line of any kind, in characters.
+_MAX_LINE = 110
 
 _VERDICT_COLUMNS: tuple[str, ...] = (
     Verdict.OK.value,
@@ -90,16 +109,6 @@ _PHASE_COLUMNS: tuple[tuple[str, str, int], ...] = (
 _PHASE_NAME_WIDTH = (12, _WIDTH - sum(c[2] for c in _PHASE_COLUMNS))
 
 
-def _success_of(kinds: Mapping[str, Any], accept: bool) -> float | None:
-    """ok / counted over the token kinds that expect ``accept`` (or rejection)."""
-    ok = counted = 0
-    for sec in kinds.values():
-        if (sec.get("expected") == "accept") is accept:
-            ok += int((sec.get("verdicts") or {}).get(Verdict.OK.value, 0))
-            counted += int(sec.get("counted", 0))
-    return ok / counted if counted else None
-
-
 def phase_lines(phases: Mapping[str, Any]) -> list[str]:
     """The chaos phase table: attempts, success % of valid and of invalid tokens, refusals.
 
@@ -125,8 +134,8 @@ def phase_lines(phases: Mapping[str, Any]) -> list[str]:
         kinds = phase.get("token_kinds") or {}
         cells = [
             str(total.get("attempts", 0)),
-            _pct(_success_of(kinds, True)),
-            _pct(_success_of(kinds, False)),
+            _pct(success_of_expected(kinds, True)),
+            _pct(success_of_expected(kinds, False)),
             str(total.get("graceful", 0)),
             str(total.get("abrupt", 0)),
         ]
@@ -135,16 +144,51 @@ def phase_lines(phases: Mapping[str, Any]) -> list[str]:
 
 
 def _gate_line(result: GateResult) -> str:
-    kind = f"[{result.token_kind}]" if result.token_kind else ""
     verdict = "PASS" if result.passed else "FAIL"
     return (
-        f"  {verdict}  {result.name}: {result.metric}{kind} = {format_value(result.value)}"
+        f"  {verdict}  {result.name}: {gate_metric(result)} = {format_value(result.value)}"
         f"  (required {result.op} {result.threshold:g})"
     )
 
 
+def _fit(line: str, width: int = _WIDTH) -> str:
+    """``line`` cut to ``width`` characters, ending in ``...`` when cut."""
+    return line if len(line) <= width else line[: width - 3].rstrip() + "..."
+
+
+def finding_lines(summary: Mapping[str, Any]) -> list[str]:
+    """Findings of medium severity and above, one line each, most severe first.
+
+    Each line is the severity, the finding's id and its evidence (the numbers; the title
+    when there is none), e.g. ``[HIGH] closed-before-established: 8 of 60 attempts
+    (13.3%) dropped before the 101``; a line longer than 110 columns is cut with ``...``.
+    """
+    items = [f for f in findings(summary) if severity_of(f) in TERMINAL_SEVERITIES]
+    if "findings" not in summary:
+        return []
+    lines = [f"Findings: {findings_headline(summary)}"]
+    for f in items:
+        what = as_text(f.get("evidence")) or as_text(f.get("title"))
+        lines.append(_fit(f"  [{severity_of(f).upper()}] {finding_id(f)}: {what}", _MAX_LINE))
+    return lines
+
+
+def recovery_lines(summary: Mapping[str, Any]) -> list[str]:
+    """One line per chaos window: its fault, when it was reverted, and how it recovered."""
+    items = recovery(summary)
+    if not items:
+        return []
+    lines = ["Recovery after each fault (valid tokens back near their baseline success):"]
+    for r in items:
+        fault = f" ({r.get('fault')})" if r.get("fault") else ""
+        reverted = secs(r.get("reverted_s"))
+        when = f" reverted at {reverted} s" if reverted != "-" else ""
+        lines.append(_fit(f"  {r.get('label')}{fault}{when}: {recovery_text(r)}"))
+    return lines
+
+
 def format_terminal_summary(summary: Mapping[str, Any], gate_results: Sequence[GateResult]) -> str:
-    """The terminal summary: per-token-kind table, totals, gate lines and warnings.
+    """The terminal summary: per-token-kind table, phases, gates, findings, recovery, warnings.
 
     Args:
         summary: from :func:`harness.report.summary.compute_summary`.
@@ -155,7 +199,8 @@ def format_terminal_summary(summary: Mapping[str, Any], gate_results: Sequence[G
     """
     lines = [
         f"Run {summary.get('run_id', '')} - scenario {summary.get('scenario', '')}"
-        + (f" - {float(summary['duration_s']):.1f} s" if summary.get("duration_s") else ""),
+        + (f" - {float(summary['duration_s']):.1f} s" if summary.get("duration_s") else "")
+        + ("" if summary.get("complete", False) else " - CUT SHORT"),
     ]
     lines.append(_line([c[0] for c in _COLUMNS]))
     lines.append(_line([c[1] for c in _COLUMNS]))
@@ -179,22 +224,10 @@ def format_terminal_summary(summary: Mapping[str, Any], gate_results: Sequence[G
         lines.extend(_gate_line(r) for r in gate_results)
     else:
         lines.append("Gates: none defined")
+    for block in (finding_lines(summary), recovery_lines(summary)):
+        if block:
+            lines.append("")
+            lines.extend(block)
     for warning in warnings(summary):
         lines.extend(textwrap.wrap(warning, width=_WIDTH, subsequent_indent=" " * 9))
     return "\n".join(lines)
-
-
-def warnings(summary: Mapping[str, Any]) -> list[str]:
-    """Warnings a reader must not miss (one sentence each): a run cut short, generator faults."""
-    out: list[str] = []
-    if not summary.get("complete", False):
-        out.append("WARNING: the run was cut short; these results cover only part of it.")
-    share = summary.get("generator_fault_share")
-    if share:
-        count = (summary.get("total") or {}).get("verdicts", {}).get("generator_fault", 0)
-        out.append(
-            f"WARNING: {count} attempts ({float(share) * 100:.1f}%) failed inside the load"
-            " generator (out of file descriptors or ports): that is the harness's own failure,"
-            " not the target's."
-        )
-    return out
