@@ -365,7 +365,14 @@ def gates_from_scenario(scenario: Mapping[str, Any]) -> list[Gate]:
                 metric=str(gate.metric),
                 op=str(gate.op),
                 threshold=threshold,
-                token_kind=None if gate.token_kind is None else str(gate.token_kind),
+                token_kind=_opt_str(gate.token_kind),
+                phase=_opt_str(gate.phase),
+                fault=_opt_str(gate.fault),
+                severity=_opt_str(gate.severity),
             )
         )
     return gates
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
