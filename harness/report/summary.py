@@ -1,10 +1,10 @@
 """Pure computations on the attempts DataFrame: the run summary written to ``summary.json``.
 
-Layout of the summary (``schema_version`` 1); every number is a plain int/float, ``None``
-where there is no data; times marked "s" are seconds since the run's start::
+Layout of the summary (``schema_version`` 1, ``schema_minor`` 1); every number is a plain
+int/float, ``None`` where there is no data; times marked "s" are seconds since the run's start::
 
     {
-      "schema_version": 1,
+      "schema_version": 1, "schema_minor": 1,  # minor 1 added recovery and findings
       "run_id": str, "scenario": str, "target_url": str | None,
       "started_at": epoch s | None, "ended_at": epoch s | None,
       "duration_s": s | None, "duration_planned_s": s | None, "complete": bool,
@@ -13,6 +13,9 @@ where there is no data; times marked "s" are seconds since the run's start::
       "token_kinds": {kind: <section>},        # in TOKEN_KINDS order, then others
       "chaos_windows": [<window>],             # from chaos.jsonl, in time order; [] if none
       "phases": {phase: <phase>},              # baseline / during / after, in time order
+      "recovery": {label: <recovery>},         # per chaos window, in time order; {} if none
+      "findings": [<finding>],                 # most severe first, then by id; [] if none
+      "findings_by_severity": {"critical": int, "high": int, "medium": int, "low": int},
     }
 
 Each ``<window>`` (one scheduled chaos window, see :func:`harness.report.frames.chaos_frame`)::
@@ -32,6 +35,33 @@ Each ``<phase>`` (see :mod:`harness.report.phases` for how attempts are assigned
       "kind": "baseline" | "during" | "after", "labels": [window label, ...],
       "start_s": s | None, "end_s": s | None,  # first start, last end on the timeline
       "total": <section>, "token_kinds": {kind: <section>},
+    }
+
+Each ``<recovery>`` (see :mod:`harness.report.recovery`; valid tokens only, rates 0..1)::
+
+    {
+      "fault": str | None, "window_status": str | None,  # as in chaos_windows
+      "applied_s": s | None, "reverted_s": s | None,
+      "baseline_success_rate": 0..1, "baseline_attempts": int,
+      "baseline_assumed": bool,              # no valid attempt in the baseline: 1.0 taken
+      "margin": 0..1, "threshold": 0..1,     # threshold = baseline - margin
+      "success_rate_during": 0..1 | None, "worst_rate_during": 0..1 | None,
+      "degraded": bool | None,               # None: no valid attempt during the window
+      "horizon_end_s": s | None,             # the next window's start, or the run's end
+      "attempts_after": int, "success_rate_after": 0..1 | None,
+      "recovered_at_s": s | None, "recovery_s": s | None,  # 0: it never degraded
+      "recovered": bool,
+      "status": "recovered" | "did not recover" | "no data after the window"
+                | "window never ended" | "never applied",
+      "note": str | None,
+    }
+
+Each ``<finding>`` (see :mod:`harness.report.findings` for the rules)::
+
+    {
+      "id": "invalid-token-accepted", "type": "token" | "resource" | "connection"
+      | "configuration", "severity": "low" | "medium" | "high" | "critical",
+      "title": str, "evidence": str, "meaning": str, "fix": str,
     }
 
 and each ``<section>`` is::
@@ -66,6 +96,7 @@ from typing import Any
 import pandas as pd
 
 from harness.outcomes import TOKEN_KINDS, Manner, Outcome, Verdict, manner
+from harness.report.findings import compute_findings, findings_by_severity
 from harness.report.frames import CHAOS_COLUMNS, CHAOS_FLOAT_COLUMNS, no_chaos
 from harness.report.phases import (
     BASELINE,
@@ -76,8 +107,11 @@ from harness.report.phases import (
     phase_labels,
     run_spans,
 )
+from harness.report.recovery import MARGIN, compute_recovery
 
 SCHEMA_VERSION = 1
+#: Additions that keep version 1 readers working (1: recovery, findings).
+SCHEMA_MINOR = 1
 
 #: Percentiles of handshake time reported in each section (key -> quantile).
 PERCENTILES: Mapping[str, float] = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
@@ -259,9 +293,13 @@ def kind_sections(rows: pd.DataFrame) -> dict[str, Any]:
 
 
 def compute_summary(
-    attempts: pd.DataFrame, meta: Mapping[str, Any], windows: pd.DataFrame | None = None
+    attempts: pd.DataFrame,
+    meta: Mapping[str, Any],
+    windows: pd.DataFrame | None = None,
+    *,
+    margin: float = MARGIN,
 ) -> dict[str, Any]:
-    """The summary of a run (pure): totals, per token kind, chaos windows and phases, metadata.
+    """The summary of a run (pure): totals, kinds, chaos windows, phases, recovery, findings.
 
     Args:
         attempts: the frame from :func:`harness.report.frames.load_attempts`.
@@ -269,6 +307,8 @@ def compute_summary(
             ``complete`` false and ``ended_at`` None).
         windows: the chaos windows from :func:`harness.report.frames.load_chaos`;
             None for a run without chaos.
+        margin: how far (0..1, absolute) below its baseline valid-token success counts as
+            recovered after a chaos window (see :mod:`harness.report.recovery`).
 
     Returns:
         A JSON-ready dict laid out as in this module's docstring.
@@ -278,14 +318,16 @@ def compute_summary(
     total = section(attempts)
     gen_faults = total["verdicts"][Verdict.GENERATOR_FAULT.value]
     ended = _opt_float(meta.get("ended_at"))
-    return {
+    duration = run_duration_s(attempts, meta)
+    summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
+        "schema_minor": SCHEMA_MINOR,
         "run_id": str(meta.get("run_id", "")),
         "scenario": str(meta.get("scenario", "")),
         "target_url": meta.get("target_url"),
         "started_at": _opt_float(meta.get("started_at")),
         "ended_at": ended,
-        "duration_s": run_duration_s(attempts, meta),
+        "duration_s": duration,
         "duration_planned_s": _opt_float(meta.get("duration_planned_s")),
         "complete": bool(meta.get("complete", False)) and ended is not None,
         "generator_fault_share": _ratio(gen_faults, total["attempts"]),
@@ -294,6 +336,17 @@ def compute_summary(
         "chaos_windows": window_records(windows),
         "phases": phase_sections(attempts, meta, windows),
     }
+    summary["recovery"] = compute_recovery(
+        attempts,
+        windows,
+        margin=margin,
+        started_at=run_start(attempts, meta),
+        end_s=run_spans(windows, duration)[1],
+    )
+    findings = compute_findings(summary, attempts)
+    summary["findings"] = findings
+    summary["findings_by_severity"] = findings_by_severity(findings)
+    return summary
 
 
 def has_chaos(summary: Mapping[str, Any]) -> bool:
