@@ -331,6 +331,12 @@ def _client_close(ws: websocket.WebSocket, res: Result, secrets: Sequence[str]) 
         if frame.opcode == ABNF.OPCODE_CLOSE:
             code, reason = parse_close(frame.data)
             res.close_reason = redact(reason, secrets) if reason else None
+            if code not in (None, websocket.STATUS_NORMAL):
+                # not the echo of our 1000: the server was closing on its own (e.g. 4401
+                # sent while we were ending the session), so it is the server's close
+                return Observation(
+                    stage=Stage.OPEN, close_code=code, close_frame=True, closed_by="server"
+                )
             return Observation(
                 stage=Stage.OPEN, close_code=code or 1000, close_frame=True, closed_by="client"
             )

@@ -104,3 +104,11 @@ def test_should_stop_ends_the_session_early(server: tuple[str, list[object]]) ->
     res = open_attempt(req, SessionPlan(hold=30, messages=0), should_stop=lambda: True)
     assert classify(res.observation) is Outcome.ACCEPTED
     assert res.open_s is not None and res.open_s < 2
+
+
+def test_a_server_close_crossing_ours_is_the_servers(server: tuple[str, list[object]]) -> None:
+    """The server's 4401 arrives while we are ending the session: classify by its code."""
+    req = Request(url=server[0] + "/close/4401/late", token="t")
+    res = open_attempt(req, SessionPlan(hold=5, messages=0), should_stop=lambda: True)
+    assert res.observation.closed_by == "server"
+    assert classify(res.observation) is Outcome.CLOSED_AUTH
