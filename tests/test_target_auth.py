@@ -28,7 +28,7 @@ def sign(claims: dict[str, Any], *, key: str | None = SECRET, alg: str = "HS256"
     return jwt.encode(claims, key, algorithm=alg, **kw)
 
 
-def future(seconds: float = 300) -> int:
+def future(seconds: float = 86400) -> int:  # a day: parametrize runs it at collection
     return int(time.time() + seconds)
 
 
