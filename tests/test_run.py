@@ -51,6 +51,9 @@ def test_smoke_short_run_passes_and_summary_matches_records(tmp_path: Path) -> N
     assert meta["complete"] is True and meta["attempts"] == len(records)
     # progress lines were printed while running
     assert run.stdout.count("] users ") >= 2
+    # a healthy target: nothing high or critical to report
+    serious = [f for f in summary["findings"] if f["severity"] in ("high", "critical")]
+    assert serious == [], serious
 
 
 def test_accept_empty_token_defect_fails_the_gate(tmp_path: Path) -> None:
@@ -121,9 +124,12 @@ def test_cache_past_expiry_shows_as_invalid_accepted(tmp_path: Path, defect: str
     if defect:
         assert run.code == 1, run.stdout + run.stderr
         assert outcomes["accepted"] == len(stale), outcomes
-        assert run.summary()["token_kinds"]["expired_reused"]["verdicts"][
-            "invalid_accepted"
-        ] == len(stale)
+        summary = run.summary()
+        assert summary["token_kinds"]["expired_reused"]["verdicts"]["invalid_accepted"] == len(
+            stale
+        )
+        (finding,) = [f for f in summary["findings"] if f["id"] == "stale-token-accepted"]
+        assert finding["severity"] == "critical"
     else:
         assert run.code == 0, run.stdout + run.stderr
         assert outcomes["rejected_auth"] == len(stale), outcomes

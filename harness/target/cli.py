@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -314,6 +315,29 @@ async def serve_until_signal(
         await server.stop()
 
 
+class RepeatFilter(logging.Filter):
+    """Pass a repeated message at most once per ``every`` seconds, saying how many were held."""
+
+    def __init__(self, every: float = 1.0) -> None:
+        super().__init__()
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)[:80]
+        now = time.monotonic()
+        if now - self._last.get(key, -self.every) < self.every:
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like this in the last {self.every:g} s)"
+        record.exc_info = None  # the traceback says nothing new after the first
+        return True
+
+
 def run_from_args(args: argparse.Namespace, *, prog: str = "harness target") -> int:
     """Run the target as ``args`` describe until SIGTERM/SIGINT; 0 on a clean stop, 2 on errors."""
     try:
@@ -328,6 +352,8 @@ def run_from_args(args: argparse.Namespace, *, prog: str = "harness target") -> 
     )
     # The library logs requests (tokens included) at DEBUG: keep it at WARNING or above.
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    # asyncio logs every failed accept() at EMFILE with a traceback (thousands a second)
+    logging.getLogger("asyncio").addFilter(RepeatFilter())
     config = TargetConfig(
         options=args_to_options(args),
         secret=secret,

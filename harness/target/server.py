@@ -130,8 +130,10 @@ class TargetConnection(ServerConnection):
 
 
 #: Refuse new connections (gracefully) when fewer descriptors than this are left under the
-#: soft RLIMIT_NOFILE: each connection holds one, and accept() itself must not hit EMFILE.
-FD_RESERVE = 4
+#: soft RLIMIT_NOFILE. Each connection holds one, and the reserve must absorb a burst of
+#: accept()s that land before any of them is checked: at EMFILE, asyncio stops accepting
+#: for a second and every queued client stalls (abrupt), which is what this avoids.
+FD_RESERVE = 32
 
 
 def fds_left() -> int | None:
