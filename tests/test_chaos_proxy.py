@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
 import os
 import socket
 import threading
@@ -11,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import ClientConnection, connect
 
 from harness.chaos.proxy import (
@@ -24,6 +27,8 @@ from harness.chaos.proxy import (
     Reset,
     Toxic,
 )
+from harness.chaos.proxy_relay import Relay
+from harness.chaos.proxy_streams import StreamConn
 from harness.client import Request, Result, SessionPlan, open_attempt
 from harness.outcomes import Manner, Outcome, classify, manner
 from harness.scenario import Auth, EmbeddedTarget
@@ -330,3 +335,151 @@ def test_stop_closes_live_and_held_connections(pt: ProxyThread) -> None:
     assert pt.proxy.active_connections == 0
     req = Request(url=endpoint, token="t", connect_timeout=scaled(2))
     assert classify(open_attempt(req, NO_SESSION).observation) is Outcome.REFUSED
+
+
+# --- Fast path and the move to the toxic path -------------------------------------------
+
+
+def test_toxics_reach_live_connections_and_cut_spares_answered_ones(pt: ProxyThread) -> None:
+    with occupant(pt) as ws:  # on the fast path
+        toxic(pt, "cut", CutHandshake())
+        ws.send(b"a")
+        assert ws.recv(timeout=scaled(5)) == b"a"  # answered before the cut: kept
+        toxic(pt, "lat", Latency(150))
+        t0 = time.monotonic()
+        ws.send(b"b")
+        assert ws.recv(timeout=scaled(5)) == b"b"
+        assert time.monotonic() - t0 >= 0.27  # moved to the toxic path: 150 ms each way
+        clear(pt)
+        t0 = time.monotonic()
+        ws.send(b"c")
+        assert ws.recv(timeout=scaled(5)) == b"c"
+        assert time.monotonic() - t0 < 0.2
+
+
+def test_reset_after_ms_holds_across_the_move_to_the_toxic_path(pt: ProxyThread) -> None:
+    toxic(pt, "r", Reset(after_ms=600))
+    t0 = time.monotonic()
+    with occupant(pt) as ws:
+        toxic(pt, "lat", Latency(10))
+        ws.send(b"x")
+        assert ws.recv(timeout=scaled(5)) == b"x"
+        with pytest.raises(ConnectionClosedError) as info:
+            ws.recv(timeout=scaled(5))
+    assert 0.5 < time.monotonic() - t0 < scaled(3)
+    assert info.value.rcvd is None  # abrupt: no close frame
+
+
+@contextlib.contextmanager
+def tcp_proxy(handle: Callable[[socket.socket], None]) -> Iterator[ProxyThread]:
+    """A proxy in front of a plain TCP server that runs ``handle`` per connection."""
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = srv.accept()
+                with conn:
+                    handle(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    thread = ProxyThread(ChaosProxy("127.0.0.1", srv.getsockname()[1]))
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+        srv.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        srv.close()
+
+
+def digest_after(go: threading.Event, hello: bytes = b"") -> Callable[[socket.socket], None]:
+    """Upstream: wait for ``go`` (reading nothing), send ``hello``, read to EOF, answer
+    with the byte count and SHA-256 of what arrived, close."""
+
+    def handle(conn: socket.socket) -> None:
+        go.wait(scaled(10))
+        conn.sendall(hello)
+        h, n = hashlib.sha256(), 0
+        while chunk := conn.recv(1 << 16):
+            h.update(chunk)
+            n += len(chunk)
+        conn.sendall(f"{n} {h.hexdigest()}".encode())
+
+    return handle
+
+
+def pending_on_fast_path(pt: ProxyThread) -> bool:
+    conns = list(pt.proxy._conns)
+    return any(isinstance(c, Relay) and c.up is not None and c.up.pending for c in conns)
+
+
+def upload(pt: ProxyThread, payload: bytes, meanwhile: Callable[[], None]) -> bytes:
+    """Send ``payload`` then EOF through the proxy while ``meanwhile`` runs; all it reads."""
+    with socket.create_connection(("127.0.0.1", pt.proxy.port), timeout=scaled(20)) as s:
+
+        def send() -> None:
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        meanwhile()
+        out = b""
+        while chunk := s.recv(1 << 16):
+            out += chunk
+        sender.join(scaled(10))
+    return out
+
+
+PAYLOAD = os.urandom(32 << 20)  # more than the loopback buffers hold: the proxy must wait
+ANSWER = f"{len(PAYLOAD)} {hashlib.sha256(PAYLOAD).hexdigest()}".encode()
+
+
+def test_fast_path_holds_back_when_upstream_is_full_and_passes_half_close() -> None:
+    go = threading.Event()
+    with tcp_proxy(digest_after(go)) as pt:
+
+        def full_then_go() -> None:
+            wait_for(lambda: pending_on_fast_path(pt), timeout=10)
+            go.set()
+
+        assert upload(pt, PAYLOAD, full_then_go) == ANSWER
+        wait_for(lambda: pt.proxy.active_connections == 0)
+
+
+def test_move_to_toxic_path_sends_held_back_bytes_first() -> None:
+    go = threading.Event()
+    with tcp_proxy(digest_after(go, hello=b"hi ")) as pt:
+
+        def full_then_latency() -> None:
+            wait_for(lambda: pending_on_fast_path(pt), timeout=10)
+            toxic(pt, "lat", Latency(200))  # acts when the upstream's "hi" arrives
+            go.set()
+            wait_for(lambda: any(isinstance(c, StreamConn) for c in list(pt.proxy._conns)))
+
+        assert upload(pt, PAYLOAD, full_then_latency) == b"hi " + ANSWER
+
+
+def test_move_to_toxic_path_after_the_client_half_closed() -> None:
+    go, got_eof = threading.Event(), threading.Event()
+
+    def shout(conn: socket.socket) -> None:
+        data = b""
+        while chunk := conn.recv(1024):
+            data += chunk
+        got_eof.set()
+        go.wait(scaled(10))
+        conn.sendall(data.upper())
+
+    with tcp_proxy(shout) as pt, socket.create_connection(("127.0.0.1", pt.proxy.port)) as s:
+        s.settimeout(scaled(5))
+        s.sendall(b"ping")
+        s.shutdown(socket.SHUT_WR)  # relayed on the fast path
+        assert got_eof.wait(scaled(5))
+        toxic(pt, "lat", Latency(150))
+        t0 = time.monotonic()
+        go.set()
+        assert s.recv(1024) == b"PING"
+        assert time.monotonic() - t0 >= 0.13
+        assert s.recv(1024) == b""  # the upstream's close follows

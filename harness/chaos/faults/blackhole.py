@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.chaos.base import ChaosContext, Fault, NoParams, register
-from harness.chaos.proxy import Blackhole
+from harness.chaos.toxics import Blackhole
 
 
 @register
