@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -276,3 +277,42 @@ def test_embedded_target_does_not_outlive_a_killed_run(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+SECRET_SCENARIO = """\
+name: secret-check
+target:
+  embedded: {{defects: [accept-empty-token]}}
+auth:
+  secret: {{env: HARNESS_TEST_SIGNING_KEY}}
+  placement: {placement}
+load:
+  users: 4
+  spawn_rate: 10
+  duration: 3
+  mix: {{valid: 2, expired: 1, bad_signature: 1, empty: 1}}
+  session: {{hold: 0.2, messages: 1, wait: [0.05, 0.1]}}
+gates:
+  - {{metric: invalid_accepted, op: "==", threshold: 0}}
+"""
+
+
+@pytest.mark.parametrize("placement", ["query", "header"])
+def test_no_secret_or_token_in_any_output(tmp_path: Path, placement: str) -> None:
+    """Neither the signing key nor any token appears in the run directory or the terminal."""
+    key = "sk-" + "7f3a9c" * 8
+    scenario = write(tmp_path, "s.yaml", SECRET_SCENARIO.format(placement=placement))
+    run = run_cli(
+        "run", str(scenario), out_dir=tmp_path / "out", env={"HARNESS_TEST_SIGNING_KEY": key}
+    )
+    assert run.code == 1, run.stdout + run.stderr  # the defect fails the gate: a full report
+    texts = {"stdout": run.stdout, "stderr": run.stderr}
+    for path in run.run_dir.rglob("*"):
+        if path.is_file() and path.suffix != ".png":
+            text = path.read_text(errors="replace")
+            # embedded chart images are base64 too and may hold "eyJ" by chance
+            texts[str(path)] = re.sub(r"data:image/\w+;base64,[A-Za-z0-9+/=]+", "", text)
+    assert len(texts) > 8
+    for where, text in texts.items():
+        assert key not in text, f"signing key in {where}"
+        assert "eyJ" not in text, f"a JWT in {where}"  # base64url of '{"' starts every JWT
