@@ -14,7 +14,7 @@ from tests.conftest import run_cli
 SCALE = """\
 name: scale-{users}
 target:
-  embedded: {{max_connections: 20000, ping_interval: 5}}
+  embedded: {{max_connections: 20000, max_cpu_percent: 800, max_rss_mb: 16000, ping_interval: 5}}
 load:
   users: {users}
   spawn_rate: 200
