@@ -120,6 +120,17 @@ class ChaosContext:
         return self.proxy
 
 
+def pid_alive(pid: int) -> bool:
+    """True while a process with this PID exists (ours to signal or not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def check_target_pid(pid: int, protected: frozenset[int] = frozenset()) -> None:
     """Refuse PID 1, the harness's own processes, and processes we may not signal."""
     if pid <= 1:

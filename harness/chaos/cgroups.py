@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.chaos.base import ChaosError
+from harness.chaos.base import ChaosError, pid_alive
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 PREFIX = "harness"
@@ -341,16 +341,6 @@ class CgroupHandle:
         _disable(enabled, self.controller)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale(controller: str = "cpu") -> list[Path]:
     """Remove empty ``harness-<pid>-*`` groups of ``controller`` whose creator PID is dead.
 
@@ -375,7 +365,7 @@ def sweep_stale(controller: str = "cpu") -> list[Path]:
             if m is None:
                 if depth < SWEEP_MAX_DEPTH:
                     stack.append((sub, depth + 1))
-            elif not _alive(int(m[1])) and not _read(sub / "cgroup.procs").strip():
+            elif not pid_alive(int(m[1])) and not _read(sub / "cgroup.procs").strip():
                 try:
                     sub.rmdir()
                     removed.append(sub)

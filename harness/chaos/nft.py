@@ -19,7 +19,7 @@ import secrets
 import shutil
 import subprocess
 
-from harness.chaos.base import ChaosError
+from harness.chaos.base import ChaosError, pid_alive
 
 FAMILY = "inet"  # one table covers IPv4 and IPv6
 TABLE_PREFIX = "harness_"
@@ -81,22 +81,12 @@ def list_tables() -> list[str]:
     return names
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale() -> list[str]:
     """Delete ``harness_<pid>_*`` tables whose creator PID is dead; returns the names deleted."""
     deleted = []
     for name in list_tables():
         m = TABLE_RE.match(name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             NftTable(name).delete()
             deleted.append(name)
     return deleted

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
+from harness.chaos.base import ChaosContext, ChaosError, Fault, param, pid_alive, register
 
 MIB = 1024 * 1024  # bytes
 GROUP_PREFIX = "harness_mem_"
@@ -70,21 +70,11 @@ def _procs(group: Path) -> list[int]:
     return [int(x) for x in _read(group / "cgroup.procs").split()]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale(parent: Path) -> None:
     """Remove empty ``harness_mem_<pid>_*`` groups under ``parent`` whose creator is dead."""
     for d in parent.glob(f"{GROUP_PREFIX}*_*"):
         creator = d.name[len(GROUP_PREFIX) :].split("_")[0]
-        if creator.isdigit() and not _pid_alive(int(creator)) and not _procs(d):
+        if creator.isdigit() and not pid_alive(int(creator)) and not _procs(d):
             with contextlib.suppress(OSError):  # busy or gone: the next sweep tries again
                 d.rmdir()
 
