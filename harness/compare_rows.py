@@ -7,7 +7,6 @@ same phases; gates are compared by name. Each row is judged by
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from harness.compare_rules import (
     Tolerance,
     judge,
 )
+from harness.report.present import num as _num
 
 COMPARE_SCHEMA_VERSION = 1
 
@@ -132,16 +132,6 @@ class Comparison:
 
 
 # --- Building the rows (pure) ------------------------------------------------------------
-
-
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def section_metrics(sec: Mapping[str, Any], seconds: float | None) -> dict[str, float | None]:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from harness.errors import RunDirError
 from harness.record import ATTEMPTS_FILE, RECORD_FIELDS, SAMPLES_FILE, read_jsonl
+from harness.report.present import num as _num
 from harness.scenario import Gate
 
 META_FILE = "meta.json"
@@ -186,17 +187,6 @@ CHAOS_COLUMNS: tuple[str, ...] = (
 _CHAOS_TEXT = ("label", "fault", "status", "error")
 #: Its float columns (seconds): as planned, and as it happened.
 CHAOS_FLOAT_COLUMNS: tuple[str, ...] = ("planned_at", "planned_for", "applied_s", "reverted_s")
-
-
-def _num(value: Any) -> float | None:
-    """``value`` as a finite float, or None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _estimate_t0(events: Sequence[Mapping[str, Any]]) -> float:
