@@ -135,7 +135,8 @@ def test_cache_past_expiry_shows_as_invalid_accepted(tmp_path: Path, defect: str
         assert run.code == 0, run.stdout + run.stderr
         assert outcomes["rejected_auth"] == len(stale), outcomes
         # the same token was accepted while it was still valid
-        assert all(r["verdict"] == "ok" for r in run.attempts())
+        # (excluded: an attempt cut mid-handshake by the end of the run)
+        assert all(r["verdict"] in ("ok", "excluded") for r in run.attempts())
 
 
 def test_auth_matrix_every_kind_gets_its_expected_outcome(tmp_path: Path) -> None:
