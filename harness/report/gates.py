@@ -18,7 +18,6 @@ did not recover, a summary without findings) it fails and says why.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from typing import Any
 
 from harness.outcomes import Verdict
 from harness.report.findings import severity_at_least
+from harness.report.present import num as _num
 from harness.scenario import GATE_METRICS, GATE_OPS, SEVERITIES, Gate
 
 #: Comparison of each gate operator: ``OPS[op](value, threshold)``.
@@ -117,16 +117,6 @@ def _section(
     return sec if isinstance(sec, Mapping) else None
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
 def _recovery(summary: Mapping[str, Any], fault: str | None) -> Mapping[str, Any] | None:
     rec = (summary.get("recovery") or {}).get(fault) if fault is not None else None
     return rec if isinstance(rec, Mapping) else None
@@ -178,22 +168,22 @@ def metric_value(
     if metric not in GATE_METRICS:
         raise ValueError(f"unknown gate metric {metric!r}; allowed: {', '.join(GATE_METRICS)}")
     if metric == "recovery_s":
-        return _number((_recovery(summary, fault) or {}).get("recovery_s"))
+        return _num((_recovery(summary, fault) or {}).get("recovery_s"))
     if metric == "findings":
         return _findings_count(summary, severity)
     sec = _section(summary, token_kind, phase)
     if sec is None or not sec.get("attempts"):
         return None
     if metric == "attempts":
-        return _number(sec.get("attempts"))
+        return _num(sec.get("attempts"))
     if metric in RATE_METRICS:
-        return _number(sec.get(metric))
+        return _num(sec.get(metric))
     if metric in HANDSHAKE_METRICS:
-        return _number((sec.get("handshake_ms") or {}).get(HANDSHAKE_METRICS[metric]))
+        return _num((sec.get("handshake_ms") or {}).get(HANDSHAKE_METRICS[metric]))
     if metric in VERDICT_METRICS:
         if not sec.get("counted"):
             return None
-        return _number((sec.get("verdicts") or {}).get(metric, 0))
+        return _num((sec.get("verdicts") or {}).get(metric, 0))
     raise AssertionError(f"gate metric {metric!r} has no reader")  # pragma: no cover
 
 

@@ -39,6 +39,7 @@ import pandas as pd
 
 from harness.outcomes import Verdict
 from harness.report.phases import BASELINE, assign_phases, window_spans
+from harness.report.present import num as _num
 
 #: Default margin below the baseline success rate that still counts as recovered (0..1).
 MARGIN = 0.05
@@ -75,16 +76,6 @@ _Bools = npt.NDArray[np.bool_]
 _Ints = npt.NDArray[np.intp]
 
 
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def _window_records(windows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Windows as dicts with ``label``, ``fault``, ``applied_s``, ``reverted_s``, ``status``."""
     rows = windows.to_dict("records") if isinstance(windows, pd.DataFrame) else list(windows)
@@ -96,8 +87,8 @@ def _window_records(windows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list
             {
                 "label": str(row.get("label")),
                 "fault": fault if isinstance(fault, str) else None,
-                "applied_s": _finite(row.get("applied_s")),
-                "reverted_s": _finite(row.get("reverted_s")),
+                "applied_s": _num(row.get("applied_s")),
+                "reverted_s": _num(row.get("reverted_s")),
                 "status": status if isinstance(status, str) else None,
             }
         )
