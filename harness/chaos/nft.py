@@ -18,8 +18,9 @@ import re
 import secrets
 import shutil
 import subprocess
+from typing import Any
 
-from harness.chaos.base import ChaosError, pid_alive
+from harness.chaos.base import ChaosContext, ChaosError, Fault, pid_alive
 
 FAMILY = "inet"  # one table covers IPv4 and IPv6
 TABLE_PREFIX = "harness_"
@@ -156,3 +157,34 @@ def port_table(port: int, action: str) -> NftTable:
         table.delete()
         raise
     return table
+
+
+class PortRuleFault(Fault):
+    """A fault that is one nftables rule on the target's loopback port, in a private table.
+
+    Subclasses give :meth:`action` (the nft statement for matching packets); apply creates
+    the table (replacing one left by an earlier apply), revert deletes it.
+    """
+
+    kind = "network"
+    needs_pid = False
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self._table: NftTable | None = None
+
+    @classmethod
+    def unsupported(cls) -> str | None:
+        return nft_available()
+
+    def action(self) -> str:
+        raise NotImplementedError
+
+    def apply(self, ctx: ChaosContext) -> None:
+        self.revert(ctx)  # applying twice replaces the table, never leaks one
+        self._table = port_table(self.params.port, self.action())
+
+    def revert(self, ctx: ChaosContext) -> None:
+        if self._table is not None:
+            self._table.delete()
+            self._table = None

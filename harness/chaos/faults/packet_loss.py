@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass
 
-from harness.chaos.base import ChaosContext, Fault, param, register
-from harness.chaos.nft import NftTable, nft_available, port_table
+from harness.chaos.base import param, register
+from harness.chaos.nft import PortRuleFault
 
 RESOLUTION = 10_000  # random draws per 100 %: percent is applied in steps of 0.01 %
 
@@ -28,34 +28,16 @@ class PacketLossParams:
 
 
 @register
-class PacketLoss(Fault):
+class PacketLoss(PortRuleFault):
     """Drop ``percent`` of loopback packets to ``port`` (client to target direction)."""
 
     name = "packet_loss"
-    kind = "network"
     Params = PacketLossParams
-    needs_pid = False
     summary = "nftables: drop a share of loopback packets to the target port"
 
-    def __init__(self, params: PacketLossParams | None = None) -> None:
-        super().__init__(params)
-        self._table: NftTable | None = None
-
-    @classmethod
-    def unsupported(cls) -> str | None:
-        return nft_available()
-
-    def apply(self, ctx: ChaosContext) -> None:
-        self.revert(ctx)  # applying twice replaces the table, never leaks one
+    def action(self) -> str:
         p: PacketLossParams = self.params
         threshold = max(1, round(p.percent / 100.0 * RESOLUTION))  # > 0 % drops something
         if threshold >= RESOLUTION:
-            action = "drop"  # nft refuses "< 10000" (the draw is 0-9999), and needs no draw
-        else:
-            action = f"numgen random mod {RESOLUTION} < {threshold} drop"
-        self._table = port_table(p.port, action)
-
-    def revert(self, ctx: ChaosContext) -> None:
-        if self._table is not None:
-            self._table.delete()
-            self._table = None
+            return "drop"  # nft refuses "< 10000" (the draw is 0-9999), and needs no draw
+        return f"numgen random mod {RESOLUTION} < {threshold} drop"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
-from harness.chaos.nft import NftTable, nft_available, port_table
+from harness.chaos.base import ChaosError, param, register
+from harness.chaos.nft import PortRuleFault
 
 #: nftables verdict per mode; plain ``reject`` in an inet table sends ICMP(v6) port-unreachable
 ACTIONS = {"reset": "reject with tcp reset", "icmp": "reject"}
@@ -27,31 +27,15 @@ class RejectParams:
 
 
 @register
-class Reject(Fault):
+class Reject(PortRuleFault):
     """Refuse every loopback connection to ``port`` with a reset or an ICMP error."""
 
     name = "reject"
-    kind = "network"
     Params = RejectParams
-    needs_pid = False
     summary = "nftables: refuse loopback connections to the target port (reset or ICMP)"
 
-    def __init__(self, params: RejectParams | None = None) -> None:
-        super().__init__(params)
-        self._table: NftTable | None = None
-
-    @classmethod
-    def unsupported(cls) -> str | None:
-        return nft_available()
-
-    def apply(self, ctx: ChaosContext) -> None:
-        self.revert(ctx)  # applying twice replaces the table, never leaks one
+    def action(self) -> str:
         p: RejectParams = self.params
         if p.mode not in ACTIONS:
             raise ChaosError(f"reject: mode must be one of {', '.join(ACTIONS)}, got {p.mode!r}")
-        self._table = port_table(p.port, ACTIONS[p.mode])
-
-    def revert(self, ctx: ChaosContext) -> None:
-        if self._table is not None:
-            self._table.delete()
-            self._table = None
+        return ACTIONS[p.mode]
