@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser(
         "doctor",
         help="diagnose a target quickly: token kinds, heartbeat, a connection ramp, findings",
-        description="A quick (~20 s) diagnosis of a WebSocket target: every token kind a few "
+        description="A quick (~25 s) diagnosis of a WebSocket target: every token kind a few "
         "times, a heartbeat check, a short ramp of connections, then the findings.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
