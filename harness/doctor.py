@@ -1,4 +1,4 @@
-"""`harness doctor URL`: a quick diagnosis of a WebSocket target (about 25 s; 12 s of it the heartbeat probe).
+"""`harness doctor URL`: a quick diagnosis of a WebSocket target (about 25 s).
 
 Three probes run side by side, all classified and judged by the same code as a run
 (:mod:`harness.attempt`, :mod:`harness.outcomes`) and written as a small run directory,
