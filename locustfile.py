@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.config.loader import load_scenario, resolve_secret, scenario_to_dict
+from harness.config.scenario import Scenario
 from harness.errors import HarnessError
-from harness.loader import load_scenario, resolve_secret, scenario_to_dict
-from harness.outcomes import DEFAULT_APP_CLOSE_CODES
-from harness.runner import RunRecorder, _write_json, new_run_id
-from harness.scenario import Scenario
+from harness.load.runner import RunRecorder, _write_json, new_run_id
+from harness.load.user import UserConfig, WebSocketUser
+from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES
+from harness.protocol.tokens import new_secret
 from harness.target.process import TargetProcess, start_target
-from harness.tokens import new_secret
-from harness.user import UserConfig, WebSocketUser
 
 _state: dict[str, Any] = {}
 
@@ -96,7 +96,7 @@ def _on_init(environment: Any, **_: Any) -> None:
 def _on_quitting(environment: Any, **_: Any) -> None:
     if not _state:
         return
-    from harness.report import build_report
+    from harness.render.report import build_report
 
     _state["recorder"].writer.close()
     if _state["target"] is not None:

@@ -1,6 +1,6 @@
 """Benchmark: what the chaos proxy (no toxic active) adds to a WebSocket handshake.
 
-Starts the embedded reference target and a :class:`harness.chaos.proxy.ChaosProxy` in
+Starts the embedded reference target and a :class:`harness.chaos.proxy.server.ChaosProxy` in
 front of it (on its own thread), then runs N sequential handshakes (TCP connect,
 HTTP upgrade, normal close) directly and N through the proxy, interleaved (the order
 alternates each round) so that drift on the machine affects both alike. Prints p50
@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.chaos.proxy import ChaosProxy, ProxyThread
-from harness.client import Request, SessionPlan, open_attempt
-from harness.outcomes import Outcome, classify
-from harness.scenario import Auth, EmbeddedTarget
+from harness.chaos.proxy.server import ChaosProxy, ProxyThread
+from harness.config.scenario import Auth, EmbeddedTarget
+from harness.load.client import Request, SessionPlan, open_attempt
+from harness.protocol.outcomes import Outcome, classify
+from harness.protocol.tokens import mint, new_secret
 from harness.target.process import start_target
-from harness.tokens import mint, new_secret
 
 NO_SESSION = SessionPlan(hold=0.0, messages=0)  # connect, upgrade, close at once
 

@@ -92,7 +92,7 @@ class ChaosContext:
         target_pid: the target process (None: no process known, e.g. a bare URL).
         target_cgroup: an existing cgroup directory of an external target, if given.
         proxy: the chaos proxy in front of the target (a
-            :class:`harness.chaos.proxy.ChaosProxy`), when a network fault is scheduled.
+            :class:`harness.chaos.proxy.server.ChaosProxy`), when a network fault is scheduled.
         restart: restarts the target and returns its new PID (None: cannot restart).
         run_dir: the run directory (faults may put scratch files there).
         protected_pids: processes that must never be touched (the harness's own).

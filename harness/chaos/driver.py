@@ -37,8 +37,8 @@ from typing import Any
 
 from harness.chaos import load_faults
 from harness.chaos.base import ChaosContext, ChaosError, Fault
-from harness.record import JsonlWriter
 from harness.redact import redact
+from harness.rundir.records import JsonlWriter
 
 CHAOS_FILE = "chaos.jsonl"
 TICK_S = 0.05  # scheduler resolution
@@ -142,7 +142,7 @@ def _make_restart(driver: Driver, ctx: ChaosContext) -> Any:
 
     def restart() -> int:
         if spec["kind"] == "embedded":
-            from harness.scenario import EmbeddedTarget
+            from harness.config.scenario import EmbeddedTarget
             from harness.target.process import start_target
 
             opts = EmbeddedTarget(
@@ -225,7 +225,7 @@ async def run_driver(plan_path: Path) -> int:
     ctx.restart = _make_restart(driver, ctx)
     proxy = None
     if plan.get("proxy"):
-        from harness.chaos.proxy import ChaosProxy
+        from harness.chaos.proxy.server import ChaosProxy
 
         proxy = ChaosProxy(plan["proxy"]["upstream_host"], plan["proxy"]["upstream_port"])
         await proxy.start()

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import harness
 from harness.chaos import load_faults
 from harness.chaos.driver import CHAOS_FILE, _die_with_parent
+from harness.config.scenario import ChaosEntry, Scenario
 from harness.errors import HarnessError
-from harness.scenario import ChaosEntry, Scenario
 
 READY_TIMEOUT_S = 20.0  # seconds for the driver (and its proxy) to come up
 STOP_TIMEOUT_S = 30.0  # seconds for the driver to revert everything and exit

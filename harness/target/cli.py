@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.scenario import DEFECTS, HS_ALGORITHMS, REJECTION_MODES, EmbeddedTarget
+from harness.config.scenario import DEFECTS, HS_ALGORITHMS, REJECTION_MODES, EmbeddedTarget
 from harness.target.server import TargetConfig, TargetServer
 
 DEFAULT_SECRET_ENV = "HARNESS_JWT_SECRET"

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import TracebackType
 
 import harness
+from harness.config.scenario import EmbeddedTarget
 from harness.errors import TargetStartError
-from harness.scenario import EmbeddedTarget
 from harness.target.cli import DEFAULT_SECRET_ENV, options_to_argv
 
 POLL_INTERVAL_S = 0.05  # seconds between checks for the ready file

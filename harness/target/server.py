@@ -37,7 +37,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from harness.scenario import EmbeddedTarget
+from harness.config.scenario import EmbeddedTarget
 from harness.target.auth import (
     CAUSES,
     REJECTIONS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.chaos.base import ChaosContext, Fault, param, register
-from harness.chaos.toxics import Bandwidth
+from harness.chaos.proxy.toxics import Bandwidth
 
 
 @dataclass(frozen=True)

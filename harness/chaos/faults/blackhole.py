@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.chaos.base import ChaosContext, Fault, NoParams, register
-from harness.chaos.toxics import Blackhole
+from harness.chaos.proxy.toxics import Blackhole
 
 
 @register

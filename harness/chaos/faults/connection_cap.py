@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.chaos.base import ChaosContext, Fault, param, register
-from harness.chaos.toxics import CAP_MODES, ConnectionCap
+from harness.chaos.proxy.toxics import CAP_MODES, ConnectionCap
 
 
 @dataclass(frozen=True)

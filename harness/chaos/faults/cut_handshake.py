@@ -8,7 +8,7 @@ moment the target's first response bytes arrive, without forwarding them.
 from __future__ import annotations
 
 from harness.chaos.base import ChaosContext, Fault, NoParams, register
-from harness.chaos.toxics import CutHandshake
+from harness.chaos.proxy.toxics import CutHandshake
 
 
 @register

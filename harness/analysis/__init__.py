@@ -1,0 +1,1 @@
+"""Analysis (pure, pandas): a run's records in, summary, phases, recovery, findings, gates out."""

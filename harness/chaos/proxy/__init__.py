@@ -1,0 +1,1 @@
+"""The TCP chaos proxy in front of the target, and its toxics."""

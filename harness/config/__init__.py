@@ -1,0 +1,1 @@
+"""Configuration (pure): scenario dataclasses, strict loading, gate metrics, fault schemas."""

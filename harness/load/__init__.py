@@ -1,0 +1,1 @@
+"""The load edge: WebSocket clients, the Locust user, the run lifecycle, doctor's probes."""

@@ -1,0 +1,70 @@
+"""From one attempt's protocol facts to its record: classification, verdict, measurements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from harness.load.client import Result
+from harness.protocol.outcomes import Outcome, classify, expects_accept, manner, verdict
+from harness.rundir.records import AttemptRecord
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    """Who made the attempt, with what, and in which conditions."""
+
+    run_id: str
+    worker: str
+    user: int
+    attempt: int
+    token_kind: str
+    placement: str  # query or header; "none" is recorded when no token was sent
+    token_sent: bool
+    t_start: float  # epoch seconds
+    chaos: tuple[str, ...] = ()
+    load_stage: str = ""
+
+
+def _r(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def build_record(
+    info: AttemptInfo, res: Result, app_codes: Mapping[int, str]
+) -> tuple[AttemptRecord, Outcome]:
+    """The record of one attempt (pure): classify what the client saw, judge it for its kind."""
+    obs = res.observation
+    outcome = classify(obs, app_codes)
+    m = manner(outcome)
+    rtts = res.rtts_ms
+    record = AttemptRecord(
+        run_id=info.run_id,
+        worker=info.worker,
+        user=info.user,
+        attempt=info.attempt,
+        token_kind=info.token_kind,
+        placement=info.placement if info.token_sent else "none",
+        expected="accept" if expects_accept(info.token_kind) else "reject",
+        t_start=info.t_start,
+        connect_ms=_r(res.connect_ms),
+        handshake_ms=_r(res.handshake_ms),
+        outcome=outcome.value,
+        verdict=verdict(info.token_kind, outcome).value,
+        manner=m.value if m else None,
+        stage=obs.stage.value,
+        http_status=obs.http_status,
+        close_code=obs.close_code,
+        close_reason=res.close_reason,
+        closed_by=obs.closed_by,
+        open_s=_r(res.open_s, 3),
+        msgs_sent=res.msgs_sent,
+        msgs_recv=res.msgs_recv,
+        rtt_ms_avg=_r(sum(rtts) / len(rtts)) if rtts else None,
+        rtt_ms_max=_r(max(rtts)) if rtts else None,
+        pings=res.pings,
+        error=res.error,
+        chaos=list(info.chaos),
+        load_stage=info.load_stage,
+    )
+    return record, outcome

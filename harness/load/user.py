@@ -1,0 +1,180 @@
+"""The Locust user: each task run is one WebSocket connection attempt, recorded exactly once.
+
+Importing this module imports Locust (and so gevent's monkey-patching): import it
+before anything that imports ``ssl``.
+"""
+
+from __future__ import annotations
+
+import gevent
+from locust import User, between, task
+from locust.user.task import LOCUST_STATE_STOPPING
+
+import itertools
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import jwt
+
+from harness.config.scenario import Scenario
+from harness.load.attempt import AttemptInfo, build_record
+from harness.load.client import Request, Result, SessionPlan, open_attempt
+from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES
+from harness.protocol.tokens import mint
+from harness.rundir.records import AttemptRecord
+
+
+class RecordSink(Protocol):
+    """Where finished attempt records go (a run recorder, a worker forwarding to the master)."""
+
+    def add(self, record: AttemptRecord) -> None: ...
+
+
+@dataclass
+class UserConfig:
+    """Everything a user needs, set once per run by :func:`make_user_class`."""
+
+    scenario: Scenario
+    secret: str
+    url: str
+    sink: RecordSink
+    run_id: str
+    worker: str = "local"
+    #: labels of the chaos windows that overlap [start, end] (epoch seconds) of an attempt
+    faults_between: Callable[[float, float], list[str]] = field(default=lambda a, b: [])
+    #: label of the current load stage
+    load_stage: Callable[[], str] = field(default=lambda: "steady")
+    #: meaning of private close codes 4000-4999 for this target
+    app_codes: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_APP_CLOSE_CODES))
+
+
+class WebSocketUser(User):
+    """A Locust user that opens WebSockets with a mix of token kinds.
+
+    One task run is one attempt: pick a token kind by the scenario's weights, mint
+    the token, connect, run the session, close, write one :class:`AttemptRecord`,
+    and fire one Locust ``request`` event (name ``WS <kind>``; a failure when the
+    verdict is not ok).
+    """
+
+    abstract = True
+    config: ClassVar[UserConfig]
+    _numbers: ClassVar[itertools.count[int]] = itertools.count(1)
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.number = next(WebSocketUser._numbers)
+        self.attempts = 0
+        load = self.config.scenario.load
+        self._kinds = [k for k, w in load.mix.items() if w > 0]
+        self._weights = [load.mix[k] for k in self._kinds]
+        s = load.session
+        self._plan = SessionPlan(
+            hold=s.hold,
+            messages=s.messages,
+            message_bytes=s.message_bytes,
+            expect_reply=s.expect_reply,
+            reply_timeout=s.reply_timeout,
+        )
+
+    def _stopping(self) -> bool:
+        return bool(self._state == LOCUST_STATE_STOPPING)
+
+    @task
+    def connect_once(self) -> None:
+        """One connection attempt (two for ``expired_reused``: while valid, then stale)."""
+        cfg = self.config
+        kind = random.choices(self._kinds, self._weights)[0]
+        token = mint(
+            kind, cfg.scenario.auth, cfg.secret, user=self.number, attempt=self.attempts + 1
+        )
+        if kind == "expired_reused":
+            assert token is not None
+            self._attempt("valid", token)
+            exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+            # a JWT is expired once now > exp (RFC 7519 section 4.1.4; no leeway)
+            gevent.sleep(max(0.0, exp + 1.05 - time.time()))
+            if self._stopping():
+                return
+        self._attempt(kind, token)
+
+    def _attempt(self, kind: str, token: str | None) -> None:
+        cfg = self.config
+        auth = cfg.scenario.auth
+        timeouts = cfg.scenario.load.timeouts
+        self.attempts += 1
+        req = Request(
+            url=cfg.url,
+            token=token,
+            placement=auth.placement,
+            query_param=auth.query_param,
+            header=auth.header,
+            connect_timeout=timeouts.connect,
+            handshake_timeout=timeouts.handshake,
+        )
+        stage = cfg.load_stage()
+        t_start = time.time()
+        try:
+            res = open_attempt(req, self._plan, should_stop=self._stopping)
+        except BaseException as exc:
+            partial: Result | None = getattr(exc, "harness_result", None)
+            if partial is not None:
+                chaos = cfg.faults_between(t_start, time.time())
+                self._record(kind, token, t_start, partial, chaos, stage)
+            raise
+        # every fault the attempt lived through, not only those active when it began: a
+        # connection opened just before a restart is ended by it
+        chaos = cfg.faults_between(t_start, time.time())
+        self._record(kind, token, t_start, res, chaos, stage)
+
+    def _record(
+        self,
+        kind: str,
+        token: str | None,
+        t_start: float,
+        res: Result,
+        chaos: list[str],
+        stage: str,
+    ) -> None:
+        cfg = self.config
+        info = AttemptInfo(
+            run_id=cfg.run_id,
+            worker=cfg.worker,
+            user=self.number,
+            attempt=self.attempts,
+            token_kind=kind,
+            placement=cfg.scenario.auth.placement,
+            token_sent=token is not None,
+            t_start=t_start,
+            chaos=tuple(chaos),
+            load_stage=stage,
+        )
+        rec, outcome = build_record(info, res, cfg.app_codes)
+        cfg.sink.add(rec)
+        if rec.verdict == "excluded":
+            return
+        self.environment.events.request.fire(
+            request_type="WS",
+            name=f"WS {kind}",
+            response_time=res.handshake_ms,  # None: not counted in percentiles
+            response_length=res.msgs_recv,
+            exception=None if rec.verdict == "ok" else RuntimeError(f"{rec.verdict}: {outcome}"),
+            context={"token_kind": kind, "outcome": outcome.value},
+        )
+
+
+def make_user_class(config: UserConfig) -> type[WebSocketUser]:
+    """A concrete user class bound to one run's configuration."""
+    session = config.scenario.load.session
+    return type(
+        "WebSocketTokenUser",
+        (WebSocketUser,),
+        {
+            "abstract": False,
+            "config": config,
+            "wait_time": between(session.wait_min, session.wait_max),
+        },
+    )

@@ -1,0 +1,1 @@
+"""The protocol (pure): token kinds and minting; what a client saw -> outcome -> verdict."""

@@ -1,0 +1,1 @@
+"""The report's charts (matplotlib, Agg): one module per chart family."""

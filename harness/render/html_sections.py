@@ -1,0 +1,215 @@
+"""HTML sections of ``index.html`` about chaos and its consequences: findings, chaos
+timeline, recovery per fault and the per-phase table.
+
+Every function returns an HTML fragment built from the summary; every value taken from
+the run is escaped with :func:`e`. Times are seconds since the run's start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from harness.analysis.summary import has_chaos
+from harness.render.present import (
+    as_text,
+    baseline_success,
+    finding_id,
+    findings,
+    findings_headline,
+    ms,
+    pct,
+    recovery,
+    recovery_state,
+    recovery_text,
+    secs,
+    severity_of,
+)
+
+#: Colours of finding severities: (background, text).
+SEVERITY_COLORS: Mapping[str, tuple[str, str]] = {
+    "critical": ("#7f0000", "#ffffff"),
+    "high": ("#c62828", "#ffffff"),
+    "medium": ("#ef8f00", "#222222"),
+    "low": ("#9e9e9e", "#222222"),
+}
+
+#: CSS of these sections (added to the page's style sheet).
+SECTIONS_CSS = "".join(
+    f".sev.{sev} {{ background: {bg}; color: {fg}; }} " for sev, (bg, fg) in SEVERITY_COLORS.items()
+) + (
+    ".sev { font-weight: bold; text-transform: uppercase; text-align: center; "
+    "white-space: nowrap; } td.wrap { text-align: left; max-width: 28em; } "
+)
+
+
+def e(value: Any) -> str:
+    """``value`` as escaped HTML text (quotes too, so it is safe in attributes)."""
+    return escape(str(value), quote=True)
+
+
+def h2(anchor: str, title: str) -> str:
+    """A section heading with an ``id`` for the page's table of contents."""
+    return f'<h2 id="{e(anchor)}">{e(title)}</h2>'
+
+
+# --- Findings -----------------------------------------------------------------------------
+
+
+def findings_html(summary: Mapping[str, Any]) -> str:
+    """The findings table, most severe first: severity, id and title, evidence, meaning, fix."""
+    items = findings(summary)
+    if not items:
+        note = "No findings." if "findings" in summary else "Findings were not computed."
+        return f"{h2('findings', 'Findings')}<p>{note}</p>"
+    head = (
+        "<tr><th>severity</th><th class='l'>finding</th><th class='l'>evidence</th>"
+        "<th class='l'>what it means</th><th class='l'>what to do</th></tr>"
+    )
+    rows = []
+    for f in items:
+        sev = severity_of(f)
+        cls = sev if sev in SEVERITY_COLORS else "low"
+        title = as_text(f.get("title")) or finding_id(f)
+        rows.append(
+            f'<tr class="finding"><td class="sev {cls}">{e(sev)}</td>'
+            f'<td class="wrap"><b>{e(title)}</b><br><code>{e(finding_id(f))}</code></td>'
+            f'<td class="wrap">{e(as_text(f.get("evidence")) or "-")}</td>'
+            f'<td class="wrap">{e(as_text(f.get("meaning")) or "-")}</td>'
+            f'<td class="wrap">{e(as_text(f.get("fix")) or "-")}</td></tr>'
+        )
+    return (
+        f"{h2('findings', 'Findings')}<p>{e(findings_headline(summary))}.</p>"
+        f"<table>{head}{''.join(rows)}</table>"
+    )
+
+
+# --- Chaos --------------------------------------------------------------------------------
+
+
+def _params(params: Any) -> str:
+    if not isinstance(params, Mapping) or not params:
+        return "-"
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def chaos_timeline_table(windows: Sequence[Mapping[str, Any]]) -> str:
+    """One row per scheduled chaos window: plan, when it was applied and reverted, status."""
+    if not windows:
+        return (
+            "<p>No <code>chaos.jsonl</code> in this run: the phases below come from the "
+            "faults the attempts recorded.</p>"
+        )
+    head = (
+        '<tr><th class="l">label</th><th class="l">fault</th><th class="l">params</th>'
+        "<th>planned at s</th><th>planned for s</th><th>applied s</th><th>reverted s</th>"
+        '<th class="l">status</th><th class="l">error</th></tr>'
+    )
+    rows = []
+    for w in windows:
+        status = str(w.get("status") or "-")
+        cls = {"failed": "bad", "active_at_end": "warn", "skipped": "warn"}.get(status)
+        status_cell = f'<td class="l {cls}">' if cls else '<td class="l">'
+        shown = "still active at the end (no revert recorded)" if cls == "warn" else status
+        planned_for = w.get("planned_for")
+        rows.append(
+            f'<tr><td class="l">{e(w.get("label"))}</td><td class="l">{e(w.get("fault"))}</td>'
+            f'<td class="l">{e(_params(w.get("params")))}</td><td>{secs(w.get("planned_at"))}</td>'
+            f"<td>{'to end' if planned_for is None else secs(planned_for)}</td>"
+            f"<td>{secs(w.get('applied_s'))}</td><td>{secs(w.get('reverted_s'))}</td>"
+            f"{status_cell}{e(shown.replace('_', ' '))}</td>"
+            f'<td class="l">{e(w.get("error") or "")}</td></tr>'
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def recovery_table(items: Sequence[Mapping[str, Any]]) -> str:
+    """One row per chaos window: when it was reverted, when success came back, how long."""
+    head = (
+        '<tr><th class="l">window</th><th class="l">fault</th><th>reverted at s</th>'
+        "<th>back near baseline at s</th><th>time to recover s</th>"
+        "<th>baseline success</th><th>margin</th><th class='l'>result</th></tr>"
+    )
+    rows = []
+    for r in items:
+        bad = recovery_state(r) == "not_recovered"
+        result = (
+            f'<td class="l bad">{e(recovery_text(r))}</td>'
+            if bad
+            else (f'<td class="l">{e(recovery_text(r))}</td>')
+        )
+        rows.append(
+            f'<tr><td class="l">{e(r.get("label"))}</td><td class="l">{e(r.get("fault") or "-")}'
+            f"</td><td>{secs(r.get('reverted_s'))}</td><td>{secs(r.get('recovered_at_s'))}</td>"
+            f"<td>{secs(r.get('recovery_s'))}</td><td>{pct(baseline_success(r))}</td>"
+            f"<td>{pct(r.get('margin'))}</td>{result}</tr>"
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _phase_row(first: str, kind: str, sec: Mapping[str, Any], *, bold: bool = False) -> str:
+    hs: Mapping[str, Any] = sec.get("handshake_ms") or {}
+    abrupt = int(sec.get("abrupt", 0))
+    label = f"<b>{e(kind)}</b>" if bold else e(kind)
+    abrupt_cls = ' class="bad"' if abrupt else ""
+    return (
+        f'{first}<td class="l">{label}</td><td>{e(sec.get("attempts", 0))}</td>'
+        f"<td>{pct(sec.get('success_rate'))}</td><td>{e(sec.get('graceful', 0))}</td>"
+        f"<td{abrupt_cls}>{abrupt}</td>"
+        f"<td>{pct(sec.get('graceful_share'))}</td><td>{ms(hs.get('p95'))}</td></tr>"
+    )
+
+
+def phases_table(phases: Mapping[str, Any]) -> str:
+    """Per phase (in time order): its span, then one row per token kind and a total row."""
+    head = (
+        '<tr><th class="l">phase</th><th>from s</th><th>to s</th><th class="l">token kind</th>'
+        "<th>attempts</th><th>success</th><th>graceful</th><th>abrupt</th>"
+        "<th>graceful share</th><th>handshake p95 ms</th></tr>"
+    )
+    rows = []
+    for name, phase in phases.items():
+        kinds: Mapping[str, Any] = phase.get("token_kinds") or {}
+        span = len(kinds) + 1
+        first = (
+            f'<tr class="phase-start"><td class="l" rowspan="{span}"><b>{e(name)}</b></td>'
+            f'<td rowspan="{span}">{secs(phase.get("start_s"))}</td>'
+            f'<td rowspan="{span}">{secs(phase.get("end_s"))}</td>'
+        )
+        for kind, sec in kinds.items():
+            rows.append(_phase_row(first, kind, sec))
+            first = "<tr>"
+        rows.append(_phase_row(first, "all kinds", phase.get("total") or {}, bold=True))
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def chaos_html(summary: Mapping[str, Any]) -> str:
+    """The chaos timeline, recovery per fault (when computed) and the phases, or a note."""
+    if not has_chaos(summary):
+        return (
+            f"{h2('chaos', 'Chaos')}"
+            "<p>No chaos in this run: every attempt is in the baseline phase.</p>"
+        )
+    parts = [
+        h2("chaos", "Chaos timeline"),
+        "<p>Each scheduled chaos window; times in seconds since the run's start.</p>",
+        chaos_timeline_table(summary.get("chaos_windows") or []),
+    ]
+    items = recovery(summary)
+    if items:
+        parts += [
+            h2("recovery", "Recovery after each fault"),
+            "<p>Seconds from a fault's revert until the success rate was back near its "
+            "baseline (within the margin).</p>",
+            recovery_table(items),
+        ]
+    parts += [
+        h2("phases", "Phases"),
+        "<p>Baseline before any fault; <i>during</i> a window (overlapping windows "
+        "together); <i>after</i> a window until the next one: its recovery. Success is the "
+        "expected outcome over counted attempts; a graceful refusal names its reason "
+        "(HTTP status, close code), an abrupt one does not (reset, drop, timeout, 1006).</p>",
+        phases_table(summary.get("phases") or {}),
+    ]
+    return "".join(parts)

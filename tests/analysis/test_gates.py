@@ -1,0 +1,349 @@
+"""Tests of gate evaluation against a summary: metrics, operators, messages, no-data cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.analysis.frames import attempts_frame, gates_from_scenario
+from harness.analysis.gates import evaluate_gates, metric_value
+from harness.analysis.summary import compute_summary
+from harness.config.scenario import GATE_METRICS, Gate
+from tests.analysis.test_recovery import CPU, valid_run
+from tests.render.test_report import META, gate, rec, sample_rows
+
+
+@pytest.fixture
+def summary() -> dict[str, Any]:
+    return compute_summary(attempts_frame(sample_rows()), META)
+
+
+# --- Gates -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metric", "kind", "value"),
+    [
+        ("success_rate", "valid", 7 / 11),
+        ("abrupt_rate", "expired", 0.5),
+        ("attempts", "valid", 12.0),
+        ("ok", None, 11.0),
+        ("valid_refused", "valid", 2.0),
+        ("invalid_accepted", "empty", 1.0),
+        ("abrupt", None, 2.0),
+        ("wrong_rejection", "empty", 0.0),
+        ("generator_fault", "valid", 1.0),
+        ("handshake_p50_ms", "valid", 50.0),
+        ("handshake_p95_ms", "valid", 86.0),
+        ("handshake_p99_ms", "valid", 89.2),
+    ],
+)
+def test_metric_values(
+    summary: dict[str, Any], metric: str, kind: str | None, value: float
+) -> None:
+    assert metric_value(summary, metric, kind) == pytest.approx(value)
+
+
+def test_every_gate_metric_has_a_reader(recovered: dict[str, Any]) -> None:
+    for metric in GATE_METRICS:
+        value = metric_value(recovered, metric, "valid", fault="cpu#1", severity="low")
+        assert value is not None, metric
+
+
+@pytest.mark.parametrize(
+    ("op", "threshold", "passed"),
+    [
+        ("<", 2, True),
+        ("<", 1, False),
+        ("<=", 1, True),
+        (">", 0, True),
+        (">", 1, False),
+        (">=", 1, True),
+        ("==", 1, True),
+        ("==", 0, False),
+        ("!=", 0, True),
+        ("!=", 1, False),
+    ],
+)
+def test_gate_operators(summary: dict[str, Any], op: str, threshold: float, passed: bool) -> None:
+    (result,) = evaluate_gates(summary, [gate("invalid_accepted", op, threshold, "empty")])
+    assert result.passed is passed
+    assert result.value == 1.0
+
+
+def test_gate_message_and_fields(summary: dict[str, Any]) -> None:
+    results = evaluate_gates(
+        summary,
+        [
+            gate("invalid_accepted", "==", 0, "empty"),
+            gate("success_rate", ">=", 0.6, "valid"),
+            gate("handshake_p95_ms", "<", 50),
+        ],
+    )
+    assert [r.passed for r in results] == [False, True, False]
+    assert results[0].message == "FAIL invalid_accepted[empty] == 0: got 1"
+    assert results[1].message == "PASS success_rate[valid] >= 0.6: got 0.636364"
+    assert results[2].token_kind is None
+    assert results[2].value == pytest.approx(summary["total"]["handshake_ms"]["p95"])
+    assert results[0].to_dict()["name"] == "g-invalid_accepted"
+
+
+@pytest.mark.parametrize(
+    "g",
+    [
+        gate("invalid_accepted", "==", 0, "malformed"),  # no attempts of the kind
+        gate("attempts", "<", 100, "malformed"),
+        gate("success_rate", ">=", 0.0, "missing"),
+        gate("handshake_p99_ms", "<", 1e9, "missing"),
+    ],
+)
+def test_gate_without_data_fails(summary: dict[str, Any], g: Gate) -> None:
+    (result,) = evaluate_gates(summary, [g])
+    assert result.value is None
+    assert result.passed is False
+    assert "no data" in result.message
+    assert result.message.startswith("FAIL ")
+
+
+def test_count_gate_on_all_excluded_kind_fails() -> None:
+    rows = [rec("empty", "interrupted", "excluded")]
+    summary = compute_summary(attempts_frame(rows), META)
+    (result,) = evaluate_gates(summary, [gate("invalid_accepted", "==", 0, "empty")])
+    assert result.value is None and not result.passed
+    assert "no counted attempts" in result.message
+
+
+def test_gates_on_empty_run_fail() -> None:
+    summary = compute_summary(attempts_frame([]), META)
+    results = evaluate_gates(summary, [gate("invalid_accepted", "==", 0), gate("ok", ">=", 0)])
+    assert [r.passed for r in results] == [False, False]
+
+
+def test_unknown_metric_fails_instead_of_raising(summary: dict[str, Any]) -> None:
+    (result,) = evaluate_gates(summary, [gate("nonsense", ">=", 0)])
+    assert not result.passed
+    assert "unknown metric" in result.message
+
+
+def test_gates_from_scenario_dicts() -> None:
+    scenario = {
+        "gates": [
+            {
+                "name": "a",
+                "metric": "success_rate",
+                "op": ">=",
+                "threshold": 0.99,
+                "token_kind": "valid",
+            },
+            {"name": "b", "metric": "abrupt", "op": "==", "threshold": 0, "token_kind": None},
+        ]
+    }
+    gates = gates_from_scenario(scenario)
+    assert gates == [
+        Gate(name="a", metric="success_rate", op=">=", threshold=0.99, token_kind="valid"),
+        Gate(name="b", metric="abrupt", op="==", threshold=0.0, token_kind=None),
+    ]
+    assert gates_from_scenario({}) == []
+
+
+# --- Phase, graceful_share, recovery_s, findings ------------------------------------------
+
+
+def pgate(metric: str, op: str, threshold: float, **kw: Any) -> Gate:
+    return Gate(name=f"g-{metric}", metric=metric, op=op, threshold=threshold, **kw)
+
+
+@pytest.fixture
+def recovered() -> dict[str, Any]:
+    """cpu#1 (10..20 s) fails every valid attempt; success is back at 23 s (recovery 3 s)."""
+    rows = valid_run(lambda t: not 10.0 <= t < 23.0)
+    rows += [rec("empty", "closed_auth", "ok", t=1.0, code=4401, reason="token empty")]
+    return compute_summary(attempts_frame(rows), META, CPU)
+
+
+def test_phase_filter_reads_the_phase_section(recovered: dict[str, Any]) -> None:
+    results = evaluate_gates(
+        recovered,
+        [
+            pgate("success_rate", ">=", 0.99, token_kind="valid", phase="baseline"),
+            pgate("success_rate", ">=", 0.99, token_kind="valid", phase="during cpu#1"),
+            pgate("success_rate", ">=", 0.99, token_kind="valid"),
+            pgate("attempts", "==", 41, phase="baseline"),
+            pgate("abrupt", "==", 40, token_kind="valid", phase="during cpu#1"),
+        ],
+    )
+    assert [r.value for r in results] == [1.0, 0.0, pytest.approx(108 / 160), 41.0, 40.0]
+    assert [r.passed for r in results] == [True, False, False, True, True]
+    assert results[1].message == "FAIL success_rate[valid]@during cpu#1 >= 0.99: got 0"
+    assert results[1].phase == "during cpu#1"
+    assert results[1].to_dict()["phase"] == "during cpu#1"
+
+
+@pytest.mark.parametrize(
+    ("g", "reason"),
+    [
+        (
+            pgate("success_rate", ">=", 0.0, phase="during mem#9"),
+            "no data (no phase 'during mem#9' in this run; phases: baseline, during cpu#1, "
+            "after cpu#1)",
+        ),
+        (
+            pgate("invalid_accepted", "==", 0, token_kind="empty", phase="during cpu#1"),
+            "no data (no attempts of kind 'empty' in phase 'during cpu#1')",
+        ),
+        (
+            pgate("graceful_share", ">=", 0.0, token_kind="valid", phase="baseline"),
+            "no data (no refusals of kind 'valid' in phase 'baseline')",
+        ),
+    ],
+)
+def test_phase_without_data_fails(recovered: dict[str, Any], g: Gate, reason: str) -> None:
+    (result,) = evaluate_gates(recovered, [g])
+    assert result.value is None and not result.passed
+    assert result.message == f"FAIL {g.describe()}: {reason}"
+
+
+def test_graceful_share(summary: dict[str, Any]) -> None:
+    """valid: 2 refused with 1013, 1 timeout; empty: 3 closed 4401; expired: 1 401, 1 drop."""
+    results = evaluate_gates(
+        summary,
+        [
+            pgate("graceful_share", ">=", 0.6, token_kind="valid"),
+            pgate("graceful_share", ">=", 0.8),
+            pgate("graceful_share", "==", 1.0, token_kind="valid", phase="during cpu"),
+        ],
+    )
+    assert [r.value for r in results] == [
+        pytest.approx(2 / 3),
+        0.75,
+        pytest.approx(2 / 3),
+    ]
+    assert [r.passed for r in results] == [True, False, False]
+    assert results[1].message == "FAIL graceful_share >= 0.8: got 0.75"
+
+
+@pytest.mark.parametrize(("threshold", "passed"), [(5, True), (3, True), (2, False)])
+def test_recovery_s_pass_and_fail(
+    recovered: dict[str, Any], threshold: float, passed: bool
+) -> None:
+    (result,) = evaluate_gates(recovered, [pgate("recovery_s", "<=", threshold, fault="cpu#1")])
+    assert result.value == pytest.approx(3.0)
+    assert result.passed is passed
+    assert result.fault == "cpu#1"
+    assert (
+        result.message == f"{'PASS' if passed else 'FAIL'} recovery_s(cpu#1) <= {threshold}: got 3"
+    )
+
+
+def test_recovery_s_did_not_recover_fails_with_the_reason() -> None:
+    summary = compute_summary(attempts_frame(valid_run(lambda t: t < 10.0)), META, CPU)
+    (result,) = evaluate_gates(summary, [pgate("recovery_s", "<=", 1e9, fault="cpu#1")])
+    assert result.value is None and not result.passed
+    assert result.message == "FAIL recovery_s(cpu#1) <= 1e+09: cpu#1 did not recover"
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("net#2", "no data (no chaos window 'net#2' in this run; windows: cpu#1)"),
+        (None, "no data (recovery_s needs a fault: the chaos window's label)"),
+    ],
+)
+def test_recovery_s_without_a_window_fails(
+    recovered: dict[str, Any], fault: str | None, reason: str
+) -> None:
+    (result,) = evaluate_gates(recovered, [pgate("recovery_s", "<", 100, fault=fault)])
+    assert not result.passed and result.message.endswith(reason)
+
+
+def test_recovery_s_of_a_window_never_ended_fails() -> None:
+    from tests.analysis.test_recovery import windows_of
+
+    windows = windows_of(("cpu#1", 10.0, None))
+    summary = compute_summary(attempts_frame(valid_run(lambda t: True)), META, windows)
+    (result,) = evaluate_gates(summary, [pgate("recovery_s", "<", 100, fault="cpu#1")])
+    assert not result.passed
+    assert result.message.endswith("no data (cpu#1: window never ended)")
+
+
+FINDINGS = [
+    {"id": "a", "severity": "critical"},
+    {"id": "b", "severity": "high"},
+    {"id": "c", "severity": "medium"},
+    {"id": "d", "severity": "medium"},
+    {"id": "e", "severity": "low"},
+]
+
+
+@pytest.mark.parametrize(
+    ("severity", "count"), [("low", 5), ("medium", 4), ("high", 2), ("critical", 1)]
+)
+def test_findings_counted_at_or_above_a_severity(severity: str, count: int) -> None:
+    summary = {"findings": FINDINGS}
+    (result,) = evaluate_gates(summary, [pgate("findings", "==", 0, severity=severity)])
+    assert result.value == count and not result.passed
+    assert result.message == f"FAIL findings(>= {severity}) == 0: got {count}"
+    assert result.severity == severity
+
+
+def test_findings_gate_on_a_real_summary(
+    summary: dict[str, Any], recovered: dict[str, Any]
+) -> None:
+    """sample_rows: invalid token accepted + generator fault (critical), a drop (high);
+    ``recovered``: only abrupt-under-pressure (high: every refusal under cpu#1 a timeout)."""
+    gates = [
+        pgate("findings", "==", 0, severity="critical"),
+        pgate("findings", "<=", 3, severity="low"),
+    ]
+    assert [r.value for r in evaluate_gates(summary, gates)] == [2.0, 3.0]
+    results = evaluate_gates(
+        recovered,
+        [
+            pgate("findings", "==", 1, severity="high"),
+            pgate("findings", "==", 0, severity="critical"),
+        ],
+    )
+    assert [r.passed for r in results] == [True, True], [r.message for r in results]
+
+
+@pytest.mark.parametrize(
+    ("summary_", "severity", "reason"),
+    [
+        ({}, "high", "no data (the summary has no findings list)"),
+        (
+            {"findings": []},
+            "severe",
+            "no data (severity 'severe' is not one of low, medium, high, critical)",
+        ),
+        (
+            {"findings": []},
+            None,
+            "no data (severity None is not one of low, medium, high, critical)",
+        ),
+    ],
+)
+def test_findings_gate_never_passes_vacuously(
+    summary_: dict[str, Any], severity: str | None, reason: str
+) -> None:
+    (result,) = evaluate_gates(summary_, [pgate("findings", "==", 0, severity=severity)])
+    assert result.value is None and not result.passed
+    assert result.message.endswith(reason)
+
+
+def test_no_findings_is_zero_not_no_data() -> None:
+    (result,) = evaluate_gates({"findings": []}, [pgate("findings", "==", 0, severity="low")])
+    assert result.value == 0.0 and result.passed
+
+
+def test_gates_from_scenario_keeps_phase_fault_and_severity() -> None:
+    scenario = {
+        "gates": [
+            {"name": "p", "metric": "success_rate", "op": ">=", "threshold": 0.9,
+             "token_kind": "valid", "phase": "after cpu#1"},
+            {"name": "r", "metric": "recovery_s", "op": "<=", "threshold": 5, "fault": "cpu#1"},
+            {"name": "f", "metric": "findings", "op": "==", "threshold": 0, "severity": "high"},
+        ]
+    }  # fmt: skip
+    p, r, f = gates_from_scenario(scenario)
+    assert (p.phase, r.fault, f.severity) == ("after cpu#1", "cpu#1", "high")

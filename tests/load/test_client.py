@@ -1,0 +1,114 @@
+"""The connection attempt against a raw server that shows each protocol case on its own path."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from harness.load.client import Request, SessionPlan, build_url, open_attempt
+from harness.protocol.outcomes import Outcome, classify
+from tests.rawserver import raw_server
+
+QUICK = SessionPlan(hold=0.3, messages=1, message_bytes=32, reply_timeout=2)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
+    with raw_server() as s:
+        yield s
+
+
+def attempt(
+    base: str, path: str, plan: SessionPlan = QUICK, **kw: object
+) -> tuple[Outcome, object]:
+    req = Request(url=base + path, token="tok-123456", handshake_timeout=1.0, **kw)  # type: ignore[arg-type]
+    res = open_attempt(req, plan)
+    return classify(res.observation), res
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/status/401", Outcome.REJECTED_AUTH),
+        ("/status/403", Outcome.REJECTED_AUTH),
+        ("/status/503", Outcome.REJECTED_CAPACITY),
+        ("/status/429", Outcome.REJECTED_CAPACITY),
+        ("/status/500", Outcome.REJECTED_STATUS),
+        ("/drop", Outcome.ABNORMAL_HANDSHAKE),
+        ("/reset", Outcome.ABNORMAL_HANDSHAKE),
+        ("/silent", Outcome.TIMEOUT_HANDSHAKE),
+        ("/garbage", Outcome.PROTOCOL_ERROR),
+        ("/open-drop", Outcome.ABNORMAL_CLOSURE),
+        ("/close/1008/policy", Outcome.CLOSED_POLICY),
+        ("/close/1013/busy", Outcome.CLOSED_TRY_AGAIN),
+        ("/close/4401/expired", Outcome.CLOSED_AUTH),
+        ("/close/1011", Outcome.CLOSED_INTERNAL),
+        ("/echo", Outcome.ACCEPTED),
+    ],
+)
+def test_each_protocol_case(server: tuple[str, list[object]], path: str, expected: Outcome) -> None:
+    outcome, _ = attempt(server[0], path)
+    assert outcome is expected
+
+
+def test_close_code_and_reason_are_read_from_the_frame(server: tuple[str, list[object]]) -> None:
+    _, res = attempt(server[0], "/close/4401/token-expired")
+    assert res.observation.close_code == 4401  # type: ignore[attr-defined]
+    assert res.observation.closed_by == "server"  # type: ignore[attr-defined]
+    assert res.close_reason == "token-expired"  # type: ignore[attr-defined]
+
+
+def test_status_and_timings(server: tuple[str, list[object]]) -> None:
+    _, res = attempt(server[0], "/status/503")
+    assert res.observation.http_status == 503  # type: ignore[attr-defined]
+    assert res.connect_ms is not None and res.connect_ms >= 0  # type: ignore[attr-defined]
+    assert res.handshake_ms is not None  # type: ignore[attr-defined]
+    assert "HTTP 503" in res.error  # type: ignore[attr-defined]
+
+
+def test_echo_session_measures_round_trips_and_pings(server: tuple[str, list[object]]) -> None:
+    plan = SessionPlan(hold=0.5, messages=3, message_bytes=100, reply_timeout=2)
+    outcome, res = attempt(server[0], "/ping-echo", plan)
+    assert outcome is Outcome.ACCEPTED
+    assert res.msgs_sent == 3 and res.msgs_recv == 3  # type: ignore[attr-defined]
+    assert len(res.rtts_ms) == 3  # type: ignore[attr-defined]
+    assert res.pings == 1  # type: ignore[attr-defined]
+    assert res.observation.closed_by == "client"  # type: ignore[attr-defined]
+    assert res.observation.close_code == 1000  # type: ignore[attr-defined]
+    assert 0.4 < res.open_s < 3  # type: ignore[attr-defined]
+
+
+def test_token_placement(server: tuple[str, list[tuple[str, dict[str, str]]]]) -> None:
+    base, seen = server
+    seen.clear()
+    attempt(base, "/status/401", placement="header")
+    assert seen[-1][1]["authorization"] == "Bearer tok-123456"
+    assert build_url(Request(url=base + "/ws?a=1", token="")) == base + "/ws?a=1&token="
+    assert build_url(Request(url=base + "/ws", token=None)) == base + "/ws"
+
+
+def test_refused_port() -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nobody listens there now
+    outcome, res = attempt(f"ws://127.0.0.1:{port}", "/ws")
+    assert outcome is Outcome.REFUSED
+    assert res.connect_ms is None  # type: ignore[attr-defined]
+
+
+def test_should_stop_ends_the_session_early(server: tuple[str, list[object]]) -> None:
+    req = Request(url=server[0] + "/echo", token="t")
+    res = open_attempt(req, SessionPlan(hold=30, messages=0), should_stop=lambda: True)
+    assert classify(res.observation) is Outcome.ACCEPTED
+    assert res.open_s is not None and res.open_s < 2
+
+
+def test_a_server_close_crossing_ours_is_the_servers(server: tuple[str, list[object]]) -> None:
+    """The server's 4401 arrives while we are ending the session: classify by its code."""
+    req = Request(url=server[0] + "/close/4401/late", token="t")
+    res = open_attempt(req, SessionPlan(hold=5, messages=0), should_stop=lambda: True)
+    assert res.observation.closed_by == "server"
+    assert classify(res.observation) is Outcome.CLOSED_AUTH

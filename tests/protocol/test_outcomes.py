@@ -1,0 +1,163 @@
+"""The outcome classifier and the expectation table (pure, no network)."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from harness.protocol.outcomes import (
+    EXPECTED_OUTCOMES,
+    TOKEN_KINDS,
+    Manner,
+    Observation,
+    Outcome,
+    Stage,
+    Verdict,
+    classify,
+    close_code_outcome,
+    expects_accept,
+    manner,
+    verdict,
+)
+
+CASES = [
+    (Observation(Stage.CONNECT, errno=errno.ECONNREFUSED), Outcome.REFUSED),
+    (Observation(Stage.CONNECT, timed_out=True), Outcome.TIMEOUT_CONNECT),
+    (Observation(Stage.CONNECT, errno=errno.ETIMEDOUT), Outcome.TIMEOUT_CONNECT),
+    (Observation(Stage.CONNECT, errno=errno.EHOSTUNREACH), Outcome.CONNECT_ERROR),
+    (Observation(Stage.CONNECT, errno=errno.ECONNRESET), Outcome.ABNORMAL_HANDSHAKE),
+    (Observation(Stage.CONNECT, errno=errno.EMFILE), Outcome.GENERATOR_FAULT),
+    (Observation(Stage.CONNECT, errno=errno.EADDRNOTAVAIL), Outcome.GENERATOR_FAULT),
+    (Observation(Stage.HANDSHAKE, errno=errno.ENFILE), Outcome.GENERATOR_FAULT),
+    (Observation(Stage.CONNECT, interrupted=True), Outcome.INTERRUPTED),
+    (Observation(Stage.HANDSHAKE, http_status=401), Outcome.REJECTED_AUTH),
+    (Observation(Stage.HANDSHAKE, http_status=403), Outcome.REJECTED_AUTH),
+    (Observation(Stage.HANDSHAKE, http_status=429), Outcome.REJECTED_CAPACITY),
+    (Observation(Stage.HANDSHAKE, http_status=503), Outcome.REJECTED_CAPACITY),
+    (Observation(Stage.HANDSHAKE, http_status=500), Outcome.REJECTED_STATUS),
+    (Observation(Stage.HANDSHAKE, http_status=302), Outcome.REJECTED_STATUS),
+    (Observation(Stage.HANDSHAKE, timed_out=True), Outcome.TIMEOUT_HANDSHAKE),
+    (Observation(Stage.HANDSHAKE, tls_error=True), Outcome.TLS_ERROR),
+    (Observation(Stage.HANDSHAKE, protocol_error=True), Outcome.PROTOCOL_ERROR),
+    (Observation(Stage.HANDSHAKE), Outcome.ABNORMAL_HANDSHAKE),
+    (Observation(Stage.HANDSHAKE, errno=errno.ECONNRESET), Outcome.ABNORMAL_HANDSHAKE),
+    (Observation(Stage.HANDSHAKE, interrupted=True), Outcome.INTERRUPTED),
+    (Observation(Stage.OPEN, closed_by="client", close_code=1000), Outcome.ACCEPTED),
+    (Observation(Stage.OPEN, interrupted=True, closed_by="client"), Outcome.ACCEPTED),
+    (Observation(Stage.OPEN), Outcome.ABNORMAL_CLOSURE),
+    (Observation(Stage.OPEN, errno=errno.ECONNRESET), Outcome.ABNORMAL_CLOSURE),
+    (Observation(Stage.OPEN, protocol_error=True), Outcome.PROTOCOL_ERROR),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1000),
+        Outcome.CLOSED_NORMAL,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1001),
+        Outcome.CLOSED_NORMAL,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1008),
+        Outcome.CLOSED_POLICY,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1011),
+        Outcome.CLOSED_INTERNAL,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1013),
+        Outcome.CLOSED_TRY_AGAIN,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=4401),
+        Outcome.CLOSED_AUTH,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=4429),
+        Outcome.CLOSED_CAPACITY,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=4999),
+        Outcome.CLOSED_OTHER,
+    ),
+    (
+        Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=None),
+        Outcome.CLOSED_OTHER,
+    ),
+]
+
+
+@pytest.mark.parametrize(("obs", "expected"), CASES)
+def test_classify(obs: Observation, expected: Outcome) -> None:
+    assert classify(obs) is expected
+
+
+def test_status_wins_over_interruption_once_read() -> None:
+    # a status line was read: the target answered, whatever we did afterwards
+    assert classify(Observation(Stage.HANDSHAKE, http_status=401, interrupted=True)) is (
+        Outcome.REJECTED_AUTH
+    )
+
+
+def test_private_codes_follow_the_target_table() -> None:
+    table = {4000: "auth", 4001: "capacity"}
+    assert close_code_outcome(4000, table) is Outcome.CLOSED_AUTH
+    assert close_code_outcome(4001, table) is Outcome.CLOSED_CAPACITY
+    assert close_code_outcome(4401, table) is Outcome.CLOSED_OTHER  # not in this target's table
+    # registered codes are not remappable
+    assert close_code_outcome(1008, {1008: "auth"}) is Outcome.CLOSED_POLICY
+
+
+def test_expectation_table_covers_every_kind() -> None:
+    assert set(TOKEN_KINDS) == {
+        "valid",
+        "empty",
+        "missing",
+        "expired",
+        "not_yet_valid",
+        "bad_signature",
+        "alg_none",
+        "malformed",
+        "expired_reused",
+    }
+    assert expects_accept("valid")
+    for kind in TOKEN_KINDS:
+        if kind != "valid":
+            assert not expects_accept(kind)
+            assert Outcome.ACCEPTED not in EXPECTED_OUTCOMES[kind]
+            assert Outcome.CLOSED_AUTH in EXPECTED_OUTCOMES[kind]
+
+
+@pytest.mark.parametrize(
+    ("kind", "outcome", "expected"),
+    [
+        ("valid", Outcome.ACCEPTED, Verdict.OK),
+        ("valid", Outcome.REJECTED_CAPACITY, Verdict.VALID_REFUSED),
+        ("valid", Outcome.REJECTED_AUTH, Verdict.VALID_REFUSED),
+        ("valid", Outcome.CLOSED_TRY_AGAIN, Verdict.VALID_REFUSED),
+        ("valid", Outcome.ABNORMAL_HANDSHAKE, Verdict.ABRUPT),
+        ("valid", Outcome.ABNORMAL_CLOSURE, Verdict.ABRUPT),
+        ("valid", Outcome.TIMEOUT_HANDSHAKE, Verdict.ABRUPT),
+        ("valid", Outcome.GENERATOR_FAULT, Verdict.GENERATOR_FAULT),
+        ("valid", Outcome.INTERRUPTED, Verdict.EXCLUDED),
+        ("empty", Outcome.REJECTED_AUTH, Verdict.OK),
+        ("empty", Outcome.CLOSED_AUTH, Verdict.OK),
+        ("expired", Outcome.CLOSED_POLICY, Verdict.OK),
+        ("empty", Outcome.ACCEPTED, Verdict.INVALID_ACCEPTED),
+        ("alg_none", Outcome.ACCEPTED, Verdict.INVALID_ACCEPTED),
+        ("expired", Outcome.REJECTED_CAPACITY, Verdict.WRONG_REJECTION),
+        ("expired", Outcome.ABNORMAL_HANDSHAKE, Verdict.ABRUPT),
+        ("missing", Outcome.GENERATOR_FAULT, Verdict.GENERATOR_FAULT),
+    ],
+)
+def test_verdict(kind: str, outcome: Outcome, expected: Verdict) -> None:
+    assert verdict(kind, outcome) is expected
+
+
+def test_manner_splits_graceful_from_abrupt() -> None:
+    assert manner(Outcome.REJECTED_CAPACITY) is Manner.GRACEFUL
+    assert manner(Outcome.CLOSED_TRY_AGAIN) is Manner.GRACEFUL
+    assert manner(Outcome.ABNORMAL_HANDSHAKE) is Manner.ABRUPT
+    assert manner(Outcome.TIMEOUT_CONNECT) is Manner.ABRUPT
+    assert manner(Outcome.ACCEPTED) is None
+    assert manner(Outcome.GENERATOR_FAULT) is None
