@@ -23,7 +23,7 @@ from harness.analysis.compare_rules import (
     Tolerance,
     judge,
 )
-from harness.render.present import num as _num
+from harness.numbers import finite
 
 COMPARE_SCHEMA_VERSION = 1
 
@@ -145,9 +145,9 @@ def section_metrics(sec: Mapping[str, Any], seconds: float | None) -> dict[str, 
     hs: Mapping[str, Any] = sec.get("handshake_ms") or {}
     expected = sec.get("expected")
     out: dict[str, float | None] = {
-        "success_rate": _num(sec.get("success_rate")),
-        "abrupt_rate": _num(sec.get("abrupt_rate")),
-        "graceful_share": _num(sec.get("graceful_share")),
+        "success_rate": finite(sec.get("success_rate")),
+        "abrupt_rate": finite(sec.get("abrupt_rate")),
+        "graceful_share": finite(sec.get("graceful_share")),
     }
     for verdict, metric, skip in (
         ("valid_refused", "valid_refused_rate", "reject"),
@@ -156,7 +156,7 @@ def section_metrics(sec: Mapping[str, Any], seconds: float | None) -> dict[str, 
         if expected != skip:
             out[metric] = int(verdicts.get(verdict, 0)) / counted if counted else None
     for key in ("p50", "p95", "p99"):
-        out[f"handshake_{key}_ms"] = _num(hs.get(key))
+        out[f"handshake_{key}_ms"] = finite(hs.get(key))
     if seconds:
         out["attempts_per_s"] = int(sec.get("attempts") or 0) / seconds
     return out
@@ -178,7 +178,7 @@ def _row(
 
 
 def _span_s(phase: Mapping[str, Any]) -> float | None:
-    start, end = _num(phase.get("start_s")), _num(phase.get("end_s"))
+    start, end = finite(phase.get("start_s")), finite(phase.get("end_s"))
     return end - start if start is not None and end is not None and end > start else None
 
 
@@ -213,7 +213,7 @@ def _warnings(sa: Mapping[str, Any], sb: Mapping[str, Any], load_a: Any, load_b:
     for label, s in (("A", sa), ("B", sb)):
         if not s.get("complete", False):
             out.append(f"WARNING: run {label} was cut short; it covers only part of its run.")
-        if share := _num(s.get("generator_fault_share")):
+        if share := finite(s.get("generator_fault_share")):
             out.append(
                 f"WARNING: {share:.1%} of run {label}'s attempts failed inside the load"
                 " generator (the harness's own failure, not the target's)."
@@ -267,9 +267,9 @@ def compare_summaries(
         None,
         sa.get("total"),
         sb.get("total"),
-        (_num(sa.get("duration_s")), _num(sb.get("duration_s"))),
+        (finite(sa.get("duration_s")), finite(sb.get("duration_s"))),
     )
-    gen = [_num(s.get("generator_fault_share")) for s in (sa, sb)]
+    gen = [finite(s.get("generator_fault_share")) for s in (sa, sb)]
     rows.append(_row("generator_fault_share", "all", gen[0], gen[1], INFO, "the harness's own"))
     for kind in (k for k in ka if k in kb):
         add(kind, None, kind, ka[kind], kb[kind])

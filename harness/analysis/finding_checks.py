@@ -18,7 +18,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from harness.analysis.finding_limits import (
-    DISRUPTIVE_FAULTS,
     GRACEFUL_SHARE_MIN,
     HANDSHAKE_CHAOS_FACTOR,
     HANDSHAKE_CHAOS_FLOOR_MS,
@@ -64,7 +63,7 @@ class RunView:
     t_s: pd.Series[float]
     end_s: pd.Series[float]  # when each attempt ended (s since the start)
     phase: pd.Series[Any]  # each attempt's phase (see harness.analysis.phases)
-    disrupted: npt.NDArray[np.bool_]  # it saw or overlapped a DISRUPTIVE_FAULTS window
+    disrupted: npt.NDArray[np.bool_]  # it saw or overlapped a disruptive fault's window
 
     def phases(self, kind: str) -> list[tuple[str, Mapping[str, Any]]]:
         """The summary's phases of ``kind`` (``baseline``, ``during``, ``after``), in order."""
@@ -72,9 +71,10 @@ class RunView:
         return [(n, p) for n, p in phases.items() if p.get("kind") == kind]
 
     def disruptive(self, label: str) -> bool:
-        """True when the window ``label`` is of one of :data:`DISRUPTIVE_FAULTS`."""
-        faults = {w.get("label"): w.get("fault") for w in self.summary.get("chaos_windows") or []}
-        return (faults.get(label) or label.split("#")[0]) in DISRUPTIVE_FAULTS
+        """True when the window ``label`` is of a disruptive fault (it cuts or delays clients
+        itself: see :mod:`harness.rundir.chaos_log`)."""
+        windows = self.summary.get("chaos_windows") or []
+        return any(w.get("label") == label and w.get("disruptive") for w in windows)
 
     def column(self, name: str) -> pd.Series[Any]:
         """An attempts column as ``string`` (NA where missing)."""

@@ -18,13 +18,5 @@ HANDSHAKE_P95_MAX_MS = 500.0  #: valid handshake p95 (ms) in the baseline above 
 HANDSHAKE_CHAOS_FACTOR = 5.0  #: fault-phase p95 over baseline p95 that is slow ...
 HANDSHAKE_CHAOS_FLOOR_MS = 100.0  #: ... when that p95 (ms) is also at least this
 
-#: Faults whose resets, drops and timeouts are the fault itself (the network or the process
-#: is cut), not the service's way of refusing: the rules on abrupt outcomes leave out the
-#: attempts they touched. Resource faults (CPU, memory, descriptors) are not here: how a
-#: service refuses under them is what those rules judge.
-DISRUPTIVE_FAULTS: frozenset[str] = frozenset(
-    {"kill_target", "restart_target", "reset", "blackhole", "cut_handshake", "reject",
-     "packet_loss", "connection_cap", "latency", "bandwidth"}
-)  # fmt: skip
 #: Close codes that need no reason (RFC 6455 section 7.4.1: normal closure, going away).
 NORMAL_CLOSE_CODES: frozenset[int] = frozenset({1000, 1001})

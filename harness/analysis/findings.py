@@ -40,7 +40,6 @@ from harness.analysis.finding_checks import (
     _valid_refused_without_chaos,
 )
 from harness.analysis.finding_limits import (
-    DISRUPTIVE_FAULTS,
     GRACEFUL_SHARE_MIN,
     HANDSHAKE_CHAOS_FACTOR,
     HANDSHAKE_CHAOS_FLOOR_MS,
@@ -57,7 +56,6 @@ from harness.analysis.recovery import attempt_end_s
 from harness.config.scenario import SEVERITIES
 
 __all__ = [
-    "DISRUPTIVE_FAULTS",
     "FINDING_TYPES",
     "GRACEFUL_SHARE_MIN",
     "HANDSHAKE_CHAOS_FACTOR",

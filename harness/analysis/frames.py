@@ -9,13 +9,11 @@ Files read (see :mod:`harness.rundir.records` for the writers):
 - ``meta.json``: run metadata (run id, scenario name, start/end epoch seconds, ...);
 - ``scenario.json``: the resolved scenario, secret redacted (its ``gates`` list is used).
 
-A torn last line (a run killed mid-write) is skipped by :func:`harness.rundir.records.read_jsonl`.
+A torn last line (a run killed mid-write) is skipped by :func:`harness.rundir.jsonl.read_jsonl`.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -25,14 +23,12 @@ import pandas as pd
 
 from harness.config.scenario import Gate
 from harness.errors import RunDirError
-from harness.render.present import num as _num
-from harness.rundir.records import ATTEMPTS_FILE, RECORD_FIELDS, SAMPLES_FILE, read_jsonl
-
-META_FILE = "meta.json"
-SCENARIO_FILE = "scenario.json"
-#: Written by the chaos driver (:data:`harness.chaos.driver.CHAOS_FILE`); the report does
-#: not import the driver, so the name is repeated here.
-CHAOS_FILE = "chaos.jsonl"
+from harness.numbers import finite
+from harness.rundir.chaos_log import ChaosWindow, fold_events, read_events
+from harness.rundir.jsonl import read_jsonl
+from harness.rundir.layout import ATTEMPTS, CHAOS, META, SAMPLES, SCENARIO, read_json_object
+from harness.rundir.meta import read_meta
+from harness.rundir.records import RECORD_FIELDS
 
 # --- Column types -----------------------------------------------------------------------
 
@@ -134,7 +130,7 @@ def load_attempts(run_dir: Path) -> pd.DataFrame:
     A missing or empty file gives an empty frame with the same columns and dtypes;
     a torn last line is skipped.
     """
-    return attempts_frame(read_jsonl(run_dir / ATTEMPTS_FILE))
+    return attempts_frame(read_jsonl(run_dir / ATTEMPTS))
 
 
 def samples_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -159,23 +155,17 @@ def load_samples(run_dir: Path) -> pd.DataFrame:
     A missing or empty file (e.g. an external target with no probe) gives an empty
     frame with the same columns.
     """
-    return samples_frame(read_jsonl(run_dir / SAMPLES_FILE))
+    return samples_frame(read_jsonl(run_dir / SAMPLES))
 
 
 # --- Chaos windows ------------------------------------------------------------------------
-
-#: Status of a chaos window: applied then reverted; applied and never reverted (the run
-#: ended or was killed first); apply failed (no window); never applied (e.g. the run ended).
-REVERTED = "reverted"
-ACTIVE_AT_END = "active_at_end"
-FAILED = "failed"
-SKIPPED = "skipped"
-WINDOW_STATUSES: tuple[str, ...] = (REVERTED, ACTIVE_AT_END, FAILED, SKIPPED)
 
 #: Columns of the chaos windows frame; times are seconds since the run's start.
 CHAOS_COLUMNS: tuple[str, ...] = (
     "label",
     "fault",
+    "kind",
+    "disruptive",
     "params",
     "planned_at",
     "planned_for",
@@ -184,7 +174,7 @@ CHAOS_COLUMNS: tuple[str, ...] = (
     "status",
     "error",
 )
-_CHAOS_TEXT = ("label", "fault", "status", "error")
+_CHAOS_TEXT = ("label", "fault", "kind", "status", "error")
 #: Its float columns (seconds): as planned, and as it happened.
 CHAOS_FLOAT_COLUMNS: tuple[str, ...] = ("planned_at", "planned_for", "applied_s", "reverted_s")
 
@@ -193,80 +183,61 @@ def _estimate_t0(events: Sequence[Mapping[str, Any]]) -> float:
     """The run's start (epoch s) guessed from chaos events when ``meta.json`` has none."""
     starts = [
         t - p
-        for t, p in ((_num(e.get("t")), _num(e.get("planned_at"))) for e in events)
+        for t, p in ((finite(e.get("t")), finite(e.get("planned_at"))) for e in events)
         if t is not None and p is not None
     ]
     if starts:
         return min(starts)
-    times = [t for t in (_num(e.get("t")) for e in events) if t is not None]
+    times = [t for t in (finite(e.get("t")) for e in events) if t is not None]
     return min(times) if times else 0.0
 
 
-def _window_status(seen: set[str], reverted_s: float | None) -> str:
-    if "applied" in seen or ("applying" in seen and "failed" not in seen):
-        return REVERTED if "reverted" in seen and reverted_s is not None else ACTIVE_AT_END
-    if "failed" in seen:
-        return FAILED
-    return SKIPPED if "skipped" in seen else FAILED
+def windows_frame(windows: Sequence[ChaosWindow], started_at: float) -> pd.DataFrame:
+    """Chaos windows (:mod:`harness.rundir.chaos_log`) as one row each, times relative.
 
-
-def chaos_frame(events: Iterable[Mapping[str, Any]], started_at: float | None) -> pd.DataFrame:
-    """Chaos driver events folded into one row per window (per ``label``), in time order.
-
-    Args:
-        events: ``chaos.jsonl`` objects: ``t`` (epoch s), ``event`` (``applied``,
-            ``reverted``, ``failed``, ``skipped``), ``label`` (unique per window),
-            ``fault``, ``params``, ``planned_at`` / ``planned_for`` (s since the run's
-            start; ``planned_for`` None = to the end), ``error``.
-        started_at: the run's start (epoch s) from ``meta.json``; None estimates it from
-            the events (``t - planned_at``).
-
-    Returns:
-        Columns :data:`CHAOS_COLUMNS`: ``applied_s`` / ``reverted_s`` in seconds since
-        the run's start (``float64``, NaN when there was no such event; first apply,
-        last revert), ``params`` a dict, ``status`` one of :data:`WINDOW_STATUSES`
-        (an ``applied`` without ``reverted`` is ``active_at_end``; a label with neither
-        ``applied``, ``failed`` nor ``skipped`` is ``failed`` and says so in ``error``),
-        ``error`` the distinct error texts joined by ``"; "``. Events without a label are
-        ignored. Rows are sorted by ``applied_s``, else ``planned_at``, then label.
+    Columns :data:`CHAOS_COLUMNS`: ``applied_s`` / ``reverted_s`` are the window's start
+    and end in seconds since ``started_at`` (``float64``, NaN when there was none; a failed
+    window that had started ends at its ``failed`` event), ``params`` a dict, ``status``
+    one of :data:`~harness.rundir.chaos_log.WINDOW_STATUSES`, ``kind`` the fault's kind and
+    ``disruptive`` whether the fault itself cuts or delays clients. Rows keep the
+    timeline's order (by start, else planned start, then label).
     """
-    evs = [dict(e) for e in events]
-    t0 = started_at if started_at is not None else _estimate_t0(evs)
-    windows: dict[str, dict[str, Any]] = {}
-    seen: dict[str, set[str]] = {}
-    for ev in evs:
-        if not ev.get("label"):
-            continue
-        label = str(ev["label"])
-        w = windows.setdefault(label, {"label": label, "params": {}, "errors": []})
-        for key in ("fault", "planned_at", "planned_for"):
-            if w.get(key) is None and ev.get(key) is not None:
-                w[key] = ev[key]
-        if not w["params"] and isinstance(ev.get("params"), dict):
-            w["params"] = dict(ev["params"])
-        kind = str(ev.get("event", ""))
-        seen.setdefault(label, set()).add(kind)
-        t = _num(ev.get("t"))
-        t_rel = None if t is None else t - t0
-        if kind in ("applying", "applied") and w.get("applied_s") is None:
-            w["applied_s"] = t_rel  # the window starts when the fault starts acting
-        elif kind == "reverted" and t_rel is not None:
-            w["reverted_s"] = t_rel
-        if ev.get("error") and str(ev["error"]) not in w["errors"]:
-            w["errors"].append(str(ev["error"]))
-    rows = []
-    for label, w in windows.items():
-        status = _window_status(seen[label], w.get("reverted_s"))
-        if not seen[label] & {"applying", "applied", "failed", "skipped"} and not w["errors"]:
-            w["errors"].append("no applied, failed or skipped event recorded")
-        rows.append({**w, "status": status, "error": "; ".join(w["errors"]) or None})
+    rows = [
+        {
+            "label": w.label,
+            "fault": w.fault,
+            "kind": w.kind,
+            "disruptive": w.disruptive,
+            "params": dict(w.params),
+            "planned_at": w.planned_at,
+            "planned_for": w.planned_for,
+            "applied_s": None if w.start_t is None else w.start_t - started_at,
+            "reverted_s": None if w.end_t is None else w.end_t - started_at,
+            "status": w.status,
+            "error": w.error,
+        }
+        for w in windows
+    ]
     df = _typed_frame(rows, CHAOS_COLUMNS, text=_CHAOS_TEXT, floats=CHAOS_FLOAT_COLUMNS)
     df["params"] = pd.Series(
         [p if isinstance(p, dict) else {} for p in df["params"]], index=df.index, dtype=object
     )
-    when = df["applied_s"].fillna(df["planned_at"]).fillna(math.inf)
-    order = sorted(range(len(df)), key=lambda i: (float(when.iloc[i]), str(df["label"].iloc[i])))
-    return df.iloc[order].reset_index(drop=True)
+    df["disruptive"] = df["disruptive"].astype(bool)
+    return df
+
+
+def chaos_frame(events: Iterable[Mapping[str, Any]], started_at: float | None) -> pd.DataFrame:
+    """Chaos driver events folded into one row per window by the timeline's one rule
+    (:func:`harness.rundir.chaos_log.fold_events`); see :func:`windows_frame`.
+
+    Args:
+        events: ``chaos.jsonl`` objects (events without a label are ignored).
+        started_at: the run's start (epoch s) from ``meta.json``; None estimates it from
+            the events (``t - planned_at``).
+    """
+    evs = [dict(e) for e in events]
+    t0 = started_at if started_at is not None else _estimate_t0(evs)
+    return windows_frame(fold_events(evs), t0)
 
 
 def no_chaos() -> pd.DataFrame:
@@ -284,34 +255,19 @@ def load_chaos(run_dir: Path, started_at: float | None = None) -> pd.DataFrame:
     A missing or empty file (a run without chaos) gives an empty frame with the same
     columns; a torn last line is skipped.
     """
-    events = list(read_jsonl(run_dir / CHAOS_FILE))
-    if started_at is None and events and (run_dir / META_FILE).exists():
-        started_at = _num(_read_json_object(run_dir / META_FILE).get("started_at"))
+    events = read_events(run_dir / CHAOS)
+    if started_at is None and events and (run_dir / META).exists():
+        started_at = read_meta(run_dir).started_at
     return chaos_frame(events, started_at)
 
 
-def _read_json_object(path: Path) -> dict[str, Any]:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunDirError(f"{path}: cannot read: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise RunDirError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
 def load_meta(run_dir: Path) -> dict[str, Any]:
-    """The run's ``meta.json`` as a dict.
+    """The run's ``meta.json`` as a dict (see :mod:`harness.rundir.meta`).
 
     Raises:
         RunDirError: the directory or its ``meta.json`` is missing or unreadable.
     """
-    if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: not a run directory (does not exist)")
-    path = run_dir / META_FILE
-    if not path.exists():
-        raise RunDirError(f"{run_dir}: not a run directory (no {META_FILE})")
-    return _read_json_object(path)
+    return read_meta(run_dir).to_dict()
 
 
 def load_scenario(run_dir: Path) -> dict[str, Any]:
@@ -320,10 +276,10 @@ def load_scenario(run_dir: Path) -> dict[str, Any]:
     Raises:
         RunDirError: the file exists but is not a readable JSON object.
     """
-    path = run_dir / SCENARIO_FILE
+    path = run_dir / SCENARIO
     if not path.exists():
         return {}
-    return _read_json_object(path)
+    return read_json_object(path)
 
 
 _GATE_FIELDS = frozenset(f.name for f in fields(Gate))
@@ -338,17 +294,17 @@ def gates_from_scenario(scenario: Mapping[str, Any]) -> list[Gate]:
     """
     raw = scenario.get("gates") or []
     if not isinstance(raw, list):
-        raise RunDirError(f"{SCENARIO_FILE}: gates: expected a list, got {type(raw).__name__}")
+        raise RunDirError(f"{SCENARIO}: gates: expected a list, got {type(raw).__name__}")
     gates: list[Gate] = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
-            raise RunDirError(f"{SCENARIO_FILE}: gates[{i}]: expected an object")
+            raise RunDirError(f"{SCENARIO}: gates[{i}]: expected an object")
         kwargs = {k: v for k, v in item.items() if k in _GATE_FIELDS}
         try:
             gate = Gate(**kwargs)
             threshold = float(gate.threshold)
         except (TypeError, ValueError) as exc:
-            raise RunDirError(f"{SCENARIO_FILE}: gates[{i}]: {exc}") from exc
+            raise RunDirError(f"{SCENARIO}: gates[{i}]: {exc}") from exc
         gates.append(
             Gate(
                 name=str(gate.name),

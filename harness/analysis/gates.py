@@ -25,8 +25,8 @@ from typing import Any
 
 from harness.analysis.findings import severity_at_least
 from harness.config.scenario import GATE_METRICS, GATE_OPS, SEVERITIES, Gate
+from harness.numbers import finite
 from harness.protocol.outcomes import Verdict
-from harness.render.present import num as _num
 
 #: Comparison of each gate operator: ``OPS[op](value, threshold)``.
 OPS: Mapping[str, Callable[[float, float], bool]] = {
@@ -168,22 +168,22 @@ def metric_value(
     if metric not in GATE_METRICS:
         raise ValueError(f"unknown gate metric {metric!r}; allowed: {', '.join(GATE_METRICS)}")
     if metric == "recovery_s":
-        return _num((_recovery(summary, fault) or {}).get("recovery_s"))
+        return finite((_recovery(summary, fault) or {}).get("recovery_s"))
     if metric == "findings":
         return _findings_count(summary, severity)
     sec = _section(summary, token_kind, phase)
     if sec is None or not sec.get("attempts"):
         return None
     if metric == "attempts":
-        return _num(sec.get("attempts"))
+        return finite(sec.get("attempts"))
     if metric in RATE_METRICS:
-        return _num(sec.get(metric))
+        return finite(sec.get(metric))
     if metric in HANDSHAKE_METRICS:
-        return _num((sec.get("handshake_ms") or {}).get(HANDSHAKE_METRICS[metric]))
+        return finite((sec.get("handshake_ms") or {}).get(HANDSHAKE_METRICS[metric]))
     if metric in VERDICT_METRICS:
         if not sec.get("counted"):
             return None
-        return _num((sec.get("verdicts") or {}).get(metric, 0))
+        return finite((sec.get("verdicts") or {}).get(metric, 0))
     raise AssertionError(f"gate metric {metric!r} has no reader")  # pragma: no cover
 
 

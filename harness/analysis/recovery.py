@@ -38,8 +38,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from harness.analysis.phases import BASELINE, assign_phases, window_spans
+from harness.numbers import finite
 from harness.protocol.outcomes import Verdict
-from harness.render.present import num as _num
 
 #: Default margin below the baseline success rate that still counts as recovered (0..1).
 MARGIN = 0.05
@@ -87,8 +87,8 @@ def _window_records(windows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list
             {
                 "label": str(row.get("label")),
                 "fault": fault if isinstance(fault, str) else None,
-                "applied_s": _num(row.get("applied_s")),
-                "reverted_s": _num(row.get("reverted_s")),
+                "applied_s": finite(row.get("applied_s")),
+                "reverted_s": finite(row.get("reverted_s")),
                 "status": status if isinstance(status, str) else None,
             }
         )

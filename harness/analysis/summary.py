@@ -243,6 +243,8 @@ def window_records(windows: pd.DataFrame) -> list[dict[str, Any]]:
             value = row.get(col)
             if col == "params":
                 rec[col] = dict(value) if isinstance(value, Mapping) else {}
+            elif col == "disruptive":
+                rec[col] = bool(value)
             elif col in CHAOS_FLOAT_COLUMNS:
                 rec[col] = _opt_float(value)
             else:

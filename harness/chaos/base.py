@@ -155,6 +155,9 @@ class Fault(ABC):
     needs_proxy: ClassVar[bool] = False
     #: the fault needs a target PID (the embedded target, or an external one given by PID)
     needs_pid: ClassVar[bool] = True
+    #: the fault itself cuts, resets or delays clients (network, process, the proxy's cap):
+    #: abrupt outcomes it causes are the fault, not the service's way of refusing
+    disruptive: ClassVar[bool] = False
     #: one line for `harness chaos check` and the docs
     summary: ClassVar[str] = ""
     #: the fault is an event, not a state (a restart): with no ``for`` it is reverted as

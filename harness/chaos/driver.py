@@ -13,11 +13,10 @@ Every applied fault is reverted, in reverse order, when:
   PR_SET_PDEATHSIG (set by the runner) delivers SIGTERM.
 
 Events go to ``chaos.jsonl`` in the run directory, one line each, flushed at once:
-``{"t", "event": applying|applied|reverted|failed|skipped|target_pid, "label", "fault",
-"kind", "params", "planned_at", "planned_for", "error"}`` (``kind``: cpu, memory,
-connections, network, process). A window runs from ``applying``
-(the fault starts acting) to ``reverted``; ``failed`` follows ``applying`` when the
-fault could not be applied (and was reverted as far as it got).
+see :mod:`harness.rundir.chaos_log` for the events and the one rule that folds them into
+windows. A window runs from ``applying`` (the fault is about to act) to ``reverted``;
+``failed`` follows ``applying`` when the fault could not be applied (and was reverted as
+far as it got).
 """
 
 from __future__ import annotations
@@ -38,9 +37,9 @@ from typing import Any
 from harness.chaos import load_faults
 from harness.chaos.base import ChaosContext, ChaosError, Fault
 from harness.redact import redact
-from harness.rundir.records import JsonlWriter
+from harness.rundir.jsonl import JsonlWriter
+from harness.rundir.layout import CHAOS, CHAOS_READY, write_json_atomic
 
-CHAOS_FILE = "chaos.jsonl"
 TICK_S = 0.05  # scheduler resolution
 ANNOUNCE_S = 0.3  # seconds between announcing a fault (applying) and applying it
 START_TIMEOUT_S = 60.0  # the run must say start within this long after ready
@@ -78,6 +77,7 @@ class Driver:
                 label=w.label,
                 fault=w.fault.name,
                 kind=w.fault.kind,
+                disruptive=w.fault.disruptive,
                 params=w.params,
                 planned_at=w.at,
                 planned_for=w.duration,
@@ -184,7 +184,7 @@ async def run_driver(plan_path: Path) -> int:
     driver = Driver(plan=plan, run_dir=run_dir)
     secret = os.environ.get("HARNESS_JWT_SECRET")
     driver.secrets = [secret] if secret else []
-    driver.events = JsonlWriter(run_dir / CHAOS_FILE, flush_every=0.0)
+    driver.events = JsonlWriter(run_dir / CHAOS, flush_every=0.0)
     driver.windows = _build_windows(plan)
     _sweep_stale()
     loop = asyncio.get_running_loop()
@@ -231,9 +231,7 @@ async def run_driver(plan_path: Path) -> int:
         await proxy.start()
         ctx.proxy = proxy
     ready = {"pid": os.getpid(), "proxy_port": proxy.port if proxy else None}
-    tmp = run_dir / "chaos-ready.tmp"
-    tmp.write_text(json.dumps(ready))
-    tmp.replace(run_dir / "chaos-ready.json")
+    write_json_atomic(run_dir / CHAOS_READY, ready)
 
     # Faults run in one worker thread that lives as long as the driver: a slow apply (a
     # restart) must not stall the proxy's loop, and children a fault starts with

@@ -17,9 +17,11 @@ from urllib.parse import urlsplit
 
 import harness
 from harness.chaos import load_faults
-from harness.chaos.driver import CHAOS_FILE, _die_with_parent
+from harness.chaos.driver import _die_with_parent
 from harness.config.scenario import ChaosEntry, Scenario
 from harness.errors import HarnessError
+from harness.rundir.chaos_log import ChaosFollower
+from harness.rundir.layout import CHAOS, CHAOS_DRIVER_LOG, CHAOS_PLAN, CHAOS_READY
 
 READY_TIMEOUT_S = 20.0  # seconds for the driver (and its proxy) to come up
 STOP_TIMEOUT_S = 30.0  # seconds for the driver to revert everything and exit
@@ -88,9 +90,9 @@ class ChaosSession:
 
     def __init__(self, run_dir: Path, plan: dict[str, Any], env: dict[str, str]) -> None:
         self.run_dir = run_dir
-        self.plan_path = run_dir / "chaos-plan.json"
+        self.plan_path = run_dir / CHAOS_PLAN
         self.plan_path.write_text(json.dumps(plan, indent=2))
-        self.log = open(run_dir / "chaos-driver.log", "ab")  # noqa: SIM115
+        self.log = open(run_dir / CHAOS_DRIVER_LOG, "ab")  # noqa: SIM115
         package_root = str(Path(harness.__file__).resolve().parent.parent)
         env = {
             **env,
@@ -104,20 +106,17 @@ class ChaosSession:
             env=env,
             preexec_fn=_die_with_parent,
         )
-        self.active: set[str] = set()
-        #: label -> [start, end] in epoch seconds (end None while active)
-        self.spans: dict[str, list[float | None]] = {}
-        self.target_pid: int | None = None
-        self._offset = 0
+        #: the driver's timeline as read so far (the same rule as the report's)
+        self.timeline = ChaosFollower(run_dir / CHAOS)
         self.proxy_port: int | None = None
 
     def wait_ready(self) -> None:
-        ready = self.run_dir / "chaos-ready.json"
+        ready = self.run_dir / CHAOS_READY
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not ready.exists():
             if self.proc.poll() is not None:
                 raise HarnessError(
-                    f"the chaos driver exited early; see {self.run_dir / 'chaos-driver.log'}"
+                    f"the chaos driver exited early; see {self.run_dir / CHAOS_DRIVER_LOG}"
                 )
             if time.monotonic() > deadline:
                 self.stop()
@@ -138,38 +137,22 @@ class ChaosSession:
         self._send({"start": t0})
 
     def poll(self) -> list[dict[str, Any]]:
-        """Read new timeline events; update :attr:`active` and :attr:`target_pid`."""
-        path = self.run_dir / CHAOS_FILE
-        if not path.exists():
-            return []
-        with open(path, encoding="utf-8") as fh:
-            fh.seek(self._offset)
-            data = fh.read()
-        complete = data[: data.rfind("\n") + 1]
-        self._offset += len(complete.encode())
-        events = []
-        for line in complete.splitlines():
-            with contextlib.suppress(ValueError):
-                ev = json.loads(line)
-                events.append(ev)
-                if ev["event"] in ("applying", "applied"):
-                    self.active.add(ev["label"])
-                    self.spans.setdefault(ev["label"], [float(ev["t"]), None])
-                elif ev["event"] in ("reverted", "failed", "skipped"):
-                    self.active.discard(ev.get("label", ""))
-                    if ev.get("label") in self.spans:
-                        self.spans[ev["label"]][1] = float(ev["t"])
-                elif ev["event"] == "target_pid":
-                    self.target_pid = int(ev["pid"])
-        return events
+        """Read the driver's new timeline events (and fold them into :attr:`timeline`)."""
+        return self.timeline.follow()
+
+    @property
+    def active(self) -> list[str]:
+        """Labels of the windows on now, as read so far."""
+        return self.timeline.active()
+
+    @property
+    def target_pid(self) -> int | None:
+        """The target's PID after the driver restarted it (None: not restarted)."""
+        return self.timeline.target_pid
 
     def faults_between(self, start: float, end: float) -> list[str]:
-        """Labels of the windows that overlap [start, end] (epoch seconds), as read so far."""
-        return sorted(
-            label
-            for label, (a, b) in self.spans.items()
-            if a is not None and a <= end and (b is None or b >= start)
-        )
+        """Labels of the windows on at some time in [start, end] (epoch seconds)."""
+        return self.timeline.faults_between(start, end)
 
     def stop(self) -> int | None:
         """Tell the driver the run is over, wait for it to revert everything and exit."""

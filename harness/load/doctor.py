@@ -36,7 +36,9 @@ from harness.load.attempt import AttemptInfo, build_record
 from harness.load.client import Request, SessionPlan, open_attempt
 from harness.protocol.outcomes import CLOSE_CODE_NAMES, DEFAULT_APP_CLOSE_CODES, TOKEN_KINDS
 from harness.protocol.tokens import mint
-from harness.rundir.records import ATTEMPTS_FILE, AttemptRecord, JsonlWriter
+from harness.rundir.jsonl import JsonlWriter
+from harness.rundir.layout import ATTEMPTS
+from harness.rundir.records import AttemptRecord
 
 PER_KIND = 3  # attempts per token kind
 HEARTBEAT_HOLD_S = 12.0  # how long the heartbeat probe holds its connection
@@ -59,7 +61,7 @@ class _Collector:
     """Thread-safe record sink writing the doctor's attempts.jsonl."""
 
     def __init__(self, run_dir: Path, run_id: str) -> None:
-        self.writer = JsonlWriter(run_dir / ATTEMPTS_FILE)
+        self.writer = JsonlWriter(run_dir / ATTEMPTS)
         self.run_id = run_id
         self.records: list[AttemptRecord] = []
         self._lock = threading.Lock()

@@ -10,7 +10,8 @@ from typing import Any
 
 import psutil
 
-from harness.rundir.records import SAMPLES_FILE, JsonlWriter
+from harness.rundir.jsonl import JsonlWriter
+from harness.rundir.layout import SAMPLES
 
 
 def sample(proc: psutil.Process) -> dict[str, Any]:
@@ -51,7 +52,7 @@ class Probe:
     ) -> None:
         self.pid = pid
         self.interval = interval
-        self.writer = JsonlWriter(run_dir / SAMPLES_FILE)
+        self.writer = JsonlWriter(run_dir / SAMPLES)
         self.last: dict[str, Any] | None = None
         self._on_sample = on_sample
         self._stop = threading.Event()

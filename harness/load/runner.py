@@ -37,7 +37,9 @@ from harness.protocol.tokens import new_secret
 from harness.redact import redact
 from harness.render.report import build_report
 from harness.render.terminal import format_terminal_summary
-from harness.rundir.records import ATTEMPTS_FILE, AttemptRecord, JsonlWriter
+from harness.rundir.jsonl import JsonlWriter
+from harness.rundir.layout import ATTEMPTS
+from harness.rundir.records import AttemptRecord
 from harness.target.process import start_target
 
 EXIT_PASS = 0
@@ -56,7 +58,7 @@ class RunRecorder:
     """Writes attempt records and keeps live counts for the progress line."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.writer = JsonlWriter(run_dir / ATTEMPTS_FILE)
+        self.writer = JsonlWriter(run_dir / ATTEMPTS)
         self.verdicts: Counter[str] = Counter()
         self.total = 0
         self.recent_hs: deque[float] = deque(maxlen=500)

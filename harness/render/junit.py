@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.analysis.gates import GateResult, format_value
+from harness.numbers import finite
 from harness.render.present import (
     JUNIT_SEVERITIES,
     as_text,
@@ -37,7 +38,6 @@ from harness.render.present import (
     findings,
     findings_headline,
     gate_metric,
-    num,
     severity_of,
 )
 
@@ -96,7 +96,7 @@ def _finding_case(suite: ET.Element, finding: Mapping[str, Any]) -> None:
 
 
 def _timestamp(epoch_s: Any) -> str | None:
-    f = num(epoch_s)
+    f = finite(epoch_s)
     if f is None:
         return None
     return datetime.fromtimestamp(f, tz=UTC).replace(tzinfo=None).isoformat(timespec="seconds")
@@ -112,7 +112,7 @@ def junit_xml(summary: Mapping[str, Any], gate_results: Sequence[GateResult]) ->
     """
     serious = [f for f in findings(summary) if severity_of(f) in JUNIT_SEVERITIES]
     tests = len(gate_results) + len(serious)
-    duration = num(summary.get("duration_s")) or 0.0
+    duration = finite(summary.get("duration_s")) or 0.0
     root = ET.Element("testsuites", {"name": "harness"})
     attrs: dict[str, Any] = {
         "name": f"harness: {summary.get('scenario') or 'run'}",

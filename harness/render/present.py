@@ -8,13 +8,13 @@ from an older or partial ``summary.json``. Everything here is pure.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from harness.config.scenario import SEVERITIES
+from harness.numbers import finite
 from harness.protocol.outcomes import CLOSE_CODE_NAMES
 
 #: Severities from the most to the least serious (``critical`` first).
@@ -28,38 +28,27 @@ JUNIT_SEVERITIES: frozenset[str] = frozenset({"high", "critical"})
 TERMINAL_SEVERITIES: frozenset[str] = frozenset({"medium", "high", "critical"})
 
 
-def num(value: Any) -> float | None:
-    """``value`` as a finite float; None for None, NaN, infinities, booleans and text."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def pct(value: Any, digits: int = 1) -> str:
     """A share in 0..1 as a percentage (``"97.5%"``), ``-`` when missing."""
-    f = num(value)
+    f = finite(value)
     return "-" if f is None else f"{f * 100:.{digits}f}%"
 
 
 def ms(value: Any) -> str:
     """Milliseconds to one decimal, ``-`` when missing."""
-    f = num(value)
+    f = finite(value)
     return "-" if f is None else f"{f:.1f}"
 
 
 def secs(value: Any) -> str:
     """Seconds (e.g. since the run's start) to one decimal, ``-`` when missing."""
-    f = num(value)
+    f = finite(value)
     return "-" if f is None else f"{f:.1f}"
 
 
 def time_utc(epoch_s: Any) -> str:
     """Epoch seconds as ``YYYY-mm-dd HH:MM:SS UTC``, ``-`` when missing."""
-    f = num(epoch_s)
+    f = finite(epoch_s)
     if f is None:
         return "-"
     try:
@@ -96,7 +85,7 @@ def cut_short_text(summary: Mapping[str, Any]) -> str | None:
     """One sentence saying the run was cut short and how much of it ran; None if complete."""
     if summary.get("complete", False):
         return None
-    ran, planned = num(summary.get("duration_s")), num(summary.get("duration_planned_s"))
+    ran, planned = finite(summary.get("duration_s")), finite(summary.get("duration_planned_s"))
     if ran is not None and planned:
         span = f"the records cover {ran:.1f} s of the planned {planned:.1f} s"
     elif ran is not None:
@@ -167,7 +156,7 @@ def severity_counts(summary: Mapping[str, Any]) -> dict[str, int]:
             counts[severity_of(f)] = counts.get(severity_of(f), 0) + 1
     elif isinstance(given, Mapping):
         for sev, n in given.items():
-            counts[str(sev).lower()] = int(num(n) or 0)
+            counts[str(sev).lower()] = int(finite(n) or 0)
     return counts
 
 
@@ -216,12 +205,12 @@ def recovery_state(rec: Mapping[str, Any]) -> str:
 def baseline_success(rec: Mapping[str, Any]) -> float | None:
     """The baseline success rate (0..1) a window's recovery was measured against."""
     value = rec.get("baseline_success")
-    return num(rec.get("baseline_success_rate") if value is None else value)
+    return finite(rec.get("baseline_success_rate") if value is None else value)
 
 
 def recovery_text(rec: Mapping[str, Any]) -> str:
     """How one window recovered: ``"recovered in 3.5 s"``, ``"did not recover"``, or its status."""
-    seconds = num(rec.get("recovery_s"))
+    seconds = finite(rec.get("recovery_s"))
     status = str(rec.get("status") or "").replace("_", " ")
     state = recovery_state(rec)
     if state == "recovered":
@@ -277,7 +266,7 @@ def warnings(summary: Mapping[str, Any]) -> list[str]:
             "revert was recorded: it was still active when the record ends; check that the "
             "target was restored."
         )
-    share = num(summary.get("generator_fault_share"))
+    share = finite(summary.get("generator_fault_share"))
     if share:
         count = (summary.get("total") or {}).get("verdicts", {}).get("generator_fault", 0)
         out.append(

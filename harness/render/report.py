@@ -18,7 +18,6 @@ modules (:mod:`~harness.analysis.summary`, :mod:`~harness.analysis.gates`, ...).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,20 +36,23 @@ from harness.analysis.frames import (
 from harness.analysis.gates import GateResult, all_passed, evaluate_gates
 from harness.analysis.summary import compute_summary, run_start
 from harness.config.scenario import Gate
+from harness.numbers import finite
 from harness.render.charts.run import CHART_CAPTIONS, write_charts
 from harness.render.html import render_html
 from harness.render.junit import junit_xml
 from harness.render.markdown import summary_markdown
-from harness.render.present import num, recovery
+from harness.render.present import recovery
 from harness.render.tables import kinds_table, phases_table
-
-SUMMARY_FILE = "summary.json"
-INDEX_FILE = "index.html"
-MARKDOWN_FILE = "summary.md"
-JUNIT_FILE = "junit.xml"
-KINDS_CSV = "token_kinds.csv"
-PHASES_CSV = "phases.csv"
-CHARTS_DIR = "charts"
+from harness.rundir.layout import (
+    CHARTS,
+    INDEX,
+    JUNIT,
+    KINDS_CSV,
+    MARKDOWN,
+    PHASES_CSV,
+    SUMMARY,
+    write_text_atomic,
+)
 
 
 @dataclass(frozen=True)
@@ -95,23 +97,16 @@ class ReportResult:
     paths: ReportPaths
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _write_csv(path: Path, table: pd.DataFrame) -> None:
     """A table as CSV (header always, no index, empty cell for no data)."""
-    _write_text(path, table.to_csv(index=False, lineterminator="\n"))
+    write_text_atomic(path, table.to_csv(index=False, lineterminator="\n"))
 
 
 def planned_hold_s(scenario: Mapping[str, Any]) -> float | None:
     """How long a user holds a connection open (``load.session.hold``, s), if known."""
     load = scenario.get("load")
     session = load.get("session") if isinstance(load, Mapping) else None
-    return num(session.get("hold")) if isinstance(session, Mapping) else None
+    return finite(session.get("hold")) if isinstance(session, Mapping) else None
 
 
 def build_report(run_dir: Path, gates: Sequence[Gate] | None = None) -> ReportResult:
@@ -143,35 +138,37 @@ def build_report(run_dir: Path, gates: Sequence[Gate] | None = None) -> ReportRe
     results = evaluate_gates(summary, gates)
     passed = all_passed(results)
 
-    summary_path = run_dir / SUMMARY_FILE
+    summary_path = run_dir / SUMMARY
     document = {**summary, "gates": [r.to_dict() for r in results], "passed": passed}
-    _write_text(summary_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(summary_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
 
     charts = write_charts(
         attempts,
         samples,
         meta,
-        run_dir / CHARTS_DIR,
+        run_dir / CHARTS,
         windows=windows,
         phases=summary["phases"],
         recovery=recovery(summary),
         planned_hold_s=planned_hold_s(scenario),
     )
     paths = ReportPaths(
-        index_html=run_dir / INDEX_FILE,
+        index_html=run_dir / INDEX,
         summary_json=summary_path,
-        summary_md=run_dir / MARKDOWN_FILE,
-        junit_xml=run_dir / JUNIT_FILE,
+        summary_md=run_dir / MARKDOWN,
+        junit_xml=run_dir / JUNIT,
         token_kinds_csv=run_dir / KINDS_CSV,
         phases_csv=run_dir / PHASES_CSV,
         charts=tuple(charts),
     )
     _write_csv(paths.token_kinds_csv, kinds_table(summary))
     _write_csv(paths.phases_csv, phases_table(summary))
-    _write_text(paths.junit_xml, junit_xml(summary, results))
+    write_text_atomic(paths.junit_xml, junit_xml(summary, results))
     markdown = summary_markdown(
         summary, results, passed, charts, captions=CHART_CAPTIONS, run_dir=run_dir
     )
-    _write_text(paths.summary_md, markdown)
-    _write_text(paths.index_html, render_html(summary, results, passed, charts, meta, scenario))
+    write_text_atomic(paths.summary_md, markdown)
+    write_text_atomic(
+        paths.index_html, render_html(summary, results, passed, charts, meta, scenario)
+    )
     return ReportResult(summary=summary, gate_results=results, passed=passed, paths=paths)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.numbers import finite
 from harness.protocol.outcomes import Verdict
-from harness.render.present import num
 
 #: Verdict count columns, in :class:`~harness.protocol.outcomes.Verdict` order.
 VERDICT_COLUMNS: tuple[str, ...] = tuple(v.value for v in Verdict)
@@ -78,15 +78,15 @@ def section_row(sec: Mapping[str, Any]) -> dict[str, Any]:
         "expected": sec.get("expected"),
         "attempts": sec.get("attempts", 0),
         "counted": sec.get("counted", 0),
-        "success_rate": num(sec.get("success_rate")),
-        "abrupt_rate": num(sec.get("abrupt_rate")),
+        "success_rate": finite(sec.get("success_rate")),
+        "abrupt_rate": finite(sec.get("abrupt_rate")),
         **{v: verdicts.get(v, 0) for v in VERDICT_COLUMNS},
         "refusals_graceful": sec.get("graceful", 0),
         "refusals_abrupt": sec.get("abrupt", 0),
-        "graceful_share": num(sec.get("graceful_share")),
-        "handshake_p50_ms": num(hs.get("p50")),
-        "handshake_p95_ms": num(hs.get("p95")),
-        "handshake_p99_ms": num(hs.get("p99")),
+        "graceful_share": finite(sec.get("graceful_share")),
+        "handshake_p50_ms": finite(hs.get("p50")),
+        "handshake_p95_ms": finite(hs.get("p95")),
+        "handshake_p99_ms": finite(hs.get("p99")),
         "close_codes": ";".join(f"{c}:{n}" for c, n in codes.items()) or None,
         "top_close_reason": top,
     }

@@ -1,26 +1,9 @@
-"""The attempt record (one row per connection attempt) and the append-only JSONL files of a run.
-
-Files in a run directory written through this module:
-
-- ``attempts.jsonl``: one :class:`AttemptRecord` per line, written exactly once per attempt.
-- ``samples.jsonl``: one target resource sample per line (see :mod:`harness.load.probe`).
-
-Writers flush at least every second (and on close), so a killed run loses at most
-the last second; readers tolerate a torn last line.
-"""
+"""The attempt record: one row of ``attempts.jsonl`` per connection attempt, written once."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import IO, Any
-
-ATTEMPTS_FILE = "attempts.jsonl"
-SAMPLES_FILE = "samples.jsonl"
 
 
 @dataclass
@@ -65,60 +48,3 @@ class AttemptRecord:
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AttemptRecord))
-
-
-class JsonlWriter:
-    """Append-only JSON-lines file, safe to use from several greenlets or threads.
-
-    Lines are buffered and flushed when ``flush_every`` seconds have passed since
-    the last flush, and on :meth:`close`. Each ``write`` appends one whole line.
-    """
-
-    def __init__(self, path: Path, flush_every: float = 1.0) -> None:
-        self.path = path
-        self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
-        self._lock = threading.Lock()
-        self._flush_every = flush_every
-        self._last_flush = time.monotonic()
-        self.count = 0
-
-    def write_line(self, line: str) -> None:
-        with self._lock:
-            self._fh.write(line + "\n")
-            self.count += 1
-            now = time.monotonic()
-            if now - self._last_flush >= self._flush_every:
-                self._fh.flush()
-                self._last_flush = now
-
-    def write(self, obj: dict[str, Any]) -> None:
-        self.write_line(json.dumps(obj, separators=(",", ":"), allow_nan=False))
-
-    def flush(self) -> None:
-        with self._lock:
-            if not self._fh.closed:
-                self._fh.flush()
-                self._last_flush = time.monotonic()
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._fh.closed:
-                self._fh.flush()
-                self._fh.close()
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the objects of a JSON-lines file, skipping a torn (partially written) line."""
-    if not path.exists():
-        return
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # torn last line of a killed run
-            if isinstance(obj, dict):
-                yield obj

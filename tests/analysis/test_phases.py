@@ -22,6 +22,9 @@ from harness.render.charts.marks import label_layout, shade_windows
 from harness.render.terminal import format_terminal_summary, phase_lines
 from tests.render.test_report import META, T0, rec
 
+#: Faults of the test windows that cut or delay clients themselves (as the driver writes them).
+DISRUPTIVE = frozenset({"kill", "kill_target", "restart_target", "latency", "reset", "net"})
+
 
 def event(t: float, kind: str, label: str, **kw: Any) -> dict[str, Any]:
     """One chaos.jsonl event, ``t`` in seconds since T0."""
@@ -31,6 +34,7 @@ def event(t: float, kind: str, label: str, **kw: Any) -> dict[str, Any]:
         "event": kind,
         "label": label,
         "fault": fault,
+        "disruptive": kw.pop("disruptive", fault in DISRUPTIVE),
         "params": kw.pop("params", {}),
         "planned_at": kw.pop("planned_at", t),
         "planned_for": kw.pop("planned_for", None),

@@ -25,6 +25,7 @@ class BandwidthFault(Fault):
     """Thin pipe: every connection is paced to ``kib_per_s`` each way."""
 
     name = "bandwidth"
+    disruptive = True
     kind = "network"
     Params = BandwidthParams
     needs_proxy = True

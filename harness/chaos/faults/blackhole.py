@@ -15,6 +15,7 @@ class BlackholeFault(Fault):
     """
 
     name = "blackhole"
+    disruptive = True
     kind = "network"
     Params = NoParams
     needs_proxy = True

@@ -26,6 +26,7 @@ class ConnectionCapFault(Fault):
     """Too many connections: beyond ``max_connections`` new ones are reset, held or refused."""
 
     name = "connection_cap"
+    disruptive = True
     kind = "connections"
     Params = ConnectionCapParams
     needs_proxy = True

@@ -16,6 +16,7 @@ class CutHandshakeFault(Fault):
     """Connections whose response starts while active are closed before the 101."""
 
     name = "cut_handshake"
+    disruptive = True
     kind = "network"
     Params = NoParams
     needs_proxy = True

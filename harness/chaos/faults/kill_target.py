@@ -72,6 +72,7 @@ class KillTarget(Fault):
     """Send the target ``signal``; restart it on revert when restartable."""
 
     name = "kill_target"
+    disruptive = True
     kind = "process"
     Params = KillTargetParams
     summary = "kill the target (SIGKILL/SIGTERM); restarted on revert when restartable"

@@ -21,6 +21,7 @@ class LatencyFault(Fault):
     """Slow network: each chunk waits ``ms`` +- ``jitter_ms`` in each direction."""
 
     name = "latency"
+    disruptive = True
     kind = "network"
     Params = LatencyParams
     needs_proxy = True

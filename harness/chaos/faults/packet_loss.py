@@ -32,6 +32,7 @@ class PacketLoss(PortRuleFault):
     """Drop ``percent`` of loopback packets to ``port`` (client to target direction)."""
 
     name = "packet_loss"
+    disruptive = True
     Params = PacketLossParams
     summary = "nftables: drop a share of loopback packets to the target port"
 

@@ -31,6 +31,7 @@ class Reject(PortRuleFault):
     """Refuse every loopback connection to ``port`` with a reset or an ICMP error."""
 
     name = "reject"
+    disruptive = True
     Params = RejectParams
     summary = "nftables: refuse loopback connections to the target port (reset or ICMP)"
 

@@ -23,6 +23,7 @@ class ResetFault(Fault):
     """Connection resets: with ``probability``, RST (SO_LINGER 0) after ``after_ms``."""
 
     name = "reset"
+    disruptive = True
     kind = "network"
     Params = ResetParams
     needs_proxy = True

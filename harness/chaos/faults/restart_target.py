@@ -32,6 +32,7 @@ class RestartTarget(Fault):
     """Stop the target with ``signal`` and start it again after ``down_ms``."""
 
     name = "restart_target"
+    disruptive = True
     kind = "process"
     instant = True
     Params = RestartTargetParams

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.numbers import finite
 from harness.render.charts.figures import new_figure, no_data, save_png
 from harness.render.present import (
     baseline_success,
-    num,
     pct,
     recovery_state,
     recovery_text,
@@ -36,8 +36,8 @@ def recovery_bars(
     """
     bars = []
     for rec in recovery:
-        seconds = num(rec.get("recovery_s"))
-        reverted = num(rec.get("reverted_s"))
+        seconds = finite(rec.get("recovery_s"))
+        reverted = finite(rec.get("reverted_s"))
         base = baseline_success(rec)
         note = f"; baseline success {pct(base, 0)}" if base is not None else ""
         fault = rec.get("fault")

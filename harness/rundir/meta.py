@@ -1,0 +1,135 @@
+"""``meta.json``: one documented, versioned shape, whoever writes it (a run, the Locust route,
+the doctor), always written atomically.
+
+Shape (``schema_version`` 1)::
+
+    {
+      "schema_version": 1,
+      "run_id": str, "scenario": str, "scenario_file": str | null,
+      "route": "harness run" | "locust" | "locust web ui" | "doctor",
+      "command": str,                    # the command line, secrets redacted
+      "started_at": epoch s | null,      # the timeline's zero: chaos "at" counts from here
+      "ended_at": epoch s | null,        # null while running, or when the run was killed
+      "duration_planned_s": s | null,
+      "complete": bool,                  # the planned duration ran to its end
+      "stop_reason": str | null,         # why the load stopped, e.g. "planned duration", "SIGTERM"
+      "target_url": str | null, "target_pid": int | null,
+      "attempts": int | null,            # records written
+      "versions": {package: version}, "machine": {"platform": str, "cpus": int}
+    }
+
+A file written by an older harness (no ``schema_version``) reads as version 1 with the
+missing keys at their defaults; unknown keys are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass, field, fields
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import RunDirError
+from harness.numbers import finite
+from harness.rundir.layout import META, read_json_object, write_json_atomic
+
+META_SCHEMA_VERSION = 1
+
+#: Packages whose versions a run records.
+VERSIONED_PACKAGES: tuple[str, ...] = (
+    "locust",
+    "websocket-client",
+    "websockets",
+    "pyjwt",
+    "pandas",
+    "matplotlib",
+)
+
+#: How the run was started.
+ROUTES: tuple[str, ...] = ("harness run", "locust", "locust web ui", "doctor")
+
+
+def versions() -> dict[str, str]:
+    """The harness's, Python's and the core packages' versions (without importing them)."""
+    out = {"harness": __version__, "python": platform.python_version()}
+    for pkg in VERSIONED_PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def machine() -> dict[str, Any]:
+    """The platform string and CPU count of this machine."""
+    return {"platform": platform.platform(), "cpus": os.cpu_count() or 0}
+
+
+@dataclass
+class RunMeta:
+    """The content of ``meta.json`` (see the module docstring for every key)."""
+
+    run_id: str
+    scenario: str
+    route: str
+    command: str = ""
+    scenario_file: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_planned_s: float | None = None
+    complete: bool = False
+    stop_reason: str | None = None
+    target_url: str | None = None
+    target_pid: int | None = None
+    attempts: int | None = None
+    versions: dict[str, str] = field(default_factory=versions)
+    machine: dict[str, Any] = field(default_factory=machine)
+    schema_version: int = META_SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": self.schema_version, **asdict(self)}
+
+    def write(self, run_dir: Path) -> None:
+        """Write ``run_dir/meta.json`` atomically (a reader never sees half of it)."""
+        write_json_atomic(run_dir / META, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunMeta:
+        """A meta from a parsed ``meta.json``, tolerant of older and damaged files."""
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in raw.items() if k in known}
+        for key in ("started_at", "ended_at", "duration_planned_s"):
+            kw[key] = finite(kw.get(key))
+        for key in ("target_pid", "attempts"):
+            value = finite(kw.get(key))
+            kw[key] = None if value is None else int(value)
+        for key in ("run_id", "scenario", "route", "command"):
+            kw[key] = str(kw.get(key) or "")
+        for key in ("scenario_file", "stop_reason", "target_url"):
+            kw[key] = None if kw.get(key) is None else str(kw[key])
+        kw["complete"] = kw.get("complete") is True
+        given = kw.get("versions")
+        kw["versions"] = (
+            {str(k): str(v) for k, v in given.items()} if isinstance(given, dict) else {}
+        )
+        kw["machine"] = dict(kw["machine"]) if isinstance(kw.get("machine"), dict) else {}
+        version = finite(kw.get("schema_version"))
+        kw["schema_version"] = META_SCHEMA_VERSION if version is None else int(version)
+        return cls(**kw)
+
+
+def read_meta(run_dir: Path) -> RunMeta:
+    """The run's ``meta.json``.
+
+    Raises:
+        RunDirError: the directory or its ``meta.json`` is missing or unreadable.
+    """
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: not a run directory (does not exist)")
+    path = run_dir / META
+    if not path.exists():
+        raise RunDirError(f"{run_dir}: not a run directory (no {META})")
+    return RunMeta.from_dict(read_json_object(path))
