@@ -16,8 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.config.loader import load_scenario, resolve_secret, scenario_to_dict
+from harness.config.loader import load_scenario
 from harness.config.scenario import Scenario
+from harness.config.secret import resolve_secret
+from harness.config.serialise import scenario_to_dict
 from harness.errors import HarnessError
 from harness.load.runner import RunRecorder, _write_json, new_run_id
 from harness.load.user import UserConfig, WebSocketUser

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.analysis.findings import severity_at_least
-from harness.config.scenario import GATE_METRICS, GATE_OPS, SEVERITIES, Gate
+from harness.config.metrics import GATE_METRICS
+from harness.config.scenario import GATE_OPS, SEVERITIES, Gate
 from harness.numbers import finite
 from harness.protocol.outcomes import Verdict
 
@@ -62,7 +63,7 @@ class GateResult:
 
     Attributes:
         name: the gate's name from the scenario.
-        metric: one of :data:`harness.config.scenario.GATE_METRICS`.
+        metric: one of :data:`harness.config.metrics.GATE_METRICS`.
         token_kind: the token kind the metric was read for (None: all kinds).
         op: one of :data:`harness.config.scenario.GATE_OPS`.
         threshold: the number the value is compared with (same unit as the metric).
@@ -150,7 +151,7 @@ def metric_value(
 
     Args:
         summary: the run summary.
-        metric: one of :data:`harness.config.scenario.GATE_METRICS`.
+        metric: one of :data:`harness.config.metrics.GATE_METRICS`.
         token_kind: the token kind whose section is read; None: the ``total`` section.
         phase: read the section of this phase (``baseline``, ``during <label>``,
             ``after <label>``); None: the whole run.
@@ -163,7 +164,7 @@ def metric_value(
     ``invalid_accepted[empty] == 0`` cannot pass when no empty token was ever tried.
 
     Raises:
-        ValueError: ``metric`` is not one of :data:`harness.config.scenario.GATE_METRICS`.
+        ValueError: ``metric`` is not one of :data:`harness.config.metrics.GATE_METRICS`.
     """
     if metric not in GATE_METRICS:
         raise ValueError(f"unknown gate metric {metric!r}; allowed: {', '.join(GATE_METRICS)}")

@@ -107,7 +107,8 @@ from harness.analysis.phases import (
     run_spans,
 )
 from harness.analysis.recovery import MARGIN, compute_recovery
-from harness.protocol.outcomes import TOKEN_KINDS, Manner, Outcome, Verdict, manner
+from harness.config.scenario import TOKEN_KINDS
+from harness.protocol.outcomes import Manner, Outcome, Verdict, manner
 
 SCHEMA_VERSION = 1
 #: Additions that keep version 1 readers working (1: recovery, findings).

@@ -1,16 +1,12 @@
 """The fault interface: typed parameters with units, apply, idempotent revert, a registry by name.
 
-A fault is one small class in its own module under :mod:`harness.chaos.faults`::
-
-    @dataclass(frozen=True)
-    class CpuQuotaParams:
-        percent: float = param(20.0, unit="%", low=1, high=800, doc="CPU share, 100 = one core")
+A fault is one small class in its own module under :mod:`harness.chaos.faults`; what it
+is (name, kind, summary, parameters and flags) is its :class:`~harness.config.faults.FaultSpec`
+in :mod:`harness.config.faults`, where a scenario is checked without importing this package::
 
     @register
     class CpuQuota(Fault):
-        name = "cpu_quota"
-        kind = "cpu"
-        Params = CpuQuotaParams
+        spec = CPU_QUOTA  # fills name, kind, summary, Params, needs_pid, ... (see Fault)
 
         @classmethod
         def unsupported(cls) -> str | None: ...     # None when this machine can apply it
@@ -31,57 +27,16 @@ import dataclasses
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harness.config.faults import FAULT_SPECS, FaultSpec, NoParams
 from harness.errors import HarnessError
 
 
 class ChaosError(HarnessError):
     """A fault could not be applied or reverted, or may not act on the given target."""
-
-
-def param(
-    default: Any,
-    *,
-    unit: str = "",
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    choices: tuple[str, ...] | None = None,
-    doc: str = "",
-) -> Any:
-    """A fault parameter with its unit, bounds and help, for validation and documentation.
-
-    Args:
-        default: the value when the scenario does not give one.
-        unit: e.g. "ms", "%", "KiB/s", "s", "MiB"; shown in errors and docs.
-        low: smallest allowed value (inclusive unless ``low_open``).
-        high: largest allowed value (inclusive).
-        low_open: ``low`` itself is not allowed (e.g. a rate that must be > 0).
-        choices: allowed values of a string parameter.
-        doc: one line of help.
-    """
-    meta = {
-        "unit": unit,
-        "low": low,
-        "high": high,
-        "low_open": low_open,
-        "choices": choices,
-        "doc": doc,
-    }
-    return field(default=default, metadata=meta)
-
-
-def fmt_num(x: float) -> str:
-    """A bound for messages: 0.5, 100, 1048576 (never 1.04858e+06)."""
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-@dataclass(frozen=True)
-class NoParams:
-    """For faults without parameters."""
 
 
 @dataclass
@@ -145,24 +100,47 @@ def check_target_pid(pid: int, protected: frozenset[int] = frozenset()) -> None:
         raise ChaosError(f"not allowed to signal target PID {pid}") from None
 
 
-class Fault(ABC):
-    """One kind of fault. Subclasses set ``name``, ``kind``, ``Params`` and implement the rest."""
+#: The class attributes a fault takes from its spec (attribute -> FaultSpec field).
+SPEC_ATTRIBUTES: Mapping[str, str] = {
+    "name": "name",
+    "kind": "kind",
+    "summary": "summary",
+    "Params": "params",
+    "needs_pid": "needs_pid",
+    "needs_proxy": "needs_proxy",
+    "instant": "instant",
+    "disruptive": "disruptive",
+}
 
+
+class Fault(ABC):
+    """One kind of fault. Subclasses set ``spec`` and implement ``apply`` and ``revert``.
+
+    A subclass that sets ``spec`` gets the class attributes below from it (see
+    :class:`~harness.config.faults.FaultSpec` for their meaning) and may not set them
+    itself; a subclass without one (e.g. :class:`harness.chaos.nft.PortRuleFault`) is a
+    shared base for faults that do.
+    """
+
+    spec: ClassVar[FaultSpec]
     name: ClassVar[str]
-    kind: ClassVar[str]  # cpu, memory, connections, network, process
+    kind: ClassVar[str]  # one of harness.config.faults.FAULT_KINDS
     Params: ClassVar[type[Any]] = NoParams
-    #: the fault acts through the chaos proxy (the driver then puts one in front of the target)
     needs_proxy: ClassVar[bool] = False
-    #: the fault needs a target PID (the embedded target, or an external one given by PID)
     needs_pid: ClassVar[bool] = True
-    #: the fault itself cuts, resets or delays clients (network, process, the proxy's cap):
-    #: abrupt outcomes it causes are the fault, not the service's way of refusing
     disruptive: ClassVar[bool] = False
-    #: one line for `harness chaos check` and the docs
     summary: ClassVar[str] = ""
-    #: the fault is an event, not a state (a restart): with no ``for`` it is reverted as
-    #: soon as it has been applied, so what follows is the recovery phase
     instant: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is None:
+            return
+        if doubled := [a for a in SPEC_ATTRIBUTES if a in cls.__dict__]:
+            raise TypeError(f"{cls.__name__}: {', '.join(doubled)} come from its spec")
+        for attr, spec_field in SPEC_ATTRIBUTES.items():
+            setattr(cls, attr, getattr(spec, spec_field))
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None else self.Params()
@@ -193,13 +171,16 @@ REGISTRY: dict[str, type[Fault]] = {}
 
 
 def register(cls: type[Fault]) -> type[Fault]:
-    """Class decorator: make a fault available by its ``name``."""
+    """Class decorator: make a fault available by its ``name``.
+
+    Raises:
+        ValueError: the class has no spec of :data:`~harness.config.faults.FAULT_SPECS`,
+            or another class has its name already.
+    """
+    spec = cls.__dict__.get("spec")
+    if spec is None or FAULT_SPECS.get(spec.name) is not spec:
+        raise ValueError(f"{cls.__name__}: spec must be one of harness.config.faults.FAULT_SPECS")
     if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
         raise ValueError(f"fault name {cls.name!r} registered twice")
     REGISTRY[cls.name] = cls
     return cls
-
-
-def param_specs(cls: type[Fault]) -> Mapping[str, dataclasses.Field[Any]]:
-    """The parameter fields of a fault class, by name."""
-    return {f.name: f for f in dataclasses.fields(cls.Params)}

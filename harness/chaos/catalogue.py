@@ -1,44 +1,47 @@
-"""`harness chaos list|check`: the fault catalogue, and what this machine supports."""
+"""`harness chaos list|check`: the fault catalogue, and what this machine supports.
+
+The listing and ``docs/chaos.md`` come from the schemas in :mod:`harness.config.faults`
+alone; only ``check`` imports the fault implementations (to ask each whether this
+machine can apply it).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
-from harness.chaos import load_faults
-from harness.chaos.base import Fault, fmt_num
+from harness.config.faults import FAULT_SPECS, FaultSpec, param_bounds, param_required
 
 
-def _param_line(f: dataclasses.Field[object]) -> str:
+def param_line(f: dataclasses.Field[object]) -> str:
+    """One parameter as text: ``name (default 20.0 %; in (0, 800]): help``."""
     meta = f.metadata
     unit = f" {meta['unit']}" if meta.get("unit") else ""
-    bounds = ""
     if meta.get("choices"):
         bounds = " one of " + "|".join(meta["choices"])
     else:
-        lo, hi = meta.get("low"), meta.get("high")
-        if lo is not None and hi is not None:
-            bounds = f" in {'(' if meta.get('low_open') else '['}{fmt_num(lo)}, {fmt_num(hi)}]"
-        elif lo is not None:
-            bounds = f" {'>' if meta.get('low_open') else '>='} {fmt_num(lo)}"
-        elif hi is not None:
-            bounds = f" <= {fmt_num(hi)}"
+        bounds = f" {b}" if (b := param_bounds(f)) else ""
     doc = f": {meta['doc']}" if meta.get("doc") else ""
-    default = "required" if f.default is dataclasses.MISSING else f"default {f.default!r}{unit}"
+    default = "required" if param_required(f) else f"default {f.default!r}{unit}"
     return f"{f.name} ({default};{bounds}){doc}".replace(";)", ")")
 
 
 def catalogue_text(check: bool) -> str:
     """Plain text: each fault, its kind and summary, its parameters, and (check) support here."""
+    faults = None
+    if check:
+        from harness.chaos import load_faults
+
+        faults = load_faults()
     lines = []
-    for name, cls in load_faults().items():
+    for name, spec in FAULT_SPECS.items():
         status = ""
-        if check:
-            reason = cls.unsupported()
+        if faults is not None:
+            reason = faults[name].unsupported()
             status = "  [ok]" if reason is None else f"  [unsupported: {reason}]"
-        lines.append(f"{name:16} {cls.kind:12} {cls.summary}{status}")
+        lines.append(f"{name:16} {spec.kind:12} {spec.summary}{status}")
         if not check:
-            for f in dataclasses.fields(cls.Params):
-                lines.append(f"{'':29}{_param_line(f)}")
+            for f in dataclasses.fields(spec.params):
+                lines.append(f"{'':29}{param_line(f)}")
     return "\n".join(lines)
 
 
@@ -57,23 +60,23 @@ def catalogue_markdown() -> str:
         "| fault | kind | needs | what it does |",
         "|---|---|---|---|",
     ]
-    faults = load_faults()
-    for name, cls in faults.items():
-        out.append(f"| `{name}` | {cls.kind} | {_needs(cls)} | {cls.summary} |")
-    for name, cls in faults.items():
-        out += ["", f"## `{name}`", "", cls.summary, ""]
-        fields = dataclasses.fields(cls.Params)
+    for name, spec in FAULT_SPECS.items():
+        out.append(f"| `{name}` | {spec.kind} | {needs(spec)} | {spec.summary} |")
+    for name, spec in FAULT_SPECS.items():
+        out += ["", f"## `{name}`", "", spec.summary, ""]
+        fields = dataclasses.fields(spec.params)
         if not fields:
             out.append("No parameters.")
         for f in fields:
-            out.append(f"- `{_param_line(f)}`")
+            out.append(f"- `{param_line(f)}`")
     return "\n".join(out) + "\n"
 
 
-def _needs(cls: type[Fault]) -> str:
-    needs = []
-    if cls.needs_pid:
-        needs.append("target PID")
-    if cls.needs_proxy:
-        needs.append("chaos proxy")
-    return ", ".join(needs) or "-"
+def needs(spec: FaultSpec) -> str:
+    """What a fault needs to run, for the catalogue: ``target PID``, ``chaos proxy`` or ``-``."""
+    parts = []
+    if spec.needs_pid:
+        parts.append("target PID")
+    if spec.needs_proxy:
+        parts.append("chaos proxy")
+    return ", ".join(parts) or "-"

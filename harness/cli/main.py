@@ -203,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from harness.config.loader import apply_overrides, load_scenario
+    from harness.config.loader import load_scenario
+    from harness.config.overrides import apply_overrides
 
     scenario = load_scenario(args.scenario)
     scenario = apply_overrides(

@@ -19,6 +19,30 @@ DEFECTS: tuple[str, ...] = (
     "drop-before-handshake",
 )
 
+#: Token kinds a scenario's ``load.mix`` can weigh (what each one sends and expects:
+#: :mod:`harness.protocol.tokens`, :data:`harness.protocol.outcomes.EXPECTED_OUTCOMES`).
+TOKEN_KINDS: tuple[str, ...] = (
+    "valid",
+    "empty",
+    "missing",
+    "expired",
+    "not_yet_valid",
+    "bad_signature",
+    "alg_none",
+    "malformed",
+    "expired_reused",
+)
+
+#: What a target's private close code (4000-4999) can mean in ``target.close_codes``.
+APP_CLOSE_CLASSES: tuple[str, ...] = (
+    "auth",
+    "capacity",
+    "internal",
+    "normal",
+    "policy",
+    "try_again",
+)
+
 #: Where the token goes.
 PLACEMENTS: tuple[str, ...] = ("query", "header")
 
@@ -27,25 +51,6 @@ REJECTION_MODES: tuple[str, ...] = ("upgrade", "close")
 
 #: Comparison operators of gates.
 GATE_OPS: tuple[str, ...] = ("<", "<=", ">", ">=", "==", "!=")
-
-#: Gate metrics, all computed per token kind (or over all kinds when no kind is given).
-GATE_METRICS: tuple[str, ...] = (
-    "success_rate",  # share of counted attempts with the expected outcome (0..1)
-    "attempts",  # number of attempts (all, excluded ones too)
-    "ok",  # counts per verdict ...
-    "valid_refused",
-    "invalid_accepted",
-    "abrupt",
-    "wrong_rejection",
-    "generator_fault",
-    "abrupt_rate",  # abrupt / counted attempts (0..1)
-    "handshake_p50_ms",
-    "handshake_p95_ms",
-    "handshake_p99_ms",
-    "graceful_share",  # graceful / (graceful + abrupt) refusals (0..1)
-    "recovery_s",  # seconds from a fault window's end until success is back near baseline
-    "findings",  # number of findings at or above `severity`
-)
 
 #: Severities of findings, lowest first.
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
@@ -164,7 +169,7 @@ class Gate:
     """
 
     name: str
-    metric: str  # one of GATE_METRICS
+    metric: str  # a name of harness.config.metrics.GATE_METRICS
     op: str  # one of GATE_OPS
     threshold: float
     token_kind: str | None = None  # None: over all token kinds

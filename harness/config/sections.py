@@ -2,15 +2,18 @@
 
 The parsers turn nested YAML nodes (target, secret, claims, mix, session, gates, chaos
 windows with their fault parameters) into the frozen dataclasses of
-:mod:`harness.config.scenario`; the checks and :class:`~harness.config.checks._Ctx` they use are in
-:mod:`harness.config.checks`. :data:`_TOP` is the whole file.
+:mod:`harness.config.scenario`, with a :class:`~harness.config.nodes.NodeReader`. Each
+parser checks what its own section says (e.g. a target is exactly one of ``embedded`` and
+``url``); references from one section to another (a gate's token kind in ``load.mix``, its
+window in ``chaos``) are checked by :mod:`harness.config.loader` once every section is
+read. :data:`TOP` is the whole file (``docs/scenario.md`` documents every key).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import fields, replace
+from dataclasses import Field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -18,95 +21,108 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.config import scenario as sc
 from harness.config.checks import (
-    _AT_LEAST_ONE,
-    _CLOSE_CODE,
-    _DEFECT,
-    _JSON_SCALAR,
-    _NAME,
-    _NON_NEGATIVE,
-    _NUM,
-    _POSITIVE,
-    _URL,
-    _WAIT_ONE,
-    _Check,
-    _Ctx,
-    _Invalid,
-    _is_null,
-    _join,
-    _one_of,
-    _section,
-    _show,
-    _Table,
+    AT_LEAST_ONE,
+    BOOL,
+    CLOSE_CODE,
+    COUNT,
+    DEFECT,
+    HEADER_NAME,
+    JSON_SCALAR,
+    NAME,
+    NON_NEGATIVE,
+    NUM,
+    NUMBER,
+    POSITIVE,
+    SHARE,
+    TEXT,
+    URL,
+    VARIABLE_NAME,
+    WAIT_ONE,
+    Check,
+    Invalid,
+    one_of,
+    show,
 )
-from harness.protocol.outcomes import APP_CLOSE_CLASSES, TOKEN_KINDS
+from harness.config.faults import FAULT_SPECS, param_bounds, param_is_integer
+from harness.config.metrics import GATE_METRICS, GateMetric
+from harness.config.nodes import NodeReader, Table, is_null, join, section
 
-#: Gate metrics that are shares in [0, 1]: a threshold of 99 there is a percent by mistake.
-RATE_METRICS: frozenset[str] = frozenset({"success_rate", "abrupt_rate", "graceful_share"})
 #: Claims the token minter sets per token kind; a fixed value would break the kinds.
 TIME_CLAIMS: frozenset[str] = frozenset({"exp", "nbf", "iat"})
-_MAX_DEPTH = 32  # nesting limit of claim values (a recursive YAML alias would never end)
+#: Target keys that only an external (``url``) target takes.
+EXTERNAL_ONLY: tuple[str, ...] = ("pid", "pid_file", "cgroup", "restart_command")
+MAX_DEPTH = 32  # nesting limit of claim values (a recursive YAML alias would never end)
+
+# --- target -----------------------------------------------------------------------------
 
 
-def _defects(ctx: _Ctx, key: str, node: Node) -> tuple[str, ...]:
+def _defects(r: NodeReader, key: str, node: Node) -> tuple[str, ...]:
     out: list[str] = []
-    for i, item in enumerate(ctx.sequence(key, node, "a list of defect names")):
-        if (name := ctx.value(f"{key}[{i}]", item, _DEFECT)) in out:
-            raise ctx.error(f"{key}[{i}]", f"{name!r} is listed twice", item)
-        out.append(name)
+    with r.whole():
+        for i, item in enumerate(r.sequence(key, node, "a list of defect names")):
+            with r.each():
+                if (name := r.value(f"{key}[{i}]", item, DEFECT)) in out:
+                    raise r.error(f"{key}[{i}]", f"{name!r} is listed twice", item)
+                out.append(name)
     return tuple(out)
 
 
-def _embedded(ctx: _Ctx, key: str, node: Node) -> sc.EmbeddedTarget:
-    if isinstance(node, ScalarNode) and not _is_null(node):
-        ctx.value(key, node, _Check("a mapping of options or true", (bool,), bool))
+def _embedded(r: NodeReader, key: str, node: Node) -> sc.EmbeddedTarget:
+    if isinstance(node, ScalarNode) and not is_null(node):
+        r.value(key, node, Check("a mapping of options or true", (bool,), bool))
         return sc.EmbeddedTarget()
-    return sc.EmbeddedTarget(**ctx.fields(key, node, _EMBEDDED))
+    return sc.EmbeddedTarget(**r.fields(key, node, _EMBEDDED))
 
 
-def _close_codes(ctx: _Ctx, key: str, node: Node) -> Mapping[int, str]:
-    classes, out = _one_of(APP_CLOSE_CLASSES), {}
-    for k, v_node in ctx.mapping(key, node, None).items():
-        try:
-            code = _CLOSE_CODE(k)
-        except _Invalid as e:
-            raise ctx.error(_join(key, k), str(e)) from None
-        out[code] = ctx.value(_join(key, k), v_node, classes)
+def _close_codes(r: NodeReader, key: str, node: Node) -> Mapping[int, str]:
+    classes, out = one_of(sc.APP_CLOSE_CLASSES), {}
+    with r.whole():
+        for k, v_node in r.mapping(key, node, None).items():
+            with r.each():
+                try:
+                    code = CLOSE_CODE(k)
+                except Invalid as e:
+                    raise r.error(join(key, k), str(e)) from None
+                out[code] = r.value(join(key, k), v_node, classes)
     return MappingProxyType(out)
 
 
-def _target(ctx: _Ctx, key: str, node: Node) -> sc.Target:
-    v = ctx.fields(key, node, _TARGET)
+def _target(r: NodeReader, key: str, node: Node) -> sc.Target:
+    v = r.fields(key, node, _TARGET)
     if ("embedded" in v) == ("url" in v):
-        got = "both" if "url" in v else "neither"
-        raise ctx.error(key, f"expected exactly one of embedded, url, got {got}", node)
+        msg = f"expected exactly one of embedded, url, got {'both' if 'url' in v else 'neither'}"
+        at = node
+        for name in ("embedded", "url"):  # a --set that added one: name it, not the file
+            held = r.keys.get(f"{key}.{name}")
+            if held is not None and r.origin(held[1]) is not None:
+                at = held[1]
+                msg += f"; to replace the target, --set '{key}={{url: URL}}' or --target-url URL"
+        raise r.error(key, msg, at)
     if "url" in v and "path" in v:
-        raise ctx.error(f"{key}.path", "only used with the embedded target; put the path in url")
-    for name in _EXTERNAL_ONLY:
+        raise r.error(f"{key}.path", "only used with the embedded target; put the path in url")
+    for name in EXTERNAL_ONLY:
         if name in v and "embedded" in v:
-            raise ctx.error(f"{key}.{name}", "only for a url target (the embedded one is known)")
+            raise r.error(f"{key}.{name}", "only for a url target (the embedded one is known)")
     if "pid" in v and "pid_file" in v:
-        raise ctx.error(key, "expected at most one of pid, pid_file, got both", node)
+        raise r.error(key, "expected at most one of pid, pid_file, got both", node)
     return sc.Target(**v)
 
 
-def _param_check(f: Any) -> _Check:
-    """The check of one fault parameter, from its dataclass field and ``param()`` metadata."""
-    from harness.chaos.base import fmt_num
+# --- chaos ------------------------------------------------------------------------------
 
-    meta, default = f.metadata, f.default
+
+def param_check(f: Field[Any]) -> Check:
+    """The check of one fault parameter, from its dataclass field and ``param()`` metadata."""
+    meta = f.metadata
     if meta.get("choices"):
-        return _one_of(meta["choices"])
-    if isinstance(default, bool):
-        return _Check("true or false", (bool,))
+        return one_of(meta["choices"])
+    if isinstance(f.default, bool):
+        return BOOL
     lo, hi, lo_open = meta.get("low"), meta.get("high"), meta.get("low_open", False)
-    integer = isinstance(default, int) or f.type in ("int", int)
+    integer = param_is_integer(f)
     what = "an integer" if integer else "a number"
-    if lo is not None and hi is not None:
-        what += f" in {'(' if lo_open else '['}{fmt_num(lo)}, {fmt_num(hi)}]"
-    elif lo is not None:
-        what += f" {'>' if lo_open else '>='} {fmt_num(lo)}"
-    elif hi is not None:
-        what += f" <= {fmt_num(hi)}"
+    if bounds := param_bounds(f):
+        what += f" {bounds}"
     if meta.get("unit"):
         what += f" ({meta['unit']})"
 
@@ -114,201 +130,272 @@ def _param_check(f: Any) -> _Check:
         low_ok = lo is None or (v > lo if lo_open else v >= lo)
         return low_ok and (hi is None or v <= hi)
 
-    return _Check(what, (int,) if integer else _NUM, ok)
+    return Check(what, (int,) if integer else NUM, ok)
 
 
-_WINDOW: _Table = {
-    "fault": _NAME,
-    "at": _NON_NEGATIVE,
-    "for": _POSITIVE,
-    "optional": _Check("true or false", (bool,)),
-}
+_WINDOW: Table = {"fault": NAME, "at": NON_NEGATIVE, "for": POSITIVE, "optional": BOOL}
 
 
-def _chaos(ctx: _Ctx, key: str, node: Node) -> tuple[sc.ChaosEntry, ...]:
-    from harness.chaos import load_faults
+def _window(r: NodeReader, key: str, node: Node, counts: dict[str, int]) -> sc.ChaosEntry:
+    """One chaos window: its fault's name first, then its keys by the fault's schema.
 
-    faults = load_faults()
+    ``counts`` (fault name -> windows so far) numbers the window's label, ``<fault>#<n>``.
+    """
+    fault_node = _fault_node(r, key, node)
+    if fault_node is None:
+        raise r.error(f"{key}.fault", "required key missing", node)
+    name = r.value(f"{key}.fault", fault_node, NAME)
+    if name not in FAULT_SPECS:
+        msg = f"unknown fault {name!r}; known: {', '.join(FAULT_SPECS)}"
+        raise r.error(f"{key}.fault", msg, fault_node)
+    counts[name] = counts.get(name, 0) + 1
+    specs = {f.name: f for f in fields(FAULT_SPECS[name].params)}
+    table: dict[str, Any] = {**_WINDOW, **{p: param_check(f) for p, f in specs.items()}}
+    v = r.fields(key, node, table)
+    return sc.ChaosEntry(
+        fault=name,
+        at=v.get("at", 0.0),
+        duration=v.get("for"),
+        params=MappingProxyType({p: v[p] for p in v if p in specs}),
+        optional=v.get("optional", False),
+        label=f"{name}#{counts[name]}",
+    )
+
+
+def _fault_node(r: NodeReader, key: str, node: Node) -> Node | None:
+    """The value node of a window's ``fault`` key (None: absent); its other keys are checked
+    later, by the fault's schema.
+
+    Raises:
+        ScenarioError: the window is not a mapping.
+    """
+    if not isinstance(node, MappingNode):
+        r.mapping(key, node, None)  # raises for anything but null
+        return None
+    pairs: list[tuple[Node, Node]] = node.value
+    for k_node, v_node in pairs:
+        if isinstance(k_node, ScalarNode) and k_node.value == "fault":
+            return v_node
+    return None
+
+
+def _chaos(r: NodeReader, key: str, node: Node) -> tuple[sc.ChaosEntry, ...]:
     out: list[sc.ChaosEntry] = []
-    items = [] if _is_null(node) else ctx.sequence(key, node, "a list of faults")
     counts: dict[str, int] = {}
-    for i, item in enumerate(items):
-        k = f"{key}[{i}]"
-        raw = ctx.mapping(k, item, None)
-        if "fault" not in raw:
-            raise ctx.error(f"{k}.fault", "required key missing", item)
-        name = ctx.value(f"{k}.fault", raw["fault"], _NAME)
-        if name not in faults:
-            msg = f"unknown fault {name!r}; known: {', '.join(faults)}"
-            raise ctx.error(f"{k}.fault", msg, raw["fault"])
-        specs = {f.name: f for f in fields(faults[name].Params)}
-        table: dict[str, Any] = {**_WINDOW, **{p: _param_check(f) for p, f in specs.items()}}
-        v = ctx.fields(k, item, table)
-        params = {p: v.pop(p) for p in list(v) if p in specs}
-        counts[name] = counts.get(name, 0) + 1
-        out.append(
-            sc.ChaosEntry(
-                fault=name,
-                at=v.get("at", 0.0),
-                duration=v.get("for"),
-                params=MappingProxyType(params),
-                optional=v.get("optional", False),
-                label=f"{name}#{counts[name]}",
-            )
-        )
+    with r.whole():
+        items = [] if is_null(node) else r.sequence(key, node, "a list of faults")
+        for i, item in enumerate(items):
+            with r.each():
+                out.append(_window(r, f"{key}[{i}]", item, counts))
     return tuple(out)
 
 
-def _secret(ctx: _Ctx, key: str, node: Node) -> sc.Secret:
-    if isinstance(node, ScalarNode) and not _is_null(node):  # never echo: it may be the secret
+# --- auth -------------------------------------------------------------------------------
+
+
+def _secret(r: NodeReader, key: str, node: Node) -> sc.Secret:
+    if isinstance(node, ScalarNode) and not is_null(node):  # never echo: it may be the secret
         msg = "expected {env: NAME} or {file: PATH}, not the secret itself"
-        raise ctx.error(key, msg, node)
-    if len(v := ctx.fields(key, node, _SECRET)) > 1:
-        raise ctx.error(key, "expected exactly one of env, file, got both", node)
+        raise r.error(key, msg, node)
+    if len(v := r.fields(key, node, _SECRET)) > 1:
+        raise r.error(key, "expected exactly one of env, file, got both", node)
     return sc.Secret(**v)
 
 
-def _json(ctx: _Ctx, key: str, node: Node, depth: int = 0) -> Any:
+def _json(r: NodeReader, key: str, node: Node, depth: int = 0) -> Any:
     """A claim value: a JSON scalar, or a list or mapping of them."""
-    if depth > _MAX_DEPTH:
-        raise ctx.error(key, f"nested deeper than {_MAX_DEPTH} levels", node)
+    if depth > MAX_DEPTH:
+        raise r.error(key, f"nested deeper than {MAX_DEPTH} levels", node)
     if isinstance(node, SequenceNode):
-        items = ctx.sequence(key, node, "a list")
-        return [_json(ctx, f"{key}[{i}]", n, depth + 1) for i, n in enumerate(items)]
+        items = r.sequence(key, node, "a list")
+        out_list: list[Any] = []
+        with r.whole():
+            for i, n in enumerate(items):
+                with r.each():
+                    out_list.append(_json(r, f"{key}[{i}]", n, depth + 1))
+        return out_list
     if not isinstance(node, MappingNode):
-        return ctx.value(key, node, _JSON_SCALAR)
-    out = {}
-    for k, v_node in ctx.mapping(key, node, None).items():
-        if not isinstance(k, str):
-            raise ctx.error(_join(key, k), f"expected a string key, got {_show(k)}")
-        if depth == 0 and k in TIME_CLAIMS:
-            raise ctx.error(_join(key, k), "set by the harness for each token kind; remove it")
-        out[k] = _json(ctx, _join(key, k), v_node, depth + 1)
+        return r.value(key, node, JSON_SCALAR)
+    out: dict[str, Any] = {}
+    with r.whole():
+        for k, v_node in r.mapping(key, node, None).items():
+            with r.each():
+                if not isinstance(k, str):
+                    raise r.error(join(key, k), f"expected a string key, got {show(k)}")
+                if depth == 0 and k in TIME_CLAIMS:
+                    msg = "set by the harness for each token kind; remove it"
+                    raise r.error(join(key, k), msg)
+                out[k] = _json(r, join(key, k), v_node, depth + 1)
     return out
 
 
-def _claims(ctx: _Ctx, key: str, node: Node) -> Mapping[str, Any]:
+def _claims(r: NodeReader, key: str, node: Node) -> Mapping[str, Any]:
     if not isinstance(node, MappingNode):
-        raise ctx.error(key, f"expected a mapping of claims, got {_show(node)}", node)
-    return MappingProxyType(_json(ctx, key, node))
+        raise r.error(key, f"expected a mapping of claims, got {show(node)}", node)
+    return MappingProxyType(_json(r, key, node))
 
 
-def _mix(ctx: _Ctx, key: str, node: Node) -> Mapping[str, float]:
-    weights = ctx.fields(key, node, dict.fromkeys(TOKEN_KINDS, _NON_NEGATIVE))
+# --- load -------------------------------------------------------------------------------
+
+
+def _mix(r: NodeReader, key: str, node: Node) -> Mapping[str, float]:
+    weights = r.fields(key, node, dict.fromkeys(sc.TOKEN_KINDS, NON_NEGATIVE))
     if not any(w > 0 for w in weights.values()):
-        raise ctx.error(key, "expected at least one weight > 0", node)
+        raise r.error(key, "expected at least one weight > 0", node)
     return MappingProxyType(weights)
 
 
-def _session(ctx: _Ctx, key: str, node: Node) -> sc.Session:
-    v = ctx.fields(key, node, _SESSION)
+def _session(r: NodeReader, key: str, node: Node) -> sc.Session:
+    v = r.fields(key, node, _SESSION)
     if "wait" in v:
         v["wait_min"], v["wait_max"] = v.pop("wait")
     return sc.Session(**v)
 
 
-def _wait(ctx: _Ctx, key: str, node: Node) -> tuple[float, float]:
+def _wait(r: NodeReader, key: str, node: Node) -> tuple[float, float]:
     if not isinstance(node, SequenceNode):
-        one = ctx.value(key, node, _WAIT_ONE)
+        one = r.value(key, node, WAIT_ONE)
         return one, one
-    if len(items := ctx.sequence(key, node, "[min, max]")) != 2:
-        raise ctx.error(key, f"expected [min, max], got a list of {len(items)}", node)
-    lo, hi = (ctx.value(f"{key}[{i}]", n, _NON_NEGATIVE) for i, n in enumerate(items))
+    if len(items := r.sequence(key, node, "[min, max]")) != 2:
+        raise r.error(key, f"expected [min, max], got a list of {len(items)}", node)
+    lo, hi = (r.value(f"{key}[{i}]", n, NON_NEGATIVE) for i, n in enumerate(items))
     if lo > hi:
-        raise ctx.error(key, f"expected [min, max] with min <= max, got [{lo:g}, {hi:g}]", node)
+        raise r.error(key, f"expected [min, max] with min <= max, got [{lo:g}, {hi:g}]", node)
     return lo, hi
 
 
-def _gates(ctx: _Ctx, key: str, node: Node) -> tuple[sc.Gate, ...]:
+# --- gates ------------------------------------------------------------------------------
+
+_UNIT_NOTE = {
+    "share": "{} is a share, not a percent",
+    "count": "{} is a count",
+    "ms": "{} is in milliseconds",
+    "s": "{} is in seconds",
+}
+
+
+def _threshold_error(metric: GateMetric, threshold: float) -> str | None:
+    """Why ``threshold`` is out of the metric's bounds, or None."""
+    if metric.accepts(threshold):
+        return None
+    note = _UNIT_NOTE[metric.unit].format(metric.name)
+    return f"expected a number {metric.bounds_text()} ({note}), got {threshold:g}"
+
+
+def _scope_errors(v: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Keys of a gate that do not apply to its metric's scope, and why."""
+    metric = GATE_METRICS[v["metric"]]
+    out = []
+    for name, scope in (("fault", "recovery"), ("severity", "findings")):
+        if name in v and metric.scope != scope:
+            users = ", ".join(m.name for m in GATE_METRICS.values() if m.scope == scope)
+            out.append((name, f"only for {users}, not {metric.name}"))
+    if metric.scope != "section":
+        for name in ("token_kind", "phase"):
+            if name in v:
+                what = "one chaos window" if metric.scope == "recovery" else "the whole run"
+                out.append((name, f"does not apply to {metric.name} (it reads {what})"))
+    return out
+
+
+def _gate(r: NodeReader, key: str, node: Node) -> sc.Gate:
+    v = r.fields(key, node, _GATE, required=("metric", "op", "threshold"))
+    with r.whole():
+        if why := _threshold_error(GATE_METRICS[v["metric"]], v["threshold"]):
+            r.record(r.error(f"{key}.threshold", why))
+        for name, msg in _scope_errors(v):
+            r.record(r.error(f"{key}.{name}", msg))
+    gate = sc.Gate(**{"name": "", **v})
+    return gate if gate.name else replace(gate, name=gate.describe())
+
+
+def parse_gates(r: NodeReader, key: str, node: Node) -> tuple[sc.Gate, ...]:
+    """The ``gates`` list: each gate checked, names unique (a default name is the condition)."""
     out: list[sc.Gate] = []
-    items = [] if _is_null(node) else ctx.sequence(key, node, "a list of gates")
-    for i, item in enumerate(items):
-        v = ctx.fields(f"{key}[{i}]", item, _GATE, required=("metric", "op", "threshold"))
-        if v["metric"] in RATE_METRICS and not 0 <= v["threshold"] <= 1:
-            msg = f"expected a number in [0, 1] ({v['metric']} is a share, not a percent)"
-            raise ctx.error(f"{key}[{i}].threshold", f"{msg}, got {v['threshold']:g}")
-        gate = sc.Gate(**{"name": "", **v})
-        gate = gate if gate.name else replace(gate, name=gate.describe())
-        if gate.name in (names := [g.name for g in out]):
-            msg = f"same name as {key}[{names.index(gate.name)}]: {gate.name!r}"
-            raise ctx.error(f"{key}[{i}]", msg, item)
-        out.append(gate)
+    with r.whole():
+        items = [] if is_null(node) else r.sequence(key, node, "a list of gates")
+        for i, item in enumerate(items):
+            with r.each():
+                gate = _gate(r, f"{key}[{i}]", item)
+                if gate.name in (names := [g.name for g in out]):
+                    msg = f"same name as {key}[{names.index(gate.name)}]: {gate.name!r}"
+                    raise r.error(f"{key}[{i}]", msg, item)
+                out.append(gate)
     return tuple(out)
 
 
-_EMBEDDED: _Table = {
-    "rejection": _one_of(sc.REJECTION_MODES),
-    "capacity_rejection": _one_of(sc.REJECTION_MODES),
-    "max_connections": _AT_LEAST_ONE,
-    "max_rss_mb": _POSITIVE,
-    "max_cpu_percent": _Check("a number in (0, 800]", _NUM, lambda v: 0 < v <= 800),
-    "handshake_timeout": _POSITIVE,
-    "ping_interval": _NON_NEGATIVE,
-    "ping_timeout": _POSITIVE,
+# --- Tables -----------------------------------------------------------------------------
+
+_EMBEDDED: Table = {
+    "rejection": one_of(sc.REJECTION_MODES),
+    "capacity_rejection": one_of(sc.REJECTION_MODES),
+    "max_connections": AT_LEAST_ONE,
+    "max_rss_mb": POSITIVE,
+    "max_cpu_percent": Check("a number in (0, 800]", NUM, lambda v: 0 < v <= 800),
+    "handshake_timeout": POSITIVE,
+    "ping_interval": NON_NEGATIVE,
+    "ping_timeout": POSITIVE,
     "defects": _defects,
-    "drop_probability": _Check("a number in [0, 1]", _NUM, lambda v: 0 <= v <= 1),
-    "cache_ttl": _POSITIVE,
+    "drop_probability": SHARE,
+    "cache_ttl": POSITIVE,
 }
-_TARGET: _Table = {
+_TARGET: Table = {
     "embedded": _embedded,
-    "url": _URL,
-    "path": _Check("a path starting with '/'", (str,), lambda v: v.startswith("/")),
+    "url": URL,
+    "path": Check("a path starting with '/'", (str,), lambda v: v.startswith("/")),
     "close_codes": _close_codes,
-    "pid": _Check("an integer > 1", (int,), lambda v: v > 1),
-    "pid_file": _NAME,
-    "cgroup": _NAME,
-    "restart_command": _NAME,
+    "pid": Check("an integer > 1", (int,), lambda v: v > 1),
+    "pid_file": NAME,
+    "cgroup": NAME,
+    "restart_command": NAME,
 }
-_EXTERNAL_ONLY = ("pid", "pid_file", "cgroup", "restart_command")
-_SECRET: _Table = {
-    "env": _Check("a variable name", (str,), re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch),
-    "file": _NAME,
-}
-_AUTH: _Table = {
+_SECRET: Table = {"env": VARIABLE_NAME, "file": NAME}
+_AUTH: Table = {
     "secret": _secret,
-    "algorithm": _one_of(sc.HS_ALGORITHMS),
+    "algorithm": one_of(sc.HS_ALGORITHMS),
     "claims": _claims,
-    "lifetime": _POSITIVE,
-    "placement": _one_of(sc.PLACEMENTS),
-    "query_param": _NAME,
-    "header": _Check("a header name", (str,), re.compile(r"[!#$%&'*+.^_`|~\w-]+").fullmatch),
+    "lifetime": POSITIVE,
+    "placement": one_of(sc.PLACEMENTS),
+    "query_param": NAME,
+    "header": HEADER_NAME,
 }
-_SESSION: _Table = {
-    "hold": _NON_NEGATIVE,
-    "messages": _Check("an integer >= 0", (int,), lambda v: v >= 0),
-    "message_bytes": _AT_LEAST_ONE,
-    "expect_reply": _Check("true or false", (bool,)),
-    "reply_timeout": _POSITIVE,
+_SESSION: Table = {
+    "hold": NON_NEGATIVE,
+    "messages": COUNT,
+    "message_bytes": AT_LEAST_ONE,
+    "expect_reply": BOOL,
+    "reply_timeout": POSITIVE,
     "wait": _wait,
 }
-_LOAD: _Table = {
-    "users": _AT_LEAST_ONE,
-    "spawn_rate": _POSITIVE,
-    "duration": _POSITIVE,
+_LOAD: Table = {
+    "users": AT_LEAST_ONE,
+    "spawn_rate": POSITIVE,
+    "duration": POSITIVE,
     "mix": _mix,
     "session": _session,
-    "timeouts": _section(sc.Timeouts, {"connect": _POSITIVE, "handshake": _POSITIVE}),
+    "timeouts": section(sc.Timeouts, {"connect": POSITIVE, "handshake": POSITIVE}),
 }
-_GATE: _Table = {
-    "name": _NAME,
-    "metric": _one_of(sc.GATE_METRICS),
-    "token_kind": _one_of(TOKEN_KINDS),
-    "op": _one_of(sc.GATE_OPS),
-    "threshold": _Check("a number", _NUM),
-    "phase": _Check(
+_GATE: Table = {
+    "name": NAME,
+    "metric": one_of(tuple(GATE_METRICS)),
+    "token_kind": one_of(sc.TOKEN_KINDS),
+    "op": one_of(sc.GATE_OPS),
+    "threshold": NUMBER,
+    "phase": Check(
         "baseline, 'during <label>' or 'after <label>'",
         (str,),
         re.compile(r"baseline|(during|after) \S.*").fullmatch,
     ),
-    "fault": _NAME,
-    "severity": _one_of(sc.SEVERITIES),
+    "fault": NAME,
+    "severity": one_of(sc.SEVERITIES),
 }
-_TOP: _Table = {
-    "name": _NAME,
-    "description": _Check("a string", (str,)),
+#: The whole file: its top-level keys.
+TOP: Table = {
+    "name": NAME,
+    "description": TEXT,
     "target": _target,
-    "auth": _section(sc.Auth, _AUTH),
-    "load": _section(sc.Load, _LOAD),
-    "gates": _gates,
+    "auth": section(sc.Auth, _AUTH),
+    "load": section(sc.Load, _LOAD),
+    "gates": parse_gates,
     "chaos": _chaos,
 }

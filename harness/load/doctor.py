@@ -30,11 +30,11 @@ from urllib.parse import urlsplit
 import jwt
 
 from harness import __version__
-from harness.config.scenario import HS_ALGORITHMS, PLACEMENTS, Auth, Secret
+from harness.config.scenario import HS_ALGORITHMS, PLACEMENTS, TOKEN_KINDS, Auth, Secret
 from harness.errors import HarnessError
 from harness.load.attempt import AttemptInfo, build_record
 from harness.load.client import Request, SessionPlan, open_attempt
-from harness.protocol.outcomes import CLOSE_CODE_NAMES, DEFAULT_APP_CLOSE_CODES, TOKEN_KINDS
+from harness.protocol.outcomes import CLOSE_CODE_NAMES, DEFAULT_APP_CLOSE_CODES
 from harness.protocol.tokens import mint
 from harness.rundir.jsonl import JsonlWriter
 from harness.rundir.layout import ATTEMPTS

@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 
 from harness import __version__
 from harness.chaos import session as chaos
-from harness.config.loader import resolve_secret, scenario_to_dict
 from harness.config.scenario import ChaosEntry, Scenario
+from harness.config.secret import resolve_secret
+from harness.config.serialise import scenario_to_dict
 from harness.errors import HarnessError
 from harness.load.probe import Probe
 from harness.load.user import UserConfig, make_user_class

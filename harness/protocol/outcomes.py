@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from harness.config.scenario import APP_CLOSE_CLASSES, TOKEN_KINDS
+
 
 class Outcome(StrEnum):
     """The closed set of outcomes of one connection attempt."""
@@ -138,8 +140,7 @@ APP_CLASS_OUTCOMES: Mapping[str, Outcome] = {
     "internal": Outcome.CLOSED_INTERNAL,
 }
 
-#: The classes a scenario may map a private close code to.
-APP_CLOSE_CLASSES: tuple[str, ...] = tuple(sorted(APP_CLASS_OUTCOMES))
+assert set(APP_CLASS_OUTCOMES) == set(APP_CLOSE_CLASSES), "every close-code class needs an outcome"
 
 #: HTTP statuses of a refused upgrade.
 STATUS_OUTCOMES: Mapping[int, Outcome] = {
@@ -207,7 +208,7 @@ EXPECTED_OUTCOMES: Mapping[str, frozenset[Outcome]] = {
     "expired_reused": AUTH_REJECTIONS,
 }
 
-TOKEN_KINDS: tuple[str, ...] = tuple(EXPECTED_OUTCOMES)
+assert tuple(EXPECTED_OUTCOMES) == TOKEN_KINDS, "every token kind needs its expected outcomes"
 
 
 # --- What the client saw --------------------------------------------------------------

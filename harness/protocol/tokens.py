@@ -30,8 +30,7 @@ from typing import Any
 
 import jwt
 
-from harness.config.scenario import Auth
-from harness.protocol.outcomes import TOKEN_KINDS
+from harness.config.scenario import TOKEN_KINDS, Auth
 
 EXPIRED_AGO_S = 60.0  # seconds in the past an expired token's exp lies
 NOT_YET_VALID_IN_S = 3600.0  # seconds in the future a not-yet-valid token's nbf lies

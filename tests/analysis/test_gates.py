@@ -9,7 +9,8 @@ import pytest
 from harness.analysis.frames import attempts_frame, gates_from_scenario
 from harness.analysis.gates import evaluate_gates, metric_value
 from harness.analysis.summary import compute_summary
-from harness.config.scenario import GATE_METRICS, Gate
+from harness.config.metrics import GATE_METRICS
+from harness.config.scenario import Gate
 from tests.analysis.test_recovery import CPU, valid_run
 from tests.render.test_report import META, gate, rec, sample_rows
 

@@ -1,173 +1,20 @@
-"""Tests of harness.config.loader: strict scenario loading, overrides, secrets, serialisation.
+"""Tests of harness.config.loader: strict scenario loading, every error of a file at once.
 
 Messages are compared as exact strings: they are the user interface of a bad scenario.
-Every test runs in a temporary directory, so the file is named ``x.yaml`` in messages.
 """
 
 from __future__ import annotations
 
-import json
-import textwrap
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-import yaml
 
-from harness.config.loader import (
-    apply_overrides,
-    gates_from_dicts,
-    load_scenario,
-    resolve_secret,
-    scenario_to_dict,
-)
-from harness.config.scenario import (
-    Auth,
-    EmbeddedTarget,
-    Gate,
-    Load,
-    Scenario,
-    Secret,
-    Session,
-    Target,
-    Timeouts,
-)
-from harness.errors import HarnessError, ScenarioError
-from harness.protocol.outcomes import TOKEN_KINDS
-
-SECRET_VALUE = "s3cr3t-VALUE-do-not-print-7f3a"
-
-FULL = """\
-name: full
-description: every key
-target:
-  embedded:
-    rejection: close
-    capacity_rejection: close
-    max_connections: 50
-    max_rss_mb: 512
-    max_cpu_percent: 150.5
-    handshake_timeout: 3
-    ping_interval: 0
-    ping_timeout: 2.5
-    defects: [accept-empty-token, cache-past-expiry]
-    drop_probability: 0.5
-    cache_ttl: 30
-  path: /chat
-  close_codes: {4401: auth, 4000: policy}
-auth:
-  secret: {env: HARNESS_TEST_SECRET}
-  algorithm: HS384
-  claims: {sub: "user-{user}", aud: chat, roles: [a, b], ctx: {n: 1, ok: true, x: null}}
-  lifetime: 60
-  placement: header
-  query_param: jwt
-  header: X-Auth
-load:
-  users: 5
-  spawn_rate: 2.5
-  duration: 12
-  mix: {valid: 6, empty: 2, expired: 2, malformed: 0}
-  session:
-    hold: 0
-    messages: 0
-    message_bytes: 16
-    expect_reply: false
-    reply_timeout: 1
-    wait: [0, 0.25]
-  timeouts: {connect: 1, handshake: 2}
-gates:
-  - name: valid ok
-    metric: success_rate
-    token_kind: valid
-    op: ">="
-    threshold: 0.99
-  - {metric: handshake_p95_ms, op: "<", threshold: 250}
-"""
-
-FULL_EXPECTED = Scenario(
-    name="full",
-    source="x.yaml",
-    description="every key",
-    target=Target(
-        embedded=EmbeddedTarget(
-            rejection="close",
-            capacity_rejection="close",
-            max_connections=50,
-            max_rss_mb=512.0,
-            max_cpu_percent=150.5,
-            handshake_timeout=3.0,
-            ping_interval=0.0,
-            ping_timeout=2.5,
-            defects=("accept-empty-token", "cache-past-expiry"),
-            drop_probability=0.5,
-            cache_ttl=30.0,
-        ),
-        path="/chat",
-        close_codes=MappingProxyType({4401: "auth", 4000: "policy"}),
-    ),
-    auth=Auth(
-        secret=Secret(env="HARNESS_TEST_SECRET"),
-        algorithm="HS384",
-        claims=MappingProxyType(
-            {
-                "sub": "user-{user}",
-                "aud": "chat",
-                "roles": ["a", "b"],
-                "ctx": {"n": 1, "ok": True, "x": None},
-            }
-        ),
-        lifetime=60.0,
-        placement="header",
-        query_param="jwt",
-        header="X-Auth",
-    ),
-    load=Load(
-        users=5,
-        spawn_rate=2.5,
-        duration=12.0,
-        mix=MappingProxyType({"valid": 6.0, "empty": 2.0, "expired": 2.0, "malformed": 0.0}),
-        session=Session(
-            hold=0.0,
-            messages=0,
-            message_bytes=16,
-            expect_reply=False,
-            reply_timeout=1.0,
-            wait_min=0.0,
-            wait_max=0.25,
-        ),
-        timeouts=Timeouts(connect=1.0, handshake=2.0),
-    ),
-    gates=(
-        Gate(name="valid ok", metric="success_rate", op=">=", threshold=0.99, token_kind="valid"),
-        Gate(name="handshake_p95_ms < 250", metric="handshake_p95_ms", op="<", threshold=250.0),
-    ),
-)
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HARNESS_TEST_SECRET", SECRET_VALUE)
-
-
-def write(text: str | bytes, name: str = "x.yaml") -> str:
-    data = text if isinstance(text, bytes) else textwrap.dedent(text).encode()
-    Path(name).parent.mkdir(parents=True, exist_ok=True)
-    Path(name).write_bytes(data)
-    return name
-
-
-def load(text: str) -> Scenario:
-    return load_scenario(write(text))
-
-
-def error(text: str | bytes) -> str:
-    with pytest.raises(ScenarioError) as info:
-        load_scenario(write(text))
-    assert SECRET_VALUE not in str(info.value)
-    return str(info.value)
-
+from harness.config.loader import load_scenario, validate_scenario
+from harness.config.scenario import TOKEN_KINDS, EmbeddedTarget, Scenario, Secret, Target
+from harness.errors import HarnessError, ScenarioError, ScenarioErrors
+from tests.config.helpers import FULL, FULL_EXPECTED, SECRET_VALUE, error, load, write
+from tests.conftest import ROOT
 
 # --- Valid files ------------------------------------------------------------------------
 
@@ -559,162 +406,108 @@ def test_bad_input_is_always_a_scenario_error(text: str | bytes) -> None:
     assert message.startswith("x.yaml")
 
 
-# --- Overrides ----------------------------------------------------------------------------
+# --- Every error of a file at once --------------------------------------------------------
+
+THREE_SECTIONS = """\
+name: x
+target:
+  embedded:
+    max_connections: 0
+load:
+  users: 3
+  mix: {valid: 1, expired: ten}
+gates:
+  - {metric: success_rate, op: ">=", threshold: 99}
+"""
 
 
-def test_overrides_apply_to_a_copy() -> None:
-    s = load("name: x\ntarget: {embedded: {defects: [accept-empty-token]}}\n")
-    o = apply_overrides(
-        s, duration=5, users=3, spawn_rate=1.5, defects=["no-capacity-check", "accept-empty-token"]
-    )
-    assert (o.load.duration, o.load.users, o.load.spawn_rate) == (5.0, 3, 1.5)
-    assert o.target.embedded is not None
-    assert o.target.embedded.defects == ("accept-empty-token", "no-capacity-check")
-    assert s.load == Load() and apply_overrides(s) == s
+def test_three_errors_in_three_sections_are_three_lines_in_file_order() -> None:
+    with pytest.raises(ScenarioErrors) as info:
+        load_scenario(write(THREE_SECTIONS))
+    assert str(info.value).splitlines() == [
+        "x.yaml:4: target.embedded.max_connections: expected an integer >= 1, got 0",
+        "x.yaml:7: load.mix.expired: expected a number >= 0, got 'ten'",
+        "x.yaml:9: gates[0].threshold: expected a number in [0, 1] "
+        "(success_rate is a share, not a percent), got 99",
+    ]
+    assert [(e.line, e.key) for e in info.value.errors] == [
+        (4, "target.embedded.max_connections"),
+        (7, "load.mix.expired"),
+        (9, "gates[0].threshold"),
+    ]
+    assert isinstance(info.value, HarnessError) and not isinstance(info.value, ScenarioError)
 
 
-def test_target_url_override_keeps_close_codes() -> None:
-    s = load("name: x\ntarget: {embedded: true, close_codes: {4001: capacity}}\n")
-    o = apply_overrides(s, target_url="ws://127.0.0.1:9000/ws")
-    assert o.target == Target(url="ws://127.0.0.1:9000/ws", close_codes={4001: "capacity"})
+def test_validate_scenario_returns_every_error_and_nothing_for_a_valid_file() -> None:
+    assert [e.line for e in validate_scenario(write(THREE_SECTIONS))] == [4, 7, 9]
+    assert validate_scenario(write(FULL)) == []
+    assert [str(e) for e in validate_scenario("missing.yaml")] == [
+        "missing.yaml: cannot read: No such file or directory"
+    ]
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"users": 0}, "--users: expected an integer >= 1, got 0"),
-        ({"users": True}, "--users: expected an integer >= 1, got true"),
-        ({"duration": -1.0}, "--duration: expected a number > 0, got -1.0"),
-        ({"duration": float("nan")}, "--duration: expected a number > 0, got nan"),
-        ({"spawn_rate": 0}, "--spawn-rate: expected a number > 0, got 0"),
-        (
-            {"target_url": "http://x/ws"},
-            "--target-url: expected a ws:// or wss:// URL with a host, got 'http://x/ws'",
-        ),
-        (
-            {"defects": ["nope"]},
-            "--defect: expected one of accept-empty-token, cache-past-expiry, "
-            "no-capacity-check, drop-before-handshake, got 'nope'",
-        ),
-        (
-            {"target_url": "ws://127.0.0.1:9000/ws", "defects": ["accept-empty-token"]},
-            "--defect: only the embedded target has defects; "
-            "this scenario targets ws://127.0.0.1:9000/ws",
-        ),
-    ],
-)
-def test_override_errors(kwargs: dict[str, object], message: str) -> None:
-    s = load("name: x\n")
-    with pytest.raises(HarnessError) as info:
-        apply_overrides(s, **kwargs)  # type: ignore[arg-type]
-    assert not isinstance(info.value, ScenarioError)
-    assert str(info.value) == message
+def test_siblings_in_one_section_and_items_of_one_list_are_all_checked() -> None:
+    text = """\
+        name: x
+        load:
+          users: 0
+          spawn_rate: -1
+          sesion: {}
+        target:
+          embedded:
+            defects: [nope, accept-empty-token, accept-empty-token]
+        """
+    assert [str(e) for e in validate_scenario(write(text))] == [
+        "x.yaml:3: load.users: expected an integer >= 1, got 0",
+        "x.yaml:4: load.spawn_rate: expected a number > 0, got -1",
+        "x.yaml:5: load.sesion: unknown key; "
+        "allowed: duration, mix, session, spawn_rate, timeouts, users",
+        "x.yaml:8: target.embedded.defects[0]: expected one of accept-empty-token, "
+        "cache-past-expiry, no-capacity-check, drop-before-handshake, got 'nope'",
+        "x.yaml:8: target.embedded.defects[2]: 'accept-empty-token' is listed twice",
+    ]
 
 
-# --- Secrets ------------------------------------------------------------------------------
+def test_an_error_inside_a_value_causes_no_follow_on_errors() -> None:
+    # the bad url is not "neither embedded nor url"; the bad metric is not "unknown scope"
+    text = "name: x\ntarget: {url: 'http://h/ws'}\ngates: [{metric: nope, op: '>', threshold: 1}]\n"
+    assert [str(e) for e in validate_scenario(write(text))] == [
+        "x.yaml:2: target.url: expected a ws:// or wss:// URL with a host, got 'http://h/ws'",
+        "x.yaml:3: gates[0].metric: expected one of success_rate, abrupt_rate, graceful_share, "
+        "attempts, ok, valid_refused, invalid_accepted, abrupt, wrong_rejection, "
+        "generator_fault, handshake_p50_ms, handshake_p95_ms, handshake_p99_ms, recovery_s, "
+        "findings, got 'nope'",
+    ]
 
 
-def test_secret_from_env() -> None:
-    assert (
-        resolve_secret(load("name: x\nauth: {secret: {env: HARNESS_TEST_SECRET}}\n"))
-        == SECRET_VALUE
-    )
+def test_a_missing_name_and_an_unknown_key_are_both_reported() -> None:
+    assert [str(e) for e in validate_scenario(write("nmae: x\n"))] == [
+        "x.yaml:1: nmae: unknown key; allowed: auth, chaos, description, gates, load, name, target",
+        "x.yaml:1: name: required key missing",
+    ]
 
 
-def test_secret_from_file_relative_to_the_scenario() -> None:
-    Path("scenarios").mkdir()
-    Path("scenarios/key.txt").write_text(SECRET_VALUE + "\n")
-    write("name: x\nauth: {secret: {file: key.txt}}\n", "scenarios/s.yaml")
-    assert resolve_secret(load_scenario("scenarios/s.yaml")) == SECRET_VALUE
+def test_checks_across_sections_are_collected_too() -> None:
+    text = """\
+        name: x
+        load: {duration: 10}
+        chaos:
+          - {fault: latency, at: 20}
+        gates:
+          - {metric: ok, token_kind: empty, op: ">", threshold: 0}
+          - {metric: recovery_s, fault: "latency#2", op: "<", threshold: 5}
+        """
+    assert [str(e) for e in validate_scenario(write(text))] == [
+        "x.yaml:4: chaos[0].at: starts after the run ends (load.duration is 10 s)",
+        "x.yaml:6: gates[0].token_kind: 'empty' is not in load.mix, "
+        "so this gate would have no attempts",
+        "x.yaml:7: gates[1].fault: unknown chaos window 'latency#2'; windows: latency#1",
+    ]
 
 
-def test_no_secret_embedded_is_generated_external_is_an_error() -> None:
-    assert resolve_secret(load("name: x\n")) is None
-    with pytest.raises(ScenarioError) as info:
-        resolve_secret(load("name: x\ntarget: {url: 'ws://h:1/ws'}\n"))
-    assert str(info.value) == (
-        "x.yaml: auth.secret: required for an external target (give env: NAME or file: PATH)"
-    )
-    with pytest.raises(ScenarioError):
-        resolve_secret(apply_overrides(load("name: x\n"), target_url="ws://h:1/ws"))
-
-
-def secret_error(text: str) -> str:
-    with pytest.raises(ScenarioError) as info:
-        resolve_secret(load(text))
-    assert SECRET_VALUE not in str(info.value)
-    return str(info.value)
-
-
-def test_secret_env_unset_or_empty(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HARNESS_UNSET_SECRET", raising=False)
-    assert secret_error("name: x\nauth: {secret: {env: HARNESS_UNSET_SECRET}}\n") == (
-        "x.yaml: auth.secret.env: environment variable HARNESS_UNSET_SECRET is not set"
-    )
-    monkeypatch.setenv("HARNESS_UNSET_SECRET", "")
-    assert secret_error("name: x\nauth: {secret: {env: HARNESS_UNSET_SECRET}}\n") == (
-        "x.yaml: auth.secret.env: environment variable HARNESS_UNSET_SECRET is empty"
-    )
-
-
-def test_secret_file_missing_empty_or_binary() -> None:
-    assert secret_error("name: x\nauth: {secret: {file: missing.key}}\n") == (
-        "x.yaml: auth.secret.file: cannot read missing.key: No such file or directory"
-    )
-    Path("empty.key").write_text("\n")
-    assert secret_error("name: x\nauth: {secret: {file: empty.key}}\n") == (
-        "x.yaml: auth.secret.file: empty.key is empty"
-    )
-    Path("bin.key").write_bytes(b"\xff" + SECRET_VALUE.encode())
-    assert secret_error("name: x\nauth: {secret: {file: bin.key}}\n") == (
-        "x.yaml: auth.secret.file: bin.key is not UTF-8 text"
-    )
-
-
-# --- Serialisation ------------------------------------------------------------------------
-
-
-def test_scenario_to_dict_never_contains_the_secret() -> None:
-    s = load(FULL)
-    assert resolve_secret(s) == SECRET_VALUE
-    d = scenario_to_dict(s)
-    dumped = json.dumps(d)
-    assert SECRET_VALUE not in dumped and SECRET_VALUE not in yaml.safe_dump(d)
-    assert d["auth"]["secret"] == {"env": "HARNESS_TEST_SECRET"}
-    assert scenario_to_dict(load("name: x\n"))["auth"]["secret"] is None
-
-
-def test_scenario_to_dict_loads_back_into_an_equal_scenario() -> None:
-    for text in (FULL, "name: x\n", "name: y\ntarget: {url: 'wss://h/ws'}\n"):
-        s = load(text)
-        d = scenario_to_dict(s)
-        assert d.pop("source") == "x.yaml"
-        json.dumps(d)  # serialisable
-        assert load(yaml.safe_dump(d, sort_keys=False)) == s
-
-
-def test_gates_from_dicts_rebuilds_gates_through_json() -> None:
-    s = load(FULL)
-    items = json.loads(json.dumps(scenario_to_dict(s)))["gates"]
-    assert gates_from_dicts(items) == s.gates
-    assert gates_from_dicts([{"metric": "ok", "op": ">", "threshold": 1, "token_kind": None}]) == (
-        Gate(name="ok > 1", metric="ok", op=">", threshold=1.0),
-    )
-    assert gates_from_dicts([]) == ()
-
-
-def test_gates_from_dicts_errors() -> None:
-    with pytest.raises(ScenarioError) as info:
-        gates_from_dicts([{"metric": "bogus", "op": ">", "threshold": 1}], "run/scenario.json")
-    assert str(info.value) == (
-        "run/scenario.json: gates[0].metric: expected one of success_rate, attempts, ok, "
-        "valid_refused, invalid_accepted, abrupt, wrong_rejection, generator_fault, "
-        "abrupt_rate, handshake_p50_ms, handshake_p95_ms, handshake_p99_ms, graceful_share, "
-        "recovery_s, findings, got 'bogus'"
-    )
-    with pytest.raises(ScenarioError) as info:
-        gates_from_dicts([{"metric": "ok", "op": ">"}])
-    assert str(info.value) == "scenario.json: gates[0].threshold: required key missing"
-    with pytest.raises(ScenarioError) as info:
-        gates_from_dicts(["nope"])  # type: ignore[list-item]
-    assert str(info.value) == "scenario.json: gates: expected a list of mappings"
+def test_the_complete_example_of_docs_scenario_md_loads() -> None:
+    text = (ROOT / "docs" / "scenario.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    s = load(example)
+    assert s.name == "smoke" and s.chaos[0].label == "cpu_quota#1"
+    assert s.gates[0].name == "valid tokens succeed"

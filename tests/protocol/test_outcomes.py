@@ -6,9 +6,9 @@ import errno
 
 import pytest
 
+from harness.config.scenario import TOKEN_KINDS
 from harness.protocol.outcomes import (
     EXPECTED_OUTCOMES,
-    TOKEN_KINDS,
     Manner,
     Observation,
     Outcome,

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import jwt
 import pytest
 
-from harness.config.scenario import Auth, EmbeddedTarget
+from harness.config.scenario import TOKEN_KINDS, Auth, EmbeddedTarget
 from harness.load.attempt import AttemptInfo, build_record
 from harness.load.client import Request, SessionPlan, open_attempt
-from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, TOKEN_KINDS
+from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES
 from harness.protocol.tokens import mint
 from harness.target.process import TargetProcess, start_target
 

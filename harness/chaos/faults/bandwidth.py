@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from harness.chaos.base import ChaosContext, Fault, param, register
+from harness.chaos.base import ChaosContext, Fault, register
 from harness.chaos.proxy.toxics import Bandwidth
-
-
-@dataclass(frozen=True)
-class BandwidthParams:
-    kib_per_s: float = param(
-        64.0,
-        unit="KiB/s",
-        low=0,
-        low_open=True,
-        high=1_048_576,
-        doc="rate per direction per connection (1 KiB = 1024 bytes)",
-    )
+from harness.config.faults import BANDWIDTH, BandwidthParams
 
 
 @register
 class BandwidthFault(Fault):
     """Thin pipe: every connection is paced to ``kib_per_s`` each way."""
 
-    name = "bandwidth"
-    disruptive = True
-    kind = "network"
-    Params = BandwidthParams
-    needs_proxy = True
-    needs_pid = False
-    summary = "cap each direction of each connection to kib_per_s (chaos proxy)"
+    spec = BANDWIDTH
 
     @property
     def key(self) -> str:

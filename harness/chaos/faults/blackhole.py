@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from harness.chaos.base import ChaosContext, Fault, NoParams, register
+from harness.chaos.base import ChaosContext, Fault, register
 from harness.chaos.proxy.toxics import Blackhole
+from harness.config.faults import BLACKHOLE
 
 
 @register
@@ -14,13 +15,7 @@ class BlackholeFault(Fault):
     fault ends. Clients see handshake or reply timeouts.
     """
 
-    name = "blackhole"
-    disruptive = True
-    kind = "network"
-    Params = NoParams
-    needs_proxy = True
-    needs_pid = False
-    summary = "accept, read and discard everything both ways (chaos proxy)"
+    spec = BLACKHOLE
 
     @property
     def key(self) -> str:

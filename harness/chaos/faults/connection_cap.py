@@ -7,31 +7,16 @@ slot frees or the fault ends; then it proceeds) or ``refuse`` (HTTP 503 with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from harness.chaos.base import ChaosContext, Fault, param, register
-from harness.chaos.proxy.toxics import CAP_MODES, ConnectionCap
-
-
-@dataclass(frozen=True)
-class ConnectionCapParams:
-    max_connections: int = param(
-        10, unit="connections", low=0, high=1_000_000, doc="concurrent client connections"
-    )
-    mode: str = param("reset", choices=CAP_MODES, doc="what the excess gets: RST, wait, 503")
+from harness.chaos.base import ChaosContext, Fault, register
+from harness.chaos.proxy.toxics import ConnectionCap
+from harness.config.faults import CONNECTION_CAP, ConnectionCapParams
 
 
 @register
 class ConnectionCapFault(Fault):
     """Too many connections: beyond ``max_connections`` new ones are reset, held or refused."""
 
-    name = "connection_cap"
-    disruptive = True
-    kind = "connections"
-    Params = ConnectionCapParams
-    needs_proxy = True
-    needs_pid = False
-    summary = "at most max_connections concurrent; the excess reset, held or 503 (chaos proxy)"
+    spec = CONNECTION_CAP
 
     @property
     def key(self) -> str:

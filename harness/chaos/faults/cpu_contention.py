@@ -11,18 +11,17 @@ hog by PID.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
+from harness.chaos.base import ChaosContext, ChaosError, Fault, register
+from harness.children import die_with_parent
+from harness.config.faults import CPU_CONTENTION, CpuContentionParams
 
 MAX_LIFETIME_S = 3600.0  # a hog exits by itself after this (s)
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _HOG = """
 import os, sys, time
@@ -33,17 +32,11 @@ while os.getppid() == parent and time.monotonic() < end:
 """
 
 
-@dataclass(frozen=True)
-class CpuContentionParams:
-    hogs: int = param(0, low=0, high=16, doc="busy processes; 0 = one per CPU of the target")
-    nice: int = param(0, low=-20, high=19, doc="niceness of the hogs (higher = yields more)")
-
-
 def _preexec(cpus: set[int], nice: int) -> Callable[[], None]:
-    libc = ctypes.CDLL(None, use_errno=True)  # loaded before fork: the child only calls
+    die = die_with_parent(signal.SIGKILL)  # libc loaded before fork: the child only calls
 
     def run() -> None:
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        die()
         os.sched_setaffinity(0, cpus)
         os.setpriority(os.PRIO_PROCESS, 0, nice)
 
@@ -54,10 +47,7 @@ def _preexec(cpus: set[int], nice: int) -> Callable[[], None]:
 class CpuContention(Fault):
     """Run ``hogs`` busy loops on the target's CPUs."""
 
-    name = "cpu_contention"
-    kind = "cpu"
-    Params = CpuContentionParams
-    summary = "busy-loop hog processes pinned to the target's CPUs"
+    spec = CPU_CONTENTION
 
     def __init__(self, params: CpuContentionParams | None = None) -> None:
         super().__init__(params)

@@ -18,9 +18,9 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
+from harness.chaos.base import ChaosContext, ChaosError, Fault, register
+from harness.config.faults import CPU_PAUSE, CpuPauseParams
 
 MAX_LIFETIME_S = 3600.0  # the cycling thread and the guardian stop by themselves after this (s)
 
@@ -39,20 +39,11 @@ finally:
 """
 
 
-@dataclass(frozen=True)
-class CpuPauseParams:
-    percent: float = param(25.0, unit="%", low=0, high=99.9, doc="share of time the target runs")
-    period_ms: float = param(200.0, unit="ms", low=20, high=60_000, doc="one run + stop cycle")
-
-
 @register
 class CpuPause(Fault):
     """Let the target run ``percent`` of each ``period_ms``; SIGSTOP it for the rest."""
 
-    name = "cpu_pause"
-    kind = "cpu"
-    Params = CpuPauseParams
-    summary = "SIGSTOP/SIGCONT duty cycling of the target (no cgroup needed)"
+    spec = CPU_PAUSE
 
     def __init__(self, params: CpuPauseParams | None = None) -> None:
         super().__init__(params)

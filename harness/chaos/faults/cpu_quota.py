@@ -9,31 +9,19 @@ Revert moves the target back to the group it came from (if it still exists) and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from harness.chaos import cgroups
-from harness.chaos.base import ChaosContext, Fault, param, register
+from harness.chaos.base import ChaosContext, Fault, register
 from harness.chaos.cgroups import CgroupHandle
+from harness.config.faults import CPU_QUOTA, CpuQuotaParams
 
 MIN_QUOTA_US = 1_000  # the kernel refuses less CPU time per period (µs)
-
-
-@dataclass(frozen=True)
-class CpuQuotaParams:
-    percent: float = param(
-        20.0, unit="%", low=0, low_open=True, high=800, doc="CPU the target may use, 100 = one core"
-    )
-    period_ms: float = param(100.0, unit="ms", low=1, high=1000, doc="CFS enforcement period")
 
 
 @register
 class CpuQuota(Fault):
     """Throttle the target to ``percent`` of one CPU with a cgroup CFS quota."""
 
-    name = "cpu_quota"
-    kind = "cpu"
-    Params = CpuQuotaParams
-    summary = "cgroup CPU quota on the target (v2 cpu.max, v1 cpu.cfs_quota_us)"
+    spec = CPU_QUOTA
 
     def __init__(self, params: CpuQuotaParams | None = None) -> None:
         super().__init__(params)

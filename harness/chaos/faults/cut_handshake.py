@@ -7,21 +7,16 @@ moment the target's first response bytes arrive, without forwarding them.
 
 from __future__ import annotations
 
-from harness.chaos.base import ChaosContext, Fault, NoParams, register
+from harness.chaos.base import ChaosContext, Fault, register
 from harness.chaos.proxy.toxics import CutHandshake
+from harness.config.faults import CUT_HANDSHAKE
 
 
 @register
 class CutHandshakeFault(Fault):
     """Connections whose response starts while active are closed before the 101."""
 
-    name = "cut_handshake"
-    disruptive = True
-    kind = "network"
-    Params = NoParams
-    needs_proxy = True
-    needs_pid = False
-    summary = "forward the upgrade, close the client when the response starts (chaos proxy)"
+    spec = CUT_HANDSHAKE
 
     @property
     def key(self) -> str:

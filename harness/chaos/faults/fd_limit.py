@@ -12,28 +12,17 @@ RLIMIT_NOFILE bounds descriptor numbers, not their count: the new limit is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import psutil
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
-
-
-@dataclass(frozen=True)
-class FdLimitParams:
-    headroom: int = param(
-        8, unit="descriptors", low=0, high=1_000_000, doc="new descriptors allowed beyond open ones"
-    )
+from harness.chaos.base import ChaosContext, ChaosError, Fault, register
+from harness.config.faults import FD_LIMIT, FdLimitParams
 
 
 @register
 class FdLimit(Fault):
     """Soft RLIMIT_NOFILE at open descriptors + ``headroom``."""
 
-    name = "fd_limit"
-    kind = "connections"
-    Params = FdLimitParams
-    summary = "soft RLIMIT_NOFILE just above open descriptors: new handshakes stall (EMFILE)"
+    spec = FD_LIMIT
 
     def __init__(self, params: FdLimitParams | None = None) -> None:
         super().__init__(params)

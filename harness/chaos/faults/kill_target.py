@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
 
 import psutil
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
+from harness.chaos.base import ChaosContext, ChaosError, Fault, register
+from harness.config.faults import KILL_TARGET, KillTargetParams
 from harness.errors import HarnessError
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
@@ -62,20 +62,11 @@ def restart(ctx: ChaosContext, fault: str) -> int:
     return pid
 
 
-@dataclass(frozen=True)
-class KillTargetParams:
-    signal: str = param("KILL", choices=tuple(SIGNALS), doc="SIGKILL, or SIGTERM (graceful)")
-
-
 @register
 class KillTarget(Fault):
     """Send the target ``signal``; restart it on revert when restartable."""
 
-    name = "kill_target"
-    disruptive = True
-    kind = "process"
-    Params = KillTargetParams
-    summary = "kill the target (SIGKILL/SIGTERM); restarted on revert when restartable"
+    spec = KILL_TARGET
 
     def __init__(self, params: KillTargetParams | None = None) -> None:
         super().__init__(params)

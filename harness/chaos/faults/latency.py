@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from harness.chaos.base import ChaosContext, Fault, param, register
+from harness.chaos.base import ChaosContext, Fault, register
 from harness.chaos.proxy.toxics import Latency
-
-
-@dataclass(frozen=True)
-class LatencyParams:
-    ms: float = param(200.0, unit="ms", low=0, high=60_000, doc="delay added to every chunk")
-    jitter_ms: float = param(
-        0.0, unit="ms", low=0, high=60_000, doc="uniform +- around ms; order is kept"
-    )
+from harness.config.faults import LATENCY, LatencyParams
 
 
 @register
 class LatencyFault(Fault):
     """Slow network: each chunk waits ``ms`` +- ``jitter_ms`` in each direction."""
 
-    name = "latency"
-    disruptive = True
-    kind = "network"
-    Params = LatencyParams
-    needs_proxy = True
-    needs_pid = False
-    summary = "delay every chunk both ways by ms +- jitter_ms (chaos proxy)"
+    spec = LATENCY
 
     @property
     def key(self) -> str:

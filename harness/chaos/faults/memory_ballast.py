@@ -10,18 +10,17 @@ or when its parent changes. Apply refuses when less than ``margin_mb`` would sta
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
+from harness.chaos.base import ChaosContext, ChaosError, Fault, register
+from harness.children import die_with_parent
+from harness.config.faults import MEMORY_BALLAST, MemoryBallastParams
 
 MIB = 1024 * 1024  # bytes
-PR_SET_PDEATHSIG = 1  # prctl(2) option
 READY_BASE_S = 10.0  # seconds allowed for the ballast to start, plus READY_PER_GIB_S per GiB
 READY_PER_GIB_S = 5.0
 REAP_S = 10.0  # seconds to reap the ballast after SIGKILL
@@ -38,13 +37,6 @@ while time.monotonic() < end and os.getppid() == parent:
 """
 
 
-@dataclass(frozen=True)
-class MemoryBallastParams:
-    mb: int = param(256, unit="MiB", low=1, high=1 << 20, doc="memory the ballast holds")
-    margin_mb: int = param(2048, unit="MiB", low=0, doc="MemAvailable that must remain")
-    lifetime: float = param(600.0, unit="s", low=1, high=86400, doc="ballast exits after this")
-
-
 def mem_available_mb() -> float:
     """MemAvailable from /proc/meminfo, in MiB."""
     with open("/proc/meminfo", encoding="ascii") as f:
@@ -54,20 +46,11 @@ def mem_available_mb() -> float:
     raise ChaosError("memory_ballast: no MemAvailable in /proc/meminfo")
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 @register
 class MemoryBallast(Fault):
     """A bounded process holding ``mb`` MiB of resident memory."""
 
-    name = "memory_ballast"
-    kind = "memory"
-    Params = MemoryBallastParams
-    needs_pid = False
-    summary = "a ballast process holds touched memory: host-wide memory pressure"
+    spec = MEMORY_BALLAST
 
     def __init__(self, params: MemoryBallastParams | None = None) -> None:
         super().__init__(params)
@@ -84,7 +67,10 @@ class MemoryBallast(Fault):
             )
         argv = [sys.executable, "-c", BALLAST_CODE, str(p.mb), str(p.lifetime), str(os.getpid())]
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, preexec_fn=_die_with_parent
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            preexec_fn=die_with_parent(signal.SIGKILL),
         )
         assert self.proc.stdout is not None
         wait_s = READY_BASE_S + READY_PER_GIB_S * p.mb / 1024

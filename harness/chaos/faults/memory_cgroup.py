@@ -22,10 +22,10 @@ import contextlib
 import os
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, param, pid_alive, register
+from harness.chaos.base import ChaosContext, ChaosError, Fault, pid_alive, register
+from harness.config.faults import MEMORY_CGROUP, MemoryCgroupParams
 
 MIB = 1024 * 1024  # bytes
 GROUP_PREFIX = "harness_mem_"
@@ -79,22 +79,11 @@ def sweep_stale(parent: Path) -> None:
                 d.rmdir()
 
 
-@dataclass(frozen=True)
-class MemoryCgroupParams:
-    limit_mb: float = param(
-        256.0, unit="MiB", low=0, low_open=True, doc="limit on memory charged after the move"
-    )
-    mode: str = param("stall", choices=("kill", "stall"), doc="at the limit: OOM kill, or stall")
-
-
 @register
 class MemoryCgroup(Fault):
     """Move the target into a child memory cgroup limited to ``limit_mb``."""
 
-    name = "memory_cgroup"
-    kind = "memory"
-    Params = MemoryCgroupParams
-    summary = "memory cgroup limit on the target: OOM kill, or a stall until reverted"
+    spec = MEMORY_CGROUP
 
     def __init__(self, params: MemoryCgroupParams | None = None) -> None:
         super().__init__(params)

@@ -8,25 +8,14 @@ never be raised again here. Revert restores the soft value found at apply.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import psutil
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
+from harness.chaos.base import ChaosContext, ChaosError, Fault, register
+from harness.config.faults import MEMORY_RLIMIT, MemoryRlimitParams
 
 MIB = 1024 * 1024  # bytes
 #: rlimit resource per parameter value
 RESOURCES = {"as": psutil.RLIMIT_AS, "data": psutil.RLIMIT_DATA}
-
-
-@dataclass(frozen=True)
-class MemoryRlimitParams:
-    headroom_mb: float = param(
-        64.0, unit="MiB", low=0, low_open=True, doc="allowed growth beyond current use"
-    )
-    resource: str = param(
-        "as", choices=tuple(RESOURCES), doc="as: virtual size (VMS); data: data segment (VmData)"
-    )
 
 
 def current_usage(pid: int, resource: str) -> int:
@@ -44,10 +33,7 @@ def current_usage(pid: int, resource: str) -> int:
 class MemoryRlimit(Fault):
     """Soft RLIMIT_AS / RLIMIT_DATA at current use + ``headroom_mb``."""
 
-    name = "memory_rlimit"
-    kind = "memory"
-    Params = MemoryRlimitParams
-    summary = "soft RLIMIT_AS/RLIMIT_DATA just above current use: allocations fail (MemoryError)"
+    spec = MEMORY_RLIMIT
 
     def __init__(self, params: MemoryRlimitParams | None = None) -> None:
         super().__init__(params)

@@ -11,30 +11,18 @@ dropped. Only loopback addresses (127.0.0.0/8, ::1) and the one port are matched
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass
-
-from harness.chaos.base import param, register
+from harness.chaos.base import register
 from harness.chaos.nft import PortRuleFault
+from harness.config.faults import PACKET_LOSS, PacketLossParams
 
 RESOLUTION = 10_000  # random draws per 100 %: percent is applied in steps of 0.01 %
-
-
-@dataclass(frozen=True)
-class PacketLossParams:
-    port: int = param(MISSING, low=1, high=65535, doc="target TCP port (filled from the URL)")
-    percent: float = param(
-        10.0, unit="%", low=0, low_open=True, high=100, doc="share of packets dropped"
-    )
 
 
 @register
 class PacketLoss(PortRuleFault):
     """Drop ``percent`` of loopback packets to ``port`` (client to target direction)."""
 
-    name = "packet_loss"
-    disruptive = True
-    Params = PacketLossParams
-    summary = "nftables: drop a share of loopback packets to the target port"
+    spec = PACKET_LOSS
 
     def action(self) -> str:
         p: PacketLossParams = self.params

@@ -11,29 +11,19 @@ Only loopback addresses (127.0.0.0/8, ::1) and the one port are matched.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass
-
-from harness.chaos.base import ChaosError, param, register
+from harness.chaos.base import ChaosError, register
 from harness.chaos.nft import PortRuleFault
+from harness.config.faults import REJECT, RejectParams
 
 #: nftables verdict per mode; plain ``reject`` in an inet table sends ICMP(v6) port-unreachable
 ACTIONS = {"reset": "reject with tcp reset", "icmp": "reject"}
-
-
-@dataclass(frozen=True)
-class RejectParams:
-    port: int = param(MISSING, low=1, high=65535, doc="target TCP port (filled from the URL)")
-    mode: str = param("reset", choices=tuple(ACTIONS), doc="answer: TCP reset or ICMP unreachable")
 
 
 @register
 class Reject(PortRuleFault):
     """Refuse every loopback connection to ``port`` with a reset or an ICMP error."""
 
-    name = "reject"
-    disruptive = True
-    Params = RejectParams
-    summary = "nftables: refuse loopback connections to the target port (reset or ICMP)"
+    spec = REJECT
 
     def action(self) -> str:
         p: RejectParams = self.params

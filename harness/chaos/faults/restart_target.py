@@ -12,31 +12,20 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, param, register
+from harness.chaos.base import ChaosContext, ChaosError, Fault, register
 from harness.chaos.faults.kill_target import SIGNALS, restart, running, wait_gone
+from harness.config.faults import RESTART_TARGET, RestartTargetParams
 
 EXIT_TIMEOUT_S = 10.0  # wait this long for the target to exit, then SIGKILL it (s)
 KILL_TIMEOUT_S = 5.0  # wait this long after SIGKILL (s)
-
-
-@dataclass(frozen=True)
-class RestartTargetParams:
-    signal: str = param("TERM", choices=tuple(SIGNALS), doc="SIGTERM (graceful) or SIGKILL")
-    down_ms: float = param(0.0, unit="ms", low=0, high=60_000, doc="time down before restart")
 
 
 @register
 class RestartTarget(Fault):
     """Stop the target with ``signal`` and start it again after ``down_ms``."""
 
-    name = "restart_target"
-    disruptive = True
-    kind = "process"
-    instant = True
-    Params = RestartTargetParams
-    summary = "stop the target, stay down down_ms, start it again"
+    spec = RESTART_TARGET
 
     def __init__(self, params: RestartTargetParams | None = None) -> None:
         super().__init__(params)

@@ -18,10 +18,11 @@ import pytest
 
 from harness.chaos import cgroups
 from harness.chaos.base import ChaosContext, ChaosError, Fault
-from harness.chaos.faults.cpu_contention import CpuContention, CpuContentionParams
-from harness.chaos.faults.cpu_pause import CpuPause, CpuPauseParams
-from harness.chaos.faults.cpu_quota import CpuQuota, CpuQuotaParams
+from harness.chaos.faults.cpu_contention import CpuContention
+from harness.chaos.faults.cpu_pause import CpuPause
+from harness.chaos.faults.cpu_quota import CpuQuota
 from harness.chaos.faults.kill_target import running
+from harness.config.faults import CpuContentionParams, CpuPauseParams, CpuQuotaParams
 from tests.conftest import ROOT, scaled
 
 BUSY = "import time\nend = time.monotonic() + float(__import__('sys').argv[1])\n" + (

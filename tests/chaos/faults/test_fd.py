@@ -12,7 +12,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from harness.chaos import load_faults
 from harness.chaos.base import ChaosContext, ChaosError
-from harness.chaos.faults.fd_limit import FdLimit, FdLimitParams
+from harness.chaos.faults.fd_limit import FdLimit
+from harness.config.faults import FdLimitParams
 from harness.config.scenario import Auth, EmbeddedTarget
 from harness.load.client import Request, SessionPlan, open_attempt
 from harness.protocol.outcomes import ABRUPT_OUTCOMES, Outcome, classify

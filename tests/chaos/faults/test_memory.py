@@ -15,10 +15,11 @@ import pytest
 
 from harness.chaos import load_faults
 from harness.chaos.base import ChaosContext, ChaosError
-from harness.chaos.faults.memory_ballast import MemoryBallast, MemoryBallastParams, mem_available_mb
-from harness.chaos.faults.memory_cgroup import MemoryCgroup, MemoryCgroupParams, memory_cgroup_of
-from harness.chaos.faults.memory_rlimit import RESOURCES, MemoryRlimit, MemoryRlimitParams
-from harness.target.process import _die_with_parent
+from harness.chaos.faults.memory_ballast import MemoryBallast, mem_available_mb
+from harness.chaos.faults.memory_cgroup import MemoryCgroup, memory_cgroup_of
+from harness.chaos.faults.memory_rlimit import RESOURCES, MemoryRlimit
+from harness.children import die_with_parent
+from harness.config.faults import MemoryBallastParams, MemoryCgroupParams, MemoryRlimitParams
 from tests.conftest import scaled
 
 MIB = 1024 * 1024  # bytes
@@ -48,7 +49,7 @@ class Allocator:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent(),
         )
 
     @property
@@ -260,7 +261,8 @@ def test_ballast_dies_with_its_parent(tmp_path: Path) -> None:
         "import sys, time\n"
         "from pathlib import Path\n"
         "from harness.chaos.base import ChaosContext\n"
-        "from harness.chaos.faults.memory_ballast import MemoryBallast, MemoryBallastParams\n"
+        "from harness.chaos.faults.memory_ballast import MemoryBallast\n"
+        "from harness.config.faults import MemoryBallastParams\n"
         "f = MemoryBallast(MemoryBallastParams(mb=16, margin_mb=0, lifetime=120))\n"
         "f.apply(ChaosContext(target_pid=None, run_dir=Path('.')))\n"
         "print(f.proc.pid, flush=True)\n"
@@ -271,7 +273,7 @@ def test_ballast_dies_with_its_parent(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[3],
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent(),
     )
     try:
         assert parent.stdout is not None

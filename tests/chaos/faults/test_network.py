@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from harness.chaos import ChaosContext, ChaosError, load_faults
+from harness.chaos import load_faults
+from harness.chaos.base import ChaosContext, ChaosError
 from harness.chaos.proxy.server import ChaosProxy, ProxyThread
 from harness.config.scenario import Auth, EmbeddedTarget
 from harness.load.client import Request, Result, SessionPlan, open_attempt

@@ -15,9 +15,10 @@ import pytest
 
 from harness.chaos import load_faults
 from harness.chaos.base import ChaosContext
-from harness.chaos.faults.packet_loss import PacketLoss, PacketLossParams
-from harness.chaos.faults.reject import Reject, RejectParams
+from harness.chaos.faults.packet_loss import PacketLoss
+from harness.chaos.faults.reject import Reject
 from harness.chaos.nft import TABLE_PREFIX, NftTable, list_tables, nft_available, sweep_stale
+from harness.config.faults import PacketLossParams, RejectParams
 from harness.load.client import Request, SessionPlan, open_attempt
 from harness.protocol.outcomes import Outcome, classify
 from tests.conftest import scaled

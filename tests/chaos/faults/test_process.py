@@ -15,8 +15,9 @@ import pytest
 
 from harness.chaos.base import ChaosContext, ChaosError, Fault
 from harness.chaos.faults import kill_target, restart_target
-from harness.chaos.faults.kill_target import KillTarget, KillTargetParams, running
-from harness.chaos.faults.restart_target import RestartTarget, RestartTargetParams
+from harness.chaos.faults.kill_target import KillTarget, running
+from harness.chaos.faults.restart_target import RestartTarget
+from harness.config.faults import KillTargetParams, RestartTargetParams
 from tests.conftest import scaled
 
 # A target that ignores SIGTERM; says "ready" once the handler is set.
