@@ -22,7 +22,12 @@ gate                   -      passed in A and fails in B
 
 ``handshake_p50_ms``, ``handshake_p99_ms`` and ``generator_fault_share`` are shown, not
 judged; generator faults (the load generator's own failures) give a warning, never a
-regression of the target. Shares are per counted attempt (interrupted ones excluded).
+regression of the target. Shares are per counted attempt (:mod:`harness.analysis.stats`:
+neither interrupted attempts nor generator faults count). The metrics that are also gate
+metrics take their unit from the gate-metric registry
+(:data:`harness.config.metrics.GATE_METRICS`); the p95 compared is the summary's point
+estimate (linear interpolation), and its confidence interval (:func:`quantile_ci`) only
+decides whether two p95s differ beyond noise.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.config.metrics import GATE_METRICS
+
 #: Row verdicts.
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
@@ -43,7 +50,7 @@ INFO = "not judged"
 NO_DATA = "no data"
 
 #: A change must exceed its tolerance by more than this (float noise: 1.0 - 0.99 > 0.01).
-_EPS = 1e-9
+EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,8 @@ class Metric:
     """How one metric is shown and judged.
 
     Attributes:
-        unit: ``share`` (0..1, shown in %), ``ms``, ``per_s`` (1/s) or ``gate`` (1 pass, 0 fail).
+        unit: ``share`` (0..1, shown in %), ``ms``, ``per_s`` (1/s) or ``gate`` (1 pass, 0 fail);
+            the registry's unit for a gate metric.
         higher_is_better: the good direction; None: shown, not judged.
         tolerance: the :class:`Tolerance` field that bounds a worsening (None: special rule).
         relative: the tolerance is a share of A's value rather than an absolute amount.
@@ -102,16 +110,21 @@ class Metric:
     relative: bool = False
 
 
+def gate_metric(name: str, higher_is_better: bool | None, tolerance: str | None = None) -> Metric:
+    """A compared metric that is also a gate metric: its unit from the registry."""
+    return Metric(GATE_METRICS[name].unit, higher_is_better, tolerance)
+
+
 #: Every compared metric, in display order (see the table in the module docstring).
 METRICS: Mapping[str, Metric] = {
-    "success_rate": Metric("share", True, "success_rate_drop"),
-    "abrupt_rate": Metric("share", False, "abrupt_rate_rise"),
-    "graceful_share": Metric("share", True, "graceful_share_drop"),
+    "success_rate": gate_metric("success_rate", True, "success_rate_drop"),
+    "abrupt_rate": gate_metric("abrupt_rate", False, "abrupt_rate_rise"),
+    "graceful_share": gate_metric("graceful_share", True, "graceful_share_drop"),
     "valid_refused_rate": Metric("share", False, "valid_refused_rise"),
     "invalid_accepted_rate": Metric("share", False, "invalid_accepted_rise"),
-    "handshake_p50_ms": Metric("ms", None),
-    "handshake_p95_ms": Metric("ms", False),  # the latency rule
-    "handshake_p99_ms": Metric("ms", None),
+    "handshake_p50_ms": gate_metric("handshake_p50_ms", None),
+    "handshake_p95_ms": gate_metric("handshake_p95_ms", False),  # the latency rule
+    "handshake_p99_ms": gate_metric("handshake_p99_ms", None),
     "attempts_per_s": Metric("per_s", True, "attempts_rate_drop", relative=True),
     "generator_fault_share": Metric("share", None),
     "gate": Metric("gate", True),
@@ -142,10 +155,10 @@ def quantile_ci(
     return float(ordered[lo - 1]), float(ordered[hi - 1])
 
 
-def _latency(a: float, b: float, tol: Tolerance, sa: Any, sb: Any) -> tuple[str, str]:
+def latency_verdict(a: float, b: float, tol: Tolerance, sa: Any, sb: Any) -> tuple[str, str]:
     """The handshake p95 rule (see the module docstring); ``sa``/``sb`` raw ms or None."""
-    worse = b > a * tol.latency_ratio + _EPS and b - a > tol.latency_floor_ms + _EPS
-    better = a > b * tol.latency_ratio + _EPS and a - b > tol.latency_floor_ms + _EPS
+    worse = b > a * tol.latency_ratio + EPS and b - a > tol.latency_floor_ms + EPS
+    better = a > b * tol.latency_ratio + EPS and a - b > tol.latency_floor_ms + EPS
     limit = f"x{tol.latency_ratio:g} and {tol.latency_floor_ms:g} ms allowed"
     if not (worse or better):
         return SAME, f"within {limit}"
@@ -192,7 +205,7 @@ def judge(
     if rule.higher_is_better is None:
         return INFO, ""
     if metric == "handshake_p95_ms":
-        return _latency(a, b, tol, samples_a, samples_b)
+        return latency_verdict(a, b, tol, samples_a, samples_b)
     if metric == "gate":
         if a == b:
             return SAME, ""
@@ -206,8 +219,8 @@ def judge(
             return INFO, "A is 0"
         worse_by /= a
     shown = f"{allowed:.0%}" if rule.relative else f"{allowed * 100:g} pp"
-    if worse_by > allowed + _EPS:
+    if worse_by > allowed + EPS:
         return REGRESSION, f"worse by more than {shown}" if allowed else "worse: none allowed"
-    if -worse_by > allowed + _EPS:
+    if -worse_by > allowed + EPS:
         return IMPROVEMENT, f"better by more than {shown}"
     return SAME, f"within {shown}" if allowed else "unchanged"

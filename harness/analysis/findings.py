@@ -1,86 +1,96 @@
 """Findings (pure): a diagnostic engine that reads a run's summary and attempts for problems.
 
-Each rule is one entry of :data:`RULES`: an id, a type (``token``, ``resource``,
-``connection``, ``configuration``), a default severity, a title, what it means, how to fix
-it, and a small pure check that returns the evidence (with numbers) or None. A rule fires
-at most once per run; its evidence lists every place it saw the problem. A check may raise
-the severity or change the type, meaning or fix for what it saw (e.g. ``slow-recovery`` is
-high when a window never recovered, medium when it only took long).
+Each rule is a :class:`Rule`: an id, a type (``token``, ``resource``, ``connection``,
+``configuration``), a default severity, a title, what it means, how to fix it, and a small
+pure check that returns the evidence (with numbers) or None. The rules are listed in
+:data:`RULES`; each is defined below beside its check and its thresholds (module constants:
+times are seconds, handshakes milliseconds, shares 0..1). A rule fires at most once per run;
+its evidence lists every place it saw the problem. A check may raise the severity or change
+the type, meaning or fix for what it saw (e.g. ``slow-recovery`` is high when a window never
+recovered, medium when it only took long).
 
-Rules stay silent rather than guess: below their sample minimums they report nothing.
-The checks are in :mod:`harness.analysis.finding_checks`; the thresholds are the constants of
-:mod:`harness.analysis.finding_limits` (re-exported here): times are seconds, handshakes
-milliseconds, shares 0..1.
+Rules stay silent rather than guess: below their sample minimums they report nothing. Rates
+count as :mod:`harness.analysis.stats` says (excluded attempts and generator faults are not
+the target's). Phases come from the attempts frame (:mod:`harness.analysis.run`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from harness.analysis.finding_checks import (
-    KIND_FIXES,
-    Hit,
-    RunView,
-    _abrupt_under_pressure,
-    _close_without_code,
-    _closed_before_established,
-    _generator_fault,
-    _handshake_latency,
-    _invalid_token_accepted,
-    _no_heartbeat,
-    _slow_recovery,
-    _stale_token_accepted,
-    _valid_refused_without_chaos,
+from harness.analysis.run import Run
+from harness.analysis.stats import NOT_COUNTED
+from harness.analysis.summary import (
+    FINDING_TYPES,
+    NOT_RECOVERED,
+    RECOVERED,
+    Finding,
+    Phase,
+    Section,
+    Summary,
 )
-from harness.analysis.finding_limits import (
-    GRACEFUL_SHARE_MIN,
-    HANDSHAKE_CHAOS_FACTOR,
-    HANDSHAKE_CHAOS_FLOOR_MS,
-    HANDSHAKE_P95_MAX_MS,
-    LONG_OPEN_S,
-    MIN_LONG_CONNECTIONS,
-    MIN_PRESSURE_REFUSALS,
-    NORMAL_CLOSE_CODES,
-    QUIET_REFUSED_MAX_SHARE,
-    SLOW_RECOVERY_S,
-)
-from harness.analysis.phases import assign_phases, run_spans
-from harness.analysis.recovery import attempt_end_s
 from harness.config.scenario import SEVERITIES
+from harness.protocol.outcomes import ABRUPT_OUTCOMES, AUTH_REJECTIONS, Outcome, Verdict
 
-__all__ = [
-    "FINDING_TYPES",
-    "GRACEFUL_SHARE_MIN",
-    "HANDSHAKE_CHAOS_FACTOR",
-    "HANDSHAKE_CHAOS_FLOOR_MS",
-    "HANDSHAKE_P95_MAX_MS",
-    "KIND_FIXES",
-    "LONG_OPEN_S",
-    "MIN_LONG_CONNECTIONS",
-    "MIN_PRESSURE_REFUSALS",
-    "NORMAL_CLOSE_CODES",
-    "QUIET_REFUSED_MAX_SHARE",
-    "RULES",
-    "SLOW_RECOVERY_S",
-    "Hit",
-    "Rule",
-    "RunView",
-    "compute_findings",
-    "findings_by_severity",
-    "severity_at_least",
-]
+SEVERITY_RANK: Mapping[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
 
-#: Types of finding: whose problem it is.
-FINDING_TYPES: tuple[str, ...] = ("token", "resource", "connection", "configuration")
 
-_SEVERITY_RANK: Mapping[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
+def severity_at_least(severity: str, floor: str) -> bool:
+    """True when ``severity`` ranks at or above ``floor`` (both from :data:`SEVERITIES`)."""
+    return SEVERITY_RANK[severity] >= SEVERITY_RANK[floor]
+
+
+# --- What a check reads and returns ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What a check reads: the summary (without findings yet) and the run.
+
+    Attributes:
+        summary: the run's summary, with recovery.
+        run: the run: its attempts carry ``t_s``, ``end_s`` and ``phase``.
+        disrupted: per attempt, it listed, or started or ended inside, the window of a
+            disruptive fault (one that cuts or delays clients itself).
+    """
+
+    summary: Summary
+    run: Run
+    disrupted: npt.NDArray[np.bool_]
+
+    @property
+    def attempts(self) -> pd.DataFrame:
+        return self.run.attempts
+
+    def phases(self, kind: str) -> list[Phase]:
+        """The summary's phases of ``kind`` (``baseline``, ``during``, ``after``), in order."""
+        return [p for p in self.summary.phases.values() if p.kind == kind]
+
+    def disruptive(self, label: str) -> bool:
+        """The window ``label`` is of a disruptive fault (see :mod:`harness.rundir.chaos_log`)."""
+        window = self.summary.window(label)
+        return window is not None and window.disruptive
+
+    def column(self, name: str) -> pd.Series[str]:
+        """An attempts column as ``string`` (NA where missing)."""
+        return self.attempts[name].astype("string")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a check saw: the evidence, and anything it changes from the rule's defaults."""
+
+    evidence: str
+    severity: str | None = None
+    type: str | None = None
+    meaning: str | None = None
+    fix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,145 +106,477 @@ class Rule:
     check: Callable[[RunView], Hit | None]
 
 
-# --- The table ----------------------------------------------------------------------------
+def disrupted(summary: Summary, attempts: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Attempts that listed, or started or ended inside, a window of a disruptive fault."""
+    t, end = attempts["t_s"].to_numpy(dtype=float), attempts["end_s"].to_numpy(dtype=float)
+    bad = {w.label for w in summary.chaos_windows if w.disruptive}
+    listed = attempts["chaos"].map(lambda v: any(str(x) in bad for x in v) if v else False)
+    out = np.array(listed, dtype=bool)  # a copy: to_numpy may be read-only
+    for w in summary.chaos_windows:
+        if w.applied_s is not None and w.disruptive:
+            stop = math.inf if w.reverted_s is None else w.reverted_s
+            out |= (t < stop) & (end >= w.applied_s)
+    return out
+
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+def percent(num: int, den: int) -> str:
+    """``num / den`` as a percentage with one decimal (``"13.3%"``), ``n/a`` without ``den``."""
+    return f"{100.0 * num / den:.1f}%" if den else "n/a"
+
+
+def breakdown(counts: Mapping[str, int], keep: Callable[[str], bool]) -> str:
+    """``a 3, b 1`` for the kept keys of a count table, most frequent first."""
+    pairs = sorted(((k, int(v)) for k, v in counts.items() if keep(k)), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v}" for k, v in pairs if v)
+
+
+def valid_section(kinds: Mapping[str, Section]) -> Section | None:
+    """The ``valid`` token kind's section, None when there is none."""
+    return kinds.get("valid")
+
+
+ABRUPT = frozenset(o.value for o in ABRUPT_OUTCOMES)
+AUTH = frozenset(o.value for o in AUTH_REJECTIONS)
+#: Outcomes that refuse (or drop) a client, the target's doing.
+REFUSALS = frozenset(o.value for o in Outcome) - {
+    Outcome.ACCEPTED.value,
+    Outcome.GENERATOR_FAULT.value,
+    Outcome.INTERRUPTED.value,
+}
+
+
+# --- Token rules --------------------------------------------------------------------------
+
+#: What a service must do for each invalid token kind it accepted.
+KIND_FIXES: Mapping[str, str] = {
+    "empty": "refuse an empty token before the upgrade (401)",
+    "missing": "refuse a request without a token (401)",
+    "expired": "check exp on every connection (RFC 7519 section 4.1.4)",
+    "not_yet_valid": "check nbf (RFC 7519 section 4.1.5)",
+    "bad_signature": "verify the signature with the service's own key",
+    "alg_none": "pin the accepted algorithms, never 'none' (RFC 8725 section 3.1)",
+    "malformed": "refuse a token that does not parse as a JWT",
+}
+
+
+def check_invalid_token_accepted(view: RunView) -> Hit | None:
+    """Kinds that expect a refusal and got sessions (``expired_reused`` has its own rule)."""
+    parts, fixes = [], []
+    for kind, sec in view.summary.token_kinds.items():
+        if kind == "expired_reused" or sec.expected != "reject":
+            continue
+        n = sec.verdict(Verdict.INVALID_ACCEPTED)
+        if n:
+            parts.append(f"{kind}: {n} of {sec.counted} accepted")
+            fixes.append(KIND_FIXES.get(kind, f"refuse {kind} tokens"))
+    if not parts:
+        return None
+    fix = "; ".join(fixes)
+    return Hit("; ".join(parts), fix=fix[0].upper() + fix[1:] + ".")
+
+
+INVALID_TOKEN_ACCEPTED = Rule(
+    "invalid-token-accepted", "token", "critical", "Invalid tokens were accepted",
+    "The service opened sessions for tokens it must refuse: anyone can connect.",
+    "Validate the token before completing the upgrade.",
+    check_invalid_token_accepted,
+)  # fmt: skip
+
+
+def check_stale_token_accepted(view: RunView) -> Hit | None:
+    """``expired_reused`` tokens accepted after their expiry, compared with their first use."""
+    kinds = view.summary.token_kinds
+    sec = kinds.get("expired_reused")
+    stale = 0 if sec is None else sec.verdict(Verdict.INVALID_ACCEPTED)
+    if sec is None or not stale:
+        return None
+    parts = [f"expired_reused: {stale} of {sec.counted} accepted after expiry"]
+    a = view.attempts
+    keys = ["worker", "user", "attempt"]
+    kind, verdict = view.column("token_kind"), view.column("verdict")
+    reused = a[((kind == "expired_reused") & ~verdict.isin(NOT_COUNTED)).fillna(False)]
+    first = a[(kind == "valid").fillna(False)][[*keys, "outcome", "t_start"]]
+    before = reused[[*keys, "outcome", "t_start"]].assign(attempt=reused["attempt"] - 1)
+    pairs = before.merge(first, on=keys, suffixes=("_stale", "_valid"))
+    if not pairs.empty:
+        ok_valid = int((pairs["outcome_valid"] == Outcome.ACCEPTED.value).sum())
+        ok_stale = int((pairs["outcome_stale"] == Outcome.ACCEPTED.value).sum())
+        gap = float((pairs["t_start_stale"] - pairs["t_start_valid"]).median())
+        parts.append(
+            f"the same {len(pairs)} tokens: {ok_valid} accepted while valid, {ok_stale} "
+            f"after expiry (reused a median {gap:.1f} s after first use)"
+        )
+    fresh = kinds.get("expired")
+    if fresh is not None and fresh.counted:
+        n = fresh.verdict(Verdict.INVALID_ACCEPTED)
+        parts.append(f"fresh expired tokens: {n} of {fresh.counted} accepted")
+    return Hit("; ".join(parts))
+
+
+STALE_TOKEN_ACCEPTED = Rule(
+    "stale-token-accepted", "token", "critical",
+    "Tokens were accepted again after they expired",
+    "Tokens accepted while valid were accepted again after their exp: a validity cache "
+    "(or session store) outlives the tokens it holds, so expired credentials keep working.",
+    "Cap every cache entry's TTL at the token's exp (min(ttl, exp - now)), or check exp "
+    "again on every cache hit.",
+    check_stale_token_accepted,
+)  # fmt: skip
+
+
+# --- Availability and resource rules ------------------------------------------------------
+
+#: Valid attempts refused or dropped with no fault active, as a share: up to this, noise.
+QUIET_REFUSED_MAX_SHARE = 0.01
+
+_MEANING_CONFIG = (
+    "Valid tokens are refused as unauthorized with no fault active: the harness and the "
+    "service disagree on the secret, algorithm, claims, token placement or clock."
+)
+_FIX_CONFIG = (
+    "Check the scenario's auth (secret, algorithm, claims, placement, query_param/header) "
+    "against the service's validator, and the clocks of both hosts."
+)
+
+
+def quiet_periods(view: RunView) -> list[tuple[str, pd.DataFrame]]:
+    """Valid attempts that started and ended with no fault active: before the first window,
+    and after each window from its recovery to the next window's start."""
+    starts = sorted(w.applied_s for w in view.summary.chaos_windows if w.applied_s is not None)
+    periods = [("baseline", -math.inf, starts[0] if starts else math.inf)]
+    for label, rec in view.summary.recovery.items():
+        if rec.status == RECOVERED and rec.recovered_at_s is not None:  # else: slow-recovery's
+            lo = rec.recovered_at_s
+            hi = min((s for s in starts if s > lo), default=math.inf)
+            periods.append((f"after {label} (from {lo:.1f} s)", lo, hi))
+    no_fault = view.attempts["chaos"].map(lambda v: not v).to_numpy(dtype=bool)
+    valid = (view.column("token_kind") == "valid").fillna(False).to_numpy(dtype=bool)
+    t = view.attempts["t_s"].fillna(-math.inf)  # unknown: baseline
+    end = view.attempts["end_s"].fillna(-math.inf)
+    return [
+        (name, view.attempts[valid & no_fault & ((t >= lo) & (end < hi)).to_numpy(dtype=bool)])
+        for name, lo, hi in periods
+    ]
+
+
+def check_valid_refused_without_chaos(view: RunView) -> Hit | None:
+    """Valid tokens refused or dropped beyond :data:`QUIET_REFUSED_MAX_SHARE` with no fault on."""
+    parts, auth, total = [], 0, 0
+    for name, rows in quiet_periods(view):
+        verdict = rows["verdict"].astype("string")
+        bad = rows[verdict.isin([Verdict.VALID_REFUSED.value, Verdict.ABRUPT.value]).fillna(False)]
+        counted = int((~verdict.isin(NOT_COUNTED)).fillna(True).sum())
+        if not counted or len(bad) / counted <= QUIET_REFUSED_MAX_SHARE:
+            continue
+        outcomes = {
+            str(k): int(v) for k, v in bad["outcome"].astype("string").value_counts().items()
+        }
+        how = breakdown(outcomes, lambda o: o in REFUSALS)
+        share = percent(len(bad), counted)
+        parts.append(f"{name}: {len(bad)} of {counted} valid attempts refused ({share}; {how})")
+        auth += sum(v for k, v in outcomes.items() if k in AUTH)
+        total += len(bad)
+    if not parts:
+        return None
+    if auth * 2 > total:
+        return Hit("; ".join(parts), type="configuration", meaning=_MEANING_CONFIG, fix=_FIX_CONFIG)
+    return Hit("; ".join(parts))
+
+
+VALID_REFUSED_WITHOUT_CHAOS = Rule(
+    "valid-refused-without-chaos", "resource", "high",
+    "Valid tokens were refused with no fault active",
+    "The service refused or dropped valid clients under this load alone: it is at "
+    "capacity (connections, CPU, memory, descriptors) before any fault.",
+    "Size the service for this load (connection limit, workers, ulimit -n, memory), or "
+    "lower the load to what it is meant to carry.",
+    check_valid_refused_without_chaos,
+)  # fmt: skip
+
+#: Under a fault, the lowest acceptable share of refusals that name their reason (0..1).
+GRACEFUL_SHARE_MIN = 0.8
+#: Fewest refusals in a fault phase before that share is judged.
+MIN_PRESSURE_REFUSALS = 10
+
+
+def check_abrupt_under_pressure(view: RunView) -> Hit | None:
+    """Phases under a (non-disruptive) fault whose refusals were mostly abrupt."""
+    parts = []
+    for phase in view.phases("during"):
+        if any(view.disruptive(label) for label in phase.labels):
+            continue  # a cut network or a dead process cannot refuse gracefully
+        sec = valid_section(phase.token_kinds) or phase.total
+        n = sec.graceful + sec.abrupt
+        if n >= MIN_PRESSURE_REFUSALS and sec.graceful / n < GRACEFUL_SHARE_MIN:
+            how = breakdown(sec.outcomes, lambda o: o in ABRUPT)
+            parts.append(
+                f"{phase.name}: {sec.abrupt} of {n} refusals abrupt (graceful share "
+                f"{sec.graceful / n:.2f} < {GRACEFUL_SHARE_MIN:g}; {how})"
+            )
+    return Hit("; ".join(parts)) if parts else None
+
+
+ABRUPT_UNDER_PRESSURE = Rule(
+    "abrupt-under-pressure", "resource", "high",
+    "Under pressure, refusals were abrupt rather than graceful",
+    "Under a fault the service reset, dropped or timed out clients instead of refusing "
+    "with a reason; clients cannot tell overload from a broken network and retry at once.",
+    "Check capacity before the upgrade and refuse with 503 + Retry-After, or accept and "
+    "close with 1013 and a reason; keep headroom for that path.",
+    check_abrupt_under_pressure,
+)  # fmt: skip
+
+#: Seconds of recovery after a fault window beyond which it is slow.
+SLOW_RECOVERY_S = 10.0
+
+
+def check_slow_recovery(view: RunView) -> Hit | None:
+    """Windows that did not recover (high), or took more than :data:`SLOW_RECOVERY_S` (medium)."""
+    parts, severity = [], "medium"
+    for label, rec in view.summary.recovery.items():
+        if rec.status == NOT_RECOVERED:
+            severity = "high"
+            parts.append(
+                f"{label} did not recover by {rec.horizon_end_s or 0.0:.1f} s (valid success "
+                f"{rec.success_rate_after or 0.0:.2f} after its revert at "
+                f"{rec.reverted_s or 0.0:.1f} s; baseline {rec.baseline_success_rate:.2f}, "
+                f"threshold {rec.threshold:.2f})"
+            )
+        elif rec.status == RECOVERED and (rec.recovery_s or 0.0) > SLOW_RECOVERY_S:
+            parts.append(
+                f"{label} took {rec.recovery_s:.1f} s to recover (back within the margin at "
+                f"{rec.recovered_at_s:.1f} s)"
+            )
+    return Hit("; ".join(parts), severity=severity) if parts else None
+
+
+SLOW_RECOVERY = Rule(
+    "slow-recovery", "resource", "medium", "Service was slow to recover after a fault",
+    "After a fault window ended, valid-token success stayed below its baseline: the "
+    "service kept degraded state (full queues, leaked connections, a tripped breaker).",
+    "Make refusals and timeouts release their resources, bound queues, let breakers "
+    "close again; re-run to check that recovery is bounded.",
+    check_slow_recovery,
+)  # fmt: skip
+
+#: Valid handshake p95 (ms) in the baseline above which handshakes are slow.
+HANDSHAKE_P95_MAX_MS = 500.0
+#: A fault phase's valid p95 over the baseline's that is slow ...
+HANDSHAKE_CHAOS_FACTOR = 5.0
+#: ... when that p95 (ms) is also at least this.
+HANDSHAKE_CHAOS_FLOOR_MS = 100.0
+
+
+def check_handshake_latency(view: RunView) -> Hit | None:
+    """A slow baseline p95, or fault phases much slower than the baseline."""
+    base = next((valid_section(p.token_kinds) for p in view.phases("baseline")), None)
+    p95 = (base.handshake_ms.p95 if base else None) or 0.0  # 0: none
+    parts = []
+    if p95 > HANDSHAKE_P95_MAX_MS:
+        parts.append(f"baseline: valid handshake p95 {p95:.0f} ms > {HANDSHAKE_P95_MAX_MS:g} ms")
+    for phase in view.phases("during") if p95 else []:
+        if any(view.disruptive(label) for label in phase.labels):
+            continue  # added latency or lost packets are the fault itself
+        sec = valid_section(phase.token_kinds)
+        q = sec.handshake_ms.p95 if sec else None
+        if q is not None and q > HANDSHAKE_CHAOS_FACTOR * p95 and q >= HANDSHAKE_CHAOS_FLOOR_MS:
+            parts.append(
+                f"{phase.name}: p95 {q:.0f} ms, {q / p95:.1f}x the baseline's {p95:.0f} ms"
+            )
+    return Hit("; ".join(parts)) if parts else None
+
+
+HANDSHAKE_LATENCY = Rule(
+    "handshake-latency", "resource", "medium", "WebSocket handshakes were slow",
+    "Upgrades waited long for an answer: the accept loop or token validation is "
+    "saturated, and clients with short timeouts give up.",
+    "Profile the upgrade path (accept loop, token validation); add workers or headroom.",
+    check_handshake_latency,
+)  # fmt: skip
+
+
+# --- Connection rules ---------------------------------------------------------------------
+
+
+def check_closed_before_established(view: RunView) -> Hit | None:
+    """Connections dropped before the 101, outside disruptive faults, per phase."""
+    dropped = (view.column("outcome") == Outcome.ABNORMAL_HANDSHAKE.value).fillna(False)
+    mine = dropped.to_numpy(dtype=bool) & ~view.disrupted
+    if not mine.any():
+        return None
+    n, attempts = int(mine.sum()), len(view.attempts)
+    others = int((dropped.to_numpy(dtype=bool) & view.disrupted).sum())
+    phase = view.attempts["phase"].astype(str)
+    counts = phase[mine].value_counts()
+    spread = ", ".join(f"{p} {int(counts[p])}" for p in view.run.phase_names if p in counts)
+    tail = f" ({others} more under network or process faults, not counted)" if others else ""
+    return Hit(
+        f"{n} of {attempts} attempts ({percent(n, attempts)}) dropped before the 101: "
+        f"{spread}{tail}"
+    )
+
+
+CLOSED_BEFORE_ESTABLISHED = Rule(
+    "closed-before-established", "connection", "high",
+    "Connections were closed before they were established",
+    "TCP connections ended before the server answered the upgrade (the browser's 'closed "
+    "before the connection is established'): a full accept backlog, a crash or restart, "
+    "a proxy or handshake timeout, or a server that drops instead of refusing when full.",
+    "Answer every upgrade (503 when full, never a drop), raise the listen backlog "
+    "(net.core.somaxconn), and align proxy and handshake timeouts.",
+    check_closed_before_established,
+)  # fmt: skip
+
+#: Close codes that need no reason (RFC 6455 section 7.4.1: normal closure, going away).
+NORMAL_CLOSE_CODES: frozenset[int] = frozenset({1000, 1001})
+
+
+def check_close_without_code(view: RunView) -> Hit | None:
+    """Close frames without a code, 1006 endings, and error codes without a reason."""
+    outcome, reason = view.column("outcome"), view.column("close_reason")
+    code = pd.to_numeric(view.attempts["close_code"], errors="coerce")
+    no_code = int(((outcome == Outcome.CLOSED_OTHER.value) & code.isna()).fillna(False).sum())
+    gone_1006 = (outcome == Outcome.ABNORMAL_CLOSURE.value).fillna(False).to_numpy(dtype=bool)
+    gone = int((gone_1006 & ~view.disrupted).sum())
+    silent = (
+        outcome.str.startswith("closed_").fillna(False)
+        & code.notna()
+        & ~code.isin(list(NORMAL_CLOSE_CODES))
+        & (reason.isna() | (reason.str.strip() == "")).fillna(True)
+    )
+    parts = []
+    if no_code:
+        parts.append(f"{no_code} server close frames without a code")
+    if gone:
+        parts.append(f"{gone} connections ended after the 101 without a close frame (1006)")
+    if silent.any():
+        codes = code[silent].astype(int).value_counts().sort_index()
+        listed = ", ".join(f"{c}: {n}" for c, n in codes.items())
+        parts.append(f"{int(silent.sum())} closes with a code but no reason ({listed})")
+    return Hit("; ".join(parts)) if parts else None
+
+
+CLOSE_WITHOUT_CODE = Rule(
+    "close-without-code", "connection", "medium",
+    "Connections were closed without a code or reason",
+    "Clients saw closes they cannot interpret (no close frame, no code, or an error code "
+    "without a reason), so they cannot decide whether to retry.",
+    "Always send a close frame with a code (RFC 6455 section 7.4.1; 4000-4999 for your "
+    "own) and a short reason before dropping a connection.",
+    check_close_without_code,
+)  # fmt: skip
+
+#: Seconds open after which a connection should have seen a server ping.
+LONG_OPEN_S = 10.0
+#: Fewest such connections before a missing heartbeat is reported.
+MIN_LONG_CONNECTIONS = 5
+
+
+def check_no_heartbeat(view: RunView) -> Hit | None:
+    """At least :data:`MIN_LONG_CONNECTIONS` sessions open :data:`LONG_OPEN_S` s, no ping."""
+    open_s = pd.to_numeric(view.attempts["open_s"], errors="coerce")
+    accepted = (view.column("outcome") == Outcome.ACCEPTED.value).fillna(False)
+    long = view.attempts[(accepted & (open_s >= LONG_OPEN_S)).to_numpy(dtype=bool)]
+    if len(long) < MIN_LONG_CONNECTIONS:
+        return None  # too few long connections to expect a ping: say nothing
+    if int(pd.to_numeric(long["pings"], errors="coerce").fillna(0).sum()) > 0:
+        return None
+    longest = float(pd.to_numeric(long["open_s"], errors="coerce").max())
+    return Hit(
+        f"{len(long)} accepted connections stayed open >= {LONG_OPEN_S:g} s "
+        f"(longest {longest:.1f} s); none saw a server ping"
+    )
+
+
+NO_HEARTBEAT = Rule(
+    "no-heartbeat", "connection", "low", "Long-lived connections saw no server pings",
+    "Without pings (RFC 6455 section 5.5.2) half-open connections are only found when "
+    "a write fails, and idle proxies may cut quiet ones.",
+    "Send a ping every 20-30 s and close connections whose pong does not come back.",
+    check_no_heartbeat,
+)  # fmt: skip
+
+
+# --- Configuration rules ------------------------------------------------------------------
+
+
+def check_generator_fault(view: RunView) -> Hit | None:
+    """Attempts that failed inside the load generator, with their most frequent errors."""
+    total = view.summary.total
+    n = total.verdict(Verdict.GENERATOR_FAULT)
+    if not n:
+        return None
+    faulty = view.column("verdict") == Verdict.GENERATOR_FAULT.value
+    errors = view.column("error")[faulty.fillna(False)].dropna().value_counts().head(3)
+    seen = "; ".join(f"{e!s} x{c}" for e, c in errors.items())
+    tail = f" (errors: {seen})" if seen else ""
+    return Hit(
+        f"{n} of {total.attempts} attempts ({percent(n, total.attempts)}) failed in the load "
+        f"generator{tail}"
+    )
+
+
+GENERATOR_FAULT = Rule(
+    "generator-fault", "configuration", "critical",
+    "The load generator itself failed: results are not trustworthy",
+    "The harness ran out of something (file descriptors, ports, memory): those attempts "
+    "say nothing about the target, and the load was lower than planned.",
+    "Raise the generator's ulimit -n, add Locust workers (or machines), or lower users.",
+    check_generator_fault,
+)  # fmt: skip
+
+
+# --- The table and the engine ---------------------------------------------------------------
 
 RULES: tuple[Rule, ...] = (
-    Rule("invalid-token-accepted", "token", "critical", "Invalid tokens were accepted",
-         "The service opened sessions for tokens it must refuse: anyone can connect.",
-         "Validate the token before completing the upgrade.",
-         _invalid_token_accepted),
-    Rule("stale-token-accepted", "token", "critical",
-         "Tokens were accepted again after they expired",
-         "Tokens accepted while valid were accepted again after their exp: a validity cache "
-         "(or session store) outlives the tokens it holds, so expired credentials keep working.",
-         "Cap every cache entry's TTL at the token's exp (min(ttl, exp - now)), or check exp "
-         "again on every cache hit.",
-         _stale_token_accepted),
-    Rule("valid-refused-without-chaos", "resource", "high",
-         "Valid tokens were refused with no fault active",
-         "The service refused or dropped valid clients under this load alone: it is at "
-         "capacity (connections, CPU, memory, descriptors) before any fault.",
-         "Size the service for this load (connection limit, workers, ulimit -n, memory), or "
-         "lower the load to what it is meant to carry.",
-         _valid_refused_without_chaos),
-    Rule("abrupt-under-pressure", "resource", "high",
-         "Under pressure, refusals were abrupt rather than graceful",
-         "Under a fault the service reset, dropped or timed out clients instead of refusing "
-         "with a reason; clients cannot tell overload from a broken network and retry at once.",
-         "Check capacity before the upgrade and refuse with 503 + Retry-After, or accept and "
-         "close with 1013 and a reason; keep headroom for that path.",
-         _abrupt_under_pressure),
-    Rule("closed-before-established", "connection", "high",
-         "Connections were closed before they were established",
-         "TCP connections ended before the server answered the upgrade (the browser's 'closed "
-         "before the connection is established'): a full accept backlog, a crash or restart, "
-         "a proxy or handshake timeout, or a server that drops instead of refusing when full.",
-         "Answer every upgrade (503 when full, never a drop), raise the listen backlog "
-         "(net.core.somaxconn), and align proxy and handshake timeouts.",
-         _closed_before_established),
-    Rule("close-without-code", "connection", "medium",
-         "Connections were closed without a code or reason",
-         "Clients saw closes they cannot interpret (no close frame, no code, or an error code "
-         "without a reason), so they cannot decide whether to retry.",
-         "Always send a close frame with a code (RFC 6455 section 7.4.1; 4000-4999 for your "
-         "own) and a short reason before dropping a connection.",
-         _close_without_code),
-    Rule("no-heartbeat", "connection", "low", "Long-lived connections saw no server pings",
-         "Without pings (RFC 6455 section 5.5.2) half-open connections are only found when "
-         "a write fails, and idle proxies may cut quiet ones.",
-         "Send a ping every 20-30 s and close connections whose pong does not come back.",
-         _no_heartbeat),
-    Rule("slow-recovery", "resource", "medium", "Service was slow to recover after a fault",
-         "After a fault window ended, valid-token success stayed below its baseline: the "
-         "service kept degraded state (full queues, leaked connections, a tripped breaker).",
-         "Make refusals and timeouts release their resources, bound queues, let breakers "
-         "close again; re-run to check that recovery is bounded.",
-         _slow_recovery),
-    Rule("generator-fault", "configuration", "critical",
-         "The load generator itself failed: results are not trustworthy",
-         "The harness ran out of something (file descriptors, ports, memory): those attempts "
-         "say nothing about the target, and the load was lower than planned.",
-         "Raise the generator's ulimit -n, add Locust workers (or machines), or lower users.",
-         _generator_fault),
-    Rule("handshake-latency", "resource", "medium", "WebSocket handshakes were slow",
-         "Upgrades waited long for an answer: the accept loop or token validation is "
-         "saturated, and clients with short timeouts give up.",
-         "Profile the upgrade path (accept loop, token validation); add workers or headroom.",
-         _handshake_latency),
-)  # fmt: skip
+    INVALID_TOKEN_ACCEPTED,
+    STALE_TOKEN_ACCEPTED,
+    VALID_REFUSED_WITHOUT_CHAOS,
+    ABRUPT_UNDER_PRESSURE,
+    CLOSED_BEFORE_ESTABLISHED,
+    CLOSE_WITHOUT_CODE,
+    NO_HEARTBEAT,
+    SLOW_RECOVERY,
+    GENERATOR_FAULT,
+    HANDSHAKE_LATENCY,
+)
 assert all(r.type in FINDING_TYPES and r.severity in SEVERITIES for r in RULES)
 assert len({r.id for r in RULES}) == len(RULES), "rule ids must be unique"
 
 
-def severity_at_least(severity: str, floor: str) -> bool:
-    """True when ``severity`` ranks at or above ``floor`` (both from :data:`SEVERITIES`)."""
-    return _SEVERITY_RANK[severity] >= _SEVERITY_RANK[floor]
-
-
-_WINDOW_COLUMNS = ("label", "fault", "applied_s", "reverted_s")
-
-
-def _disrupted(run: RunView) -> npt.NDArray[np.bool_]:
-    """Attempts that listed, or started or ended inside, a window of a disruptive fault."""
-    t, end = run.t_s.to_numpy(dtype=float), run.end_s.to_numpy(dtype=float)
-    listed = run.attempts["chaos"].map(
-        lambda v: any(run.disruptive(str(x)) for x in v) if isinstance(v, list) else False
-    )
-    out = np.array(listed, dtype=bool)  # a copy: to_numpy may be read-only
-    for w in run.summary.get("chaos_windows") or []:
-        start, stop = w.get("applied_s"), w.get("reverted_s")
-        if start is not None and run.disruptive(str(w.get("label"))):
-            out |= (t < (math.inf if stop is None else float(stop))) & (end >= float(start))
-    return out
-
-
-def _t_s(summary: Mapping[str, Any], attempts: pd.DataFrame) -> pd.Series[float]:
-    t = pd.to_numeric(attempts["t_start"], errors="coerce")
-    t0 = summary.get("started_at")
-    if not isinstance(t0, int | float):
-        t0 = float(t.min()) if t.notna().any() else 0.0
-    return (t - float(t0)).astype("float64")
-
-
 def compute_findings(
-    summary: Mapping[str, Any], attempts: pd.DataFrame, rules: Sequence[Rule] = RULES
-) -> list[dict[str, str]]:
+    summary: Summary, run: Run, rules: Sequence[Rule] = RULES
+) -> tuple[Finding, ...]:
     """Every finding of a run (pure), most severe first, then by id.
 
     Args:
-        summary: the run summary (see :mod:`harness.analysis.summary`), with ``recovery``.
-        attempts: the frame of :func:`harness.analysis.frames.load_attempts`.
+        summary: the run's summary (with ``recovery``; its ``findings`` are not read).
+        run: the run the summary is of.
         rules: the rules to apply (default: all of :data:`RULES`).
-
-    Returns:
-        Dicts with ``id``, ``type``, ``severity``, ``title``, ``evidence``, ``meaning``, ``fix``.
     """
-    t_s = _t_s(summary, attempts)
-    end_s = attempt_end_s(attempts, t_s)
-    windows = pd.DataFrame(summary.get("chaos_windows") or [], columns=_WINDOW_COLUMNS)
-    spans, _ = run_spans(windows, summary.get("duration_s"))  # as the summary's phases
-    phase = assign_phases(attempts["chaos"], t_s, spans)
-    run = RunView(summary, attempts, t_s, end_s, phase, np.zeros(len(attempts), dtype=bool))
-    run = replace(run, disrupted=_disrupted(run))
+    view = RunView(summary, run, disrupted(summary, run.attempts))
     out = []
     for rule in rules:
-        hit = rule.check(run)
+        hit = rule.check(view)
         if hit is None:
             continue
         out.append(
-            {
-                "id": rule.id,
-                "type": hit.type or rule.type,
-                "severity": hit.severity or rule.severity,
-                "title": rule.title,
-                "evidence": hit.evidence,
-                "meaning": hit.meaning or rule.meaning,
-                "fix": hit.fix or rule.fix,
-            }
+            Finding(
+                id=rule.id,
+                type=hit.type or rule.type,
+                severity=hit.severity or rule.severity,
+                title=rule.title,
+                evidence=hit.evidence,
+                meaning=hit.meaning or rule.meaning,
+                fix=hit.fix or rule.fix,
+            )
         )
-    return sorted(out, key=lambda f: (-_SEVERITY_RANK[f["severity"]], f["id"]))
+    return tuple(sorted(out, key=lambda f: (-SEVERITY_RANK[f.severity], f.id)))
 
 
-def findings_by_severity(findings: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+def findings_by_severity(findings: Sequence[Finding]) -> dict[str, int]:
     """Count of findings per severity, every severity included, highest first."""
-    return {s: sum(1 for f in findings if f.get("severity") == s) for s in reversed(SEVERITIES)}
+    return {s: sum(1 for f in findings if f.severity == s) for s in reversed(SEVERITIES)}

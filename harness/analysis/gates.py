@@ -1,32 +1,32 @@
 """Pure gate evaluation: ``metric[token_kind]@phase op threshold`` against a run summary.
 
-Where a gate reads its number (see :mod:`harness.analysis.summary` for the layout):
+Which metrics exist, their units and where each is read (its scope) come from the
+gate-metric registry, :data:`harness.config.metrics.GATE_METRICS`; how each value is read
+from the summary is :data:`SECTION_READERS` here:
 
-- section metrics (counts per verdict, ``attempts``, ``success_rate``, ``abrupt_rate``,
+- ``section`` metrics (counts per verdict, ``attempts``, ``success_rate``, ``abrupt_rate``,
   ``graceful_share``, handshake percentiles): the section of the gate's token kind, or the
-  ``total`` section when it names none; with a ``phase``, that section inside
-  ``summary["phases"][phase]``;
-- ``recovery_s``: ``summary["recovery"][fault]["recovery_s"]`` (seconds; valid tokens only,
-  so the gate's token kind and phase do not apply);
-- ``findings``: how many of ``summary["findings"]`` have a severity at or above the gate's.
+  ``total`` section when it names none; with a ``phase``, that section of the phase;
+- ``recovery`` (``recovery_s``): the recovery of the chaos window named by the gate's
+  ``fault`` (seconds; valid tokens only, so its token kind and phase do not apply);
+- ``findings``: how many findings have a severity at or above the gate's ``severity``.
 
 Rates and shares are 0..1, handshake percentiles milliseconds, recovery seconds, the rest
 counts. A gate never passes vacuously: when its value is missing (no attempts of that kind
 or in that phase, no counted attempts, no handshake completed, no refusal, a window that
-did not recover, a summary without findings) it fails and says why.
+did not recover, a severity that is not one) it fails and says why.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import replace
 
 from harness.analysis.findings import severity_at_least
+from harness.analysis.summary import GateResult, Section, Summary
 from harness.config.metrics import GATE_METRICS
 from harness.config.scenario import GATE_OPS, SEVERITIES, Gate
-from harness.numbers import finite
 from harness.protocol.outcomes import Verdict
 
 #: Comparison of each gate operator: ``OPS[op](value, threshold)``.
@@ -40,56 +40,34 @@ OPS: Mapping[str, Callable[[float, float], bool]] = {
 }
 assert set(OPS) == set(GATE_OPS), "every gate operator needs a comparison"
 
-#: Metrics read from a section's ``verdicts`` counts.
-VERDICT_METRICS: frozenset[str] = frozenset(v.value for v in Verdict) & frozenset(GATE_METRICS)
 
-#: Metrics read from a section's ``handshake_ms`` percentiles (metric -> percentile key).
-HANDSHAKE_METRICS: Mapping[str, str] = {
-    "handshake_p50_ms": "p50",
-    "handshake_p95_ms": "p95",
-    "handshake_p99_ms": "p99",
+def _count(verdict: Verdict) -> Callable[[Section], float | None]:
+    """A verdict count, None without counted attempts (so ``invalid_accepted == 0`` cannot
+    pass when no such token was ever tried); generator faults need only attempts."""
+    if verdict is Verdict.GENERATOR_FAULT:
+        return lambda s: float(s.verdict(verdict))
+    return lambda s: float(s.verdict(verdict)) if s.counted else None
+
+
+#: How each ``section`` metric is read from a section (a section without attempts has none).
+SECTION_READERS: Mapping[str, Callable[[Section], float | None]] = {
+    "success_rate": lambda s: s.success_rate,
+    "abrupt_rate": lambda s: s.abrupt_rate,
+    "graceful_share": lambda s: s.graceful_share,
+    "attempts": lambda s: float(s.attempts),
+    "ok": _count(Verdict.OK),
+    "valid_refused": _count(Verdict.VALID_REFUSED),
+    "invalid_accepted": _count(Verdict.INVALID_ACCEPTED),
+    "abrupt": _count(Verdict.ABRUPT),
+    "wrong_rejection": _count(Verdict.WRONG_REJECTION),
+    "generator_fault": _count(Verdict.GENERATOR_FAULT),
+    "handshake_p50_ms": lambda s: s.handshake_ms.p50,
+    "handshake_p95_ms": lambda s: s.handshake_ms.p95,
+    "handshake_p99_ms": lambda s: s.handshake_ms.p99,
 }
-
-#: Metrics read straight from a section's key of the same name (0..1, None without data).
-RATE_METRICS: frozenset[str] = frozenset({"success_rate", "abrupt_rate", "graceful_share"})
-
-#: Metrics that read a part of the summary other than a section.
-RUN_METRICS: frozenset[str] = frozenset({"recovery_s", "findings"})
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """The outcome of one gate.
-
-    Attributes:
-        name: the gate's name from the scenario.
-        metric: one of :data:`harness.config.metrics.GATE_METRICS`.
-        token_kind: the token kind the metric was read for (None: all kinds).
-        op: one of :data:`harness.config.scenario.GATE_OPS`.
-        threshold: the number the value is compared with (same unit as the metric).
-        value: the metric's value, None when there was no data.
-        passed: True only when there was a value and the comparison held.
-        message: one line, e.g. ``FAIL invalid_accepted[empty] == 0: got 37``.
-        phase: the phase the metric was read in (None: the whole run).
-        fault: the chaos window of a ``recovery_s`` gate.
-        severity: the lowest severity a ``findings`` gate counts.
-    """
-
-    name: str
-    metric: str
-    token_kind: str | None
-    op: str
-    threshold: float
-    value: float | None
-    passed: bool
-    message: str
-    phase: str | None = None
-    fault: str | None = None
-    severity: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of the fields."""
-        return asdict(self)
+assert set(SECTION_READERS) == {n for n, m in GATE_METRICS.items() if m.scope == "section"}, (
+    "every section metric of the registry needs a reader, and only those"
+)
 
 
 def format_value(value: float | None) -> str:
@@ -101,47 +79,27 @@ def format_value(value: float | None) -> str:
     return f"{value:.6g}"
 
 
-def _section(
-    summary: Mapping[str, Any], token_kind: str | None, phase: str | None = None
-) -> Mapping[str, Any] | None:
+def gate_section(summary: Summary, token_kind: str | None, phase: str | None) -> Section | None:
     """The section a metric is read from: of a kind (or ``total``), of a phase (or the run)."""
-    holder: Any = summary
     if phase is not None:
-        holder = (summary.get("phases") or {}).get(phase)
-        if not isinstance(holder, Mapping):
+        holder = summary.phases.get(phase)
+        if holder is None:
             return None
-    sec = (
-        holder.get("total")
-        if token_kind is None
-        else (holder.get("token_kinds") or {}).get(token_kind)
-    )
-    return sec if isinstance(sec, Mapping) else None
+        return holder.total if token_kind is None else holder.token_kinds.get(token_kind)
+    return summary.total if token_kind is None else summary.token_kinds.get(token_kind)
 
 
-def _recovery(summary: Mapping[str, Any], fault: str | None) -> Mapping[str, Any] | None:
-    rec = (summary.get("recovery") or {}).get(fault) if fault is not None else None
-    return rec if isinstance(rec, Mapping) else None
-
-
-def _findings_count(summary: Mapping[str, Any], severity: str | None) -> float | None:
-    found = summary.get("findings")
-    if severity not in SEVERITIES or not isinstance(found, list):
+def findings_count(summary: Summary, severity: str | None) -> float | None:
+    """Findings at or above ``severity``; None when it is not a severity."""
+    if severity not in SEVERITIES:
         return None
-    return float(
-        sum(
-            1
-            for f in found
-            if isinstance(f, Mapping)
-            and f.get("severity") in SEVERITIES
-            and severity_at_least(str(f["severity"]), str(severity))
-        )
-    )
+    return float(sum(1 for f in summary.findings if severity_at_least(f.severity, severity)))
 
 
 def metric_value(
-    summary: Mapping[str, Any],
+    summary: Summary,
     metric: str,
-    token_kind: str | None,
+    token_kind: str | None = None,
     *,
     phase: str | None = None,
     fault: str | None = None,
@@ -151,84 +109,72 @@ def metric_value(
 
     Args:
         summary: the run summary.
-        metric: one of :data:`harness.config.metrics.GATE_METRICS`.
+        metric: a name of :data:`harness.config.metrics.GATE_METRICS`.
         token_kind: the token kind whose section is read; None: the ``total`` section.
         phase: read the section of this phase (``baseline``, ``during <label>``,
             ``after <label>``); None: the whole run.
-        fault: the chaos window label of ``recovery_s``.
-        severity: the lowest severity ``findings`` counts (one of
-            :data:`harness.config.scenario.SEVERITIES`).
-
-    Section counts (``attempts`` and the verdicts) are None when the section has no attempts
-    (``attempts``) or no counted attempts (verdicts), so that a gate such as
-    ``invalid_accepted[empty] == 0`` cannot pass when no empty token was ever tried.
+        fault: the chaos window label of a ``recovery`` metric.
+        severity: the lowest severity a ``findings`` metric counts.
 
     Raises:
-        ValueError: ``metric`` is not one of :data:`harness.config.metrics.GATE_METRICS`.
+        ValueError: ``metric`` is not a gate metric.
     """
-    if metric not in GATE_METRICS:
+    spec = GATE_METRICS.get(metric)
+    if spec is None:
         raise ValueError(f"unknown gate metric {metric!r}; allowed: {', '.join(GATE_METRICS)}")
-    if metric == "recovery_s":
-        return finite((_recovery(summary, fault) or {}).get("recovery_s"))
-    if metric == "findings":
-        return _findings_count(summary, severity)
-    sec = _section(summary, token_kind, phase)
-    if sec is None or not sec.get("attempts"):
+    if spec.scope == "recovery":
+        rec = summary.recovery.get(fault) if fault is not None else None
+        return None if rec is None else rec.recovery_s
+    if spec.scope == "findings":
+        return findings_count(summary, severity)
+    sec = gate_section(summary, token_kind, phase)
+    if sec is None or not sec.attempts:
         return None
-    if metric == "attempts":
-        return finite(sec.get("attempts"))
-    if metric in RATE_METRICS:
-        return finite(sec.get(metric))
-    if metric in HANDSHAKE_METRICS:
-        return finite((sec.get("handshake_ms") or {}).get(HANDSHAKE_METRICS[metric]))
-    if metric in VERDICT_METRICS:
-        if not sec.get("counted"):
-            return None
-        return finite((sec.get("verdicts") or {}).get(metric, 0))
-    raise AssertionError(f"gate metric {metric!r} has no reader")  # pragma: no cover
+    return SECTION_READERS[metric](sec)
 
 
-def _no_data_reason(summary: Mapping[str, Any], gate: Gate) -> str:
+def no_data_reason(summary: Summary, gate: Gate) -> str:
     """Why ``gate`` has no value, for its message (``no data (...)``)."""
-    if gate.metric == "recovery_s":
+    scope = GATE_METRICS[gate.metric].scope
+    if scope == "recovery":
         return _no_recovery_reason(summary, gate.fault)
-    if gate.metric == "findings":
-        if gate.severity not in SEVERITIES:
-            return f"no data (severity {gate.severity!r} is not one of {', '.join(SEVERITIES)})"
-        return "no data (the summary has no findings list)"
-    if gate.phase is not None and not isinstance(
-        (summary.get("phases") or {}).get(gate.phase), Mapping
-    ):
-        known = ", ".join(summary.get("phases") or {}) or "none"
+    if scope == "findings":
+        return f"no data (severity {gate.severity!r} is not one of {', '.join(SEVERITIES)})"
+    if gate.phase is not None and gate.phase not in summary.phases:
+        known = ", ".join(summary.phases) or "none"
         return f"no data (no phase {gate.phase!r} in this run; phases: {known})"
-    sec = _section(summary, gate.token_kind, gate.phase)
+    sec = gate_section(summary, gate.token_kind, gate.phase)
     what = f"of kind {gate.token_kind!r}" if gate.token_kind else "at all"
     where = f" in phase {gate.phase!r}" if gate.phase else ""
-    if sec is None or not sec.get("attempts"):
+    if sec is None or not sec.attempts:
         return f"no data (no attempts {what}{where})"
-    if gate.metric in HANDSHAKE_METRICS:
+    if gate.metric.startswith("handshake_"):
         return f"no data (no handshake completed{where})"
     if gate.metric == "graceful_share":
         return f"no data (no refusals {what}{where})"
-    return f"no data (no counted attempts {what}{where}; all excluded)"
+    return f"no data (no counted attempts {what}{where}; all excluded or generator faults)"
 
 
-def _no_recovery_reason(summary: Mapping[str, Any], fault: str | None) -> str:
+def _no_recovery_reason(summary: Summary, fault: str | None) -> str:
     if fault is None:
         return "no data (recovery_s needs a fault: the chaos window's label)"
-    rec = _recovery(summary, fault)
+    rec = summary.recovery.get(fault)
     if rec is None:
-        known = ", ".join(summary.get("recovery") or {}) or "none"
+        known = ", ".join(summary.recovery) or "none"
         return f"no data (no chaos window {fault!r} in this run; windows: {known})"
-    status = str(rec.get("status") or "no recovery time")
-    return f"{fault} {status}" if status == "did not recover" else f"no data ({fault}: {status})"
+    return (
+        f"{fault} {rec.status}"
+        if rec.status == "did not recover"
+        else (f"no data ({fault}: {rec.status})")
+    )
 
 
-def evaluate_gate(summary: Mapping[str, Any], gate: Gate) -> GateResult:
+def evaluate_gate(summary: Summary, gate: Gate) -> GateResult:
     """Evaluate one gate against a summary (pure); unknown metrics or operators fail it."""
     desc = gate.describe()
     value: float | None = None
-    if gate.metric not in GATE_METRICS:
+    spec = GATE_METRICS.get(gate.metric)
+    if spec is None:
         passed, detail = False, f"unknown metric {gate.metric!r}"
     elif gate.op not in OPS:
         passed, detail = False, f"unknown operator {gate.op!r}"
@@ -242,7 +188,7 @@ def evaluate_gate(summary: Mapping[str, Any], gate: Gate) -> GateResult:
             severity=gate.severity,
         )
         if value is None:
-            passed, detail = False, _no_data_reason(summary, gate)
+            passed, detail = False, no_data_reason(summary, gate)
         else:
             passed = bool(OPS[gate.op](value, float(gate.threshold)))
             detail = f"got {format_value(value)}"
@@ -258,10 +204,11 @@ def evaluate_gate(summary: Mapping[str, Any], gate: Gate) -> GateResult:
         phase=gate.phase,
         fault=gate.fault,
         severity=gate.severity,
+        unit=spec.unit if spec else "",
     )
 
 
-def evaluate_gates(summary: Mapping[str, Any], gates: Sequence[Gate]) -> list[GateResult]:
+def evaluate_gates(summary: Summary, gates: Sequence[Gate]) -> list[GateResult]:
     """Evaluate every gate against a summary (pure), in the gates' order."""
     return [evaluate_gate(summary, gate) for gate in gates]
 
@@ -269,3 +216,9 @@ def evaluate_gates(summary: Mapping[str, Any], gates: Sequence[Gate]) -> list[Ga
 def all_passed(results: Sequence[GateResult]) -> bool:
     """True when every gate passed (and trivially when there are none)."""
     return all(r.passed for r in results)
+
+
+def with_gates(summary: Summary, gates: Sequence[Gate]) -> Summary:
+    """The summary with its ``gates`` evaluated and ``passed`` set (pure)."""
+    results = evaluate_gates(summary, gates)
+    return replace(summary, gates=tuple(results), passed=all_passed(results))

@@ -1,5 +1,8 @@
 """Chaos phases of a run (pure): which part of the chaos timeline each attempt belongs to.
 
+The phase of every attempt is computed once, when a run is loaded
+(:func:`harness.analysis.run.make_run`, column ``phase``); every later step reads that column.
+
 A phase is one of:
 
 - ``baseline``: no fault active, started before the first window was applied (or at an
@@ -28,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from harness.analysis.summary import Window
 
 BASELINE = "baseline"
 DURING = "during"
@@ -80,46 +85,31 @@ def phase_labels(phase: str) -> list[str]:
     return [rest] if kind == AFTER else []
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def window_spans(windows: pd.DataFrame, end_s: float) -> list[WindowSpan]:
-    """The applied windows of :func:`harness.analysis.frames.load_chaos` as spans, in time order.
+def window_spans(windows: Sequence[Window], end_s: float) -> list[WindowSpan]:
+    """The applied windows as spans, in time order (windows never applied are skipped).
 
     Args:
-        windows: the chaos windows frame (rows without ``applied_s`` are skipped).
+        windows: the run's chaos windows (times in seconds since its start).
         end_s: the end of the run (s since its start), where unreverted windows end.
     """
     spans = []
-    for row in windows.itertuples(index=False):
-        start = _finite(row.applied_s)
-        if start is None:
+    for w in windows:
+        if w.applied_s is None:
             continue
-        reverted = _finite(row.reverted_s)
-        open_ended = reverted is None
-        end = max(start, end_s if reverted is None else reverted)
-        fault = row.fault if isinstance(row.fault, str) else ""
-        spans.append(WindowSpan(str(row.label), fault, start, end, open_ended))
+        end = max(w.applied_s, end_s if w.reverted_s is None else w.reverted_s)
+        spans.append(WindowSpan(w.label, w.fault, w.applied_s, end, w.reverted_s is None))
     return sorted(spans, key=lambda s: (s.start_s, s.label))
 
 
-def run_spans(windows: pd.DataFrame, duration_s: float | None) -> tuple[list[WindowSpan], float]:
-    """The spans of the applied windows and the end of the run's chaos timeline (s).
+def timeline_end_s(windows: Sequence[Window], duration_s: float | None) -> float:
+    """The end of the run's chaos timeline (s since its start).
 
-    The end is the run's duration (to its end, or to its last attempt when it was cut
-    short), or the last chaos event when that came later; a window never reverted
-    lasts to it.
+    The run's duration (to its end, or to its last attempt when it was cut short), or the
+    last chaos event when that came later; a window never reverted lasts to it.
     """
     times = [duration_s or 0.0]
-    for col in ("applied_s", "reverted_s"):
-        times += [float(v) for v in pd.to_numeric(windows[col], errors="coerce").dropna()]
-    end_s = max(times)
-    return window_spans(windows, end_s), end_s
+    times += [t for w in windows for t in (w.applied_s, w.reverted_s) if t is not None]
+    return max(times)
 
 
 def phase_at(t_s: float, spans: Sequence[WindowSpan]) -> str:
@@ -135,20 +125,20 @@ def phase_at(t_s: float, spans: Sequence[WindowSpan]) -> str:
 
 
 def assign_phases(
-    chaos: pd.Series[Any], t_rel_s: pd.Series[Any], spans: Sequence[WindowSpan]
+    chaos: pd.Series[Any], t_s: pd.Series[Any], spans: Sequence[WindowSpan]
 ) -> pd.Series[str]:
     """The phase of each attempt (see the module docstring for the rules).
 
     Args:
         chaos: each attempt's list of window labels active at its start.
-        t_rel_s: each attempt's start, seconds since the run's start (NaN: unknown,
+        t_s: each attempt's start, seconds since the run's start (NaN: unknown,
             which is baseline unless the attempt saw faults).
         spans: from :func:`window_spans`.
 
     Returns:
         Phase names, same index as ``chaos``.
     """
-    t = pd.to_numeric(t_rel_s, errors="coerce").to_numpy(dtype=float)
+    t = pd.to_numeric(t_s, errors="coerce").to_numpy(dtype=float)
     phases = np.full(len(t), BASELINE, dtype=object)
     known = ~np.isnan(t)
     reverted = sorted(
@@ -203,7 +193,7 @@ def phase_intervals(
 
 def ordered_phases(
     assigned: pd.Series[Any],
-    t_rel_s: pd.Series[Any],
+    t_s: pd.Series[Any],
     intervals: Mapping[str, tuple[float, float]],
 ) -> dict[str, tuple[float | None, float | None]]:
     """Every phase of the run (on the timeline or with attempts) with its start and end (s).
@@ -212,7 +202,7 @@ def ordered_phases(
     named labels with no window in ``chaos.jsonl``, or a race at a window's edge) spans
     its attempts' first and last start. Order: by start, baseline first on ties.
     """
-    t = pd.to_numeric(t_rel_s, errors="coerce")
+    t = pd.to_numeric(t_s, errors="coerce")
     names = assigned.astype(str)
     out: dict[str, tuple[float | None, float | None]] = dict(intervals)
     for name in pd.unique(names):

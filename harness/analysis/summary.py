@@ -1,358 +1,419 @@
-"""Pure computations on the attempts DataFrame: the run summary written to ``summary.json``.
+"""The typed summary of a run, and ``summary.json``: its serialisation (schema version 2).
 
-Layout of the summary (``schema_version`` 1, ``schema_minor`` 1); every number is a plain
-int/float, ``None`` where there is no data; times marked "s" are seconds since the run's start::
+:class:`Summary` is what every renderer reads, by attribute: the terminal, HTML, charts,
+JUnit, Markdown, CSV and ``harness compare``. It is computed by
+:func:`harness.analysis.summarize.summarize`, gates added by
+:func:`harness.analysis.gates.with_gates`, serialised by :func:`summary_to_json` (the report
+writer, :mod:`harness.render.report`, writes it) and read back by :func:`read_summary`.
+``docs/summary.schema.json`` is generated from these classes
+(:func:`summary_json_schema`; regenerate with ``python -m harness.analysis.summary_schema``).
 
-    {
-      "schema_version": 1, "schema_minor": 1,  # minor 1 added recovery and findings
-      "run_id": str, "scenario": str, "target_url": str | None,
-      "started_at": epoch s | None, "ended_at": epoch s | None,
-      "duration_s": s | None, "duration_planned_s": s | None, "complete": bool,
-      "generator_fault_share": 0..1 | None,   # generator_fault / attempts, over all kinds
-      "total": <section>,                      # all token kinds together
-      "token_kinds": {kind: <section>},        # in TOKEN_KINDS order, then others
-      "chaos_windows": [<window>],             # from chaos.jsonl, in time order; [] if none
-      "phases": {phase: <phase>},              # baseline / during / after, in time order
-      "recovery": {label: <recovery>},         # per chaos window, in time order; {} if none
-      "findings": [<finding>],                 # most severe first, then by id; [] if none
-      "findings_by_severity": {"critical": int, "high": int, "medium": int, "low": int},
-    }
+Units: rates and shares 0..1; handshake times milliseconds; ``*_s`` seconds since the
+run's start (``started_at``), ``*_at`` epoch seconds. ``None`` (``null``) is "no data",
+never 0. Definitions of counted attempts, rates and percentiles: :mod:`harness.analysis.stats`.
 
-Each ``<window>`` (one scheduled chaos window, see :func:`harness.analysis.frames.chaos_frame`)::
+Schema versions:
 
-    {
-      "label": "cpu_quota#1", "fault": "cpu_quota", "params": {...},
-      "planned_at": s, "planned_for": s | None,  # as scheduled (None: to the end)
-      "applied_s": s | None, "reverted_s": s | None,
-      "status": "reverted" | "active_at_end" | "failed" | "skipped",
-      "error": str | None,
-    }
+- 1 (schema_minor 1): the first; ``counted`` dropped only ``excluded`` attempts.
+- 2: ``counted`` (and so ``success_rate``, ``abrupt_rate``) also drops ``generator_fault``
+  attempts, as recovery and findings always did; phases carry their ``name``, recovery
+  entries their ``label``; chaos windows keep their fault's ``kind`` and ``disruptive``;
+  ``stop_reason`` from ``meta.json``; ``gates`` and ``passed`` are part of the type (they
+  were added beside it); ``schema_minor`` is gone.
 
-Each ``<phase>`` (see :mod:`harness.analysis.phases` for how attempts are assigned;
-``baseline``, ``during <label>[ + <label>...]``, ``after <label>``)::
-
-    {
-      "kind": "baseline" | "during" | "after", "labels": [window label, ...],
-      "start_s": s | None, "end_s": s | None,  # first start, last end on the timeline
-      "total": <section>, "token_kinds": {kind: <section>},
-    }
-
-Each ``<recovery>`` (see :mod:`harness.analysis.recovery`; valid tokens only, rates 0..1)::
-
-    {
-      "fault": str | None, "window_status": str | None,  # as in chaos_windows
-      "applied_s": s | None, "reverted_s": s | None,
-      "baseline_success_rate": 0..1, "baseline_attempts": int,
-      "baseline_assumed": bool,              # no valid attempt in the baseline: 1.0 taken
-      "margin": 0..1, "threshold": 0..1,     # threshold = baseline - margin
-      "success_rate_during": 0..1 | None, "worst_rate_during": 0..1 | None,
-      "degraded": bool | None,               # None: no valid attempt during the window
-      "horizon_end_s": s | None,             # the next window's start, or the run's end
-      "attempts_after": int, "success_rate_after": 0..1 | None,
-      "recovered_at_s": s | None, "recovery_s": s | None,  # 0: it never degraded
-      "recovered": bool,
-      "status": "recovered" | "did not recover" | "no data after the window"
-                | "window never ended" | "never applied",
-      "note": str | None,
-    }
-
-Each ``<finding>`` (see :mod:`harness.analysis.findings` for the rules)::
-
-    {
-      "id": "invalid-token-accepted", "type": "token" | "resource" | "connection"
-      | "configuration", "severity": "low" | "medium" | "high" | "critical",
-      "title": str, "evidence": str, "meaning": str, "fix": str,
-    }
-
-and each ``<section>`` is::
-
-    {
-      "attempts": int,                     # all rows
-      "counted": int,                      # rows whose verdict is not "excluded"
-      "expected": "accept" | "reject" | "mixed" | None,
-      "outcomes": {outcome: int},          # nonzero only, most frequent first
-      "verdicts": {verdict: int},          # every Verdict value, zeros included
-      "success_rate": 0..1 | None,         # ok / counted
-      "abrupt_rate": 0..1 | None,          # abrupt / counted
-      "graceful": int,                     # refusals that gave a reason (status, close code)
-      "abrupt": int,                       # refusals without one (reset, drop, timeout, 1006)
-      "graceful_share": 0..1 | None,       # graceful / (graceful + abrupt)
-      "handshake_ms": {"p50": ms, "p95": ms, "p99": ms},  # None each when no handshake
-      "close_codes": {"1013": int, ...},   # codes as strings (JSON keys), ascending
-      "close_reasons": {reason: int},      # the most frequent reasons
-    }
-
-``graceful`` and ``abrupt`` count attempts by their ``manner``
-(:class:`harness.protocol.outcomes.Manner`; derived from the outcome where a record lacks it),
-whatever the token kind: an empty token refused with 401 is a graceful refusal too.
+A ``summary.json`` of another version is not read (:class:`SummaryVersionError`): rebuild
+it from its run directory (``harness report RUN_DIR``).
 """
 
 from __future__ import annotations
 
-import math
+import json
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
 
-import pandas as pd
+from harness.analysis.jsontypes import JsonShapeError, OneOf, from_json, json_schema, to_json
+from harness.config.scenario import SEVERITIES
+from harness.errors import RunDirError
+from harness.protocol.outcomes import Verdict
+from harness.rundir.chaos_log import WINDOW_STATUSES
+from harness.rundir.layout import SUMMARY
 
-from harness.analysis.findings import compute_findings, findings_by_severity
-from harness.analysis.frames import CHAOS_COLUMNS, CHAOS_FLOAT_COLUMNS, no_chaos
-from harness.analysis.phases import (
-    BASELINE,
-    assign_phases,
-    ordered_phases,
-    phase_intervals,
-    phase_kind,
-    phase_labels,
-    run_spans,
+SCHEMA_VERSION = 2
+
+#: Kinds of phase (see :mod:`harness.analysis.phases`).
+PHASE_KINDS: tuple[str, ...] = ("baseline", "during", "after")
+
+#: Types of finding: whose problem it is.
+FINDING_TYPES: tuple[str, ...] = ("token", "resource", "connection", "configuration")
+
+#: How a window's recovery ended (see :mod:`harness.analysis.recovery`).
+RECOVERED = "recovered"
+NOT_RECOVERED = "did not recover"
+NO_DATA_AFTER = "no data after the window"
+NEVER_ENDED = "window never ended"
+NEVER_APPLIED = "never applied"
+RECOVERY_STATUSES: tuple[str, ...] = (
+    RECOVERED,
+    NOT_RECOVERED,
+    NO_DATA_AFTER,
+    NEVER_ENDED,
+    NEVER_APPLIED,
 )
-from harness.analysis.recovery import MARGIN, compute_recovery
-from harness.config.scenario import TOKEN_KINDS
-from harness.protocol.outcomes import Manner, Outcome, Verdict, manner
 
-SCHEMA_VERSION = 1
-#: Additions that keep version 1 readers working (1: recovery, findings).
-SCHEMA_MINOR = 1
-
-#: Percentiles of handshake time reported in each section (key -> quantile).
-PERCENTILES: Mapping[str, float] = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-
-#: How many distinct close reasons each section keeps.
-TOP_REASONS = 10
-
-#: Manner of each outcome value (None: accepted, or the harness's own), for old records.
-_OUTCOME_MANNERS: Mapping[str, str | None] = {
-    o.value: (m.value if (m := manner(o)) else None) for o in Outcome
-}
+#: What a section's attempts expected: all a session, all a refusal, or both.
+EXPECTATIONS: tuple[str, ...] = ("accept", "reject", "mixed")
 
 
-def _opt_float(value: Any) -> float | None:
-    """``value`` as a float, or None for None/NaN/NA/unparsable values."""
-    if value is None:
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) or math.isinf(f) else f
+class SummaryVersionError(RunDirError):
+    """A ``summary.json`` of another schema version: rebuild it from its run directory."""
+
+    def __init__(self, path: Path | None, version: object) -> None:
+        self.path, self.version = path, version
+        where = f"{path}: " if path else ""
+        super().__init__(
+            f"{where}summary.json has schema version {version!r}, this harness reads "
+            f"{SCHEMA_VERSION}: rebuild it from the run directory (harness report RUN_DIR)"
+        )
 
 
-def _ratio(num: int, den: int) -> float | None:
-    return num / den if den else None
+@dataclass(frozen=True)
+class Percentiles:
+    """Handshake time percentiles in milliseconds (linear interpolation; None: no handshake).
 
-
-def _counts(series: pd.Series[Any]) -> dict[str, int]:
-    """Counts of the non-null values of ``series``, most frequent first, ties by value."""
-    vc = series.dropna().astype(str).value_counts()
-    pairs = sorted(((str(k), int(v)) for k, v in vc.items()), key=lambda kv: (-kv[1], kv[0]))
-    return dict(pairs)
-
-
-def _expected(series: pd.Series[Any]) -> str | None:
-    values = sorted(str(v) for v in series.dropna().unique())
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else "mixed"
-
-
-def handshake_percentiles(handshake_ms: pd.Series[Any]) -> dict[str, float | None]:
-    """p50/p95/p99 of handshake times in ms (linear interpolation), None when there are none."""
-    values = pd.to_numeric(handshake_ms, errors="coerce").dropna()
-    if values.empty:
-        return dict.fromkeys(PERCENTILES)
-    return {key: _opt_float(values.quantile(q)) for key, q in PERCENTILES.items()}
-
-
-def manners(rows: pd.DataFrame) -> pd.Series[Any]:
-    """Each row's manner (``graceful``/``abrupt``/NA), from the outcome where it is missing."""
-    given = rows["manner"].astype("string")
-    derived = rows["outcome"].astype("string").map(_OUTCOME_MANNERS, na_action="ignore")
-    return given.fillna(derived.astype("string"))
-
-
-def section(rows: pd.DataFrame) -> dict[str, Any]:
-    """The summary section of a set of attempt rows (one token kind, all of them, one phase)."""
-    verdict = rows["verdict"].astype("string")
-    attempts = len(rows)
-    counted = int((verdict != Verdict.EXCLUDED.value).fillna(True).sum())
-    found = _counts(verdict)
-    verdicts = {v.value: found.get(v.value, 0) for v in Verdict}
-    # A verdict string the enum does not know is kept, so nothing disappears silently.
-    verdicts.update({k: n for k, n in found.items() if k not in verdicts})
-    close_codes = pd.to_numeric(rows["close_code"], errors="coerce").dropna().astype(int)
-    codes = {str(c): int(n) for c, n in sorted(close_codes.value_counts().items())}
-    reasons = rows["close_reason"].astype("string")
-    reasons = reasons[reasons.notna() & (reasons.str.strip() != "")]
-    how = manners(rows)
-    graceful = int((how == Manner.GRACEFUL.value).fillna(False).sum())
-    abrupt = int((how == Manner.ABRUPT.value).fillna(False).sum())
-    return {
-        "attempts": attempts,
-        "counted": counted,
-        "expected": _expected(rows["expected"]),
-        "outcomes": _counts(rows["outcome"]),
-        "verdicts": verdicts,
-        "success_rate": _ratio(verdicts[Verdict.OK.value], counted),
-        "abrupt_rate": _ratio(verdicts[Verdict.ABRUPT.value], counted),
-        "graceful": graceful,
-        "abrupt": abrupt,
-        "graceful_share": _ratio(graceful, graceful + abrupt),
-        "handshake_ms": handshake_percentiles(rows["handshake_ms"]),
-        "close_codes": codes,
-        "close_reasons": dict(list(_counts(reasons).items())[:TOP_REASONS]),
-    }
-
-
-def ordered_kinds(kinds: pd.Series[Any]) -> list[str]:
-    """Distinct token kinds, in :data:`TOKEN_KINDS` order first, then the others sorted."""
-    present = {str(k) for k in kinds.dropna().unique()}
-    known = [k for k in TOKEN_KINDS if k in present]
-    return known + sorted(present - set(known))
-
-
-def run_duration_s(attempts: pd.DataFrame, meta: Mapping[str, Any]) -> float | None:
-    """Seconds from the run's start to its end; to the last attempt when it was cut short."""
-    started = _opt_float(meta.get("started_at"))
-    ended = _opt_float(meta.get("ended_at"))
-    t_start = pd.to_numeric(attempts["t_start"], errors="coerce").dropna()
-    if started is None and not t_start.empty:
-        started = float(t_start.min())
-    if started is None:
-        return None
-    if ended is not None:
-        return max(0.0, ended - started)
-    if t_start.empty:
-        return None
-    return max(0.0, float(t_start.max()) - started)
-
-
-def run_start(attempts: pd.DataFrame, meta: Mapping[str, Any]) -> float | None:
-    """Epoch seconds of the run's start: ``meta.started_at``, else the first attempt."""
-    started = _opt_float(meta.get("started_at"))
-    if started is None:
-        t_start = pd.to_numeric(attempts["t_start"], errors="coerce").dropna()
-        started = float(t_start.min()) if not t_start.empty else None
-    return started
-
-
-def window_records(windows: pd.DataFrame) -> list[dict[str, Any]]:
-    """The chaos windows as JSON-ready dicts (NaN and NA become None)."""
-    out = []
-    for row in windows.to_dict("records"):
-        rec: dict[str, Any] = {}
-        for col in CHAOS_COLUMNS:
-            value = row.get(col)
-            if col == "params":
-                rec[col] = dict(value) if isinstance(value, Mapping) else {}
-            elif col == "disruptive":
-                rec[col] = bool(value)
-            elif col in CHAOS_FLOAT_COLUMNS:
-                rec[col] = _opt_float(value)
-            else:
-                rec[col] = None if value is None or pd.isna(value) else str(value)
-        out.append(rec)
-    return out
-
-
-def attempt_phases(
-    attempts: pd.DataFrame, meta: Mapping[str, Any], windows: pd.DataFrame
-) -> tuple[pd.Series[str], dict[str, tuple[float | None, float | None]]]:
-    """The phase of each attempt, and every phase with its start and end (s), in time order.
-
-    See :mod:`harness.analysis.phases` for the rules.
+    Attributes:
+        p50: the median handshake time (ms).
+        p95: the 95th percentile (ms).
+        p99: the 99th percentile (ms).
     """
-    spans, end_s = run_spans(windows, run_duration_s(attempts, meta))
-    t0 = run_start(attempts, meta)
-    t_rel = pd.to_numeric(attempts["t_start"], errors="coerce") - (t0 or 0.0)
-    assigned = assign_phases(attempts["chaos"], t_rel, spans)
-    return assigned, ordered_phases(assigned, t_rel, phase_intervals(spans, end_s))
+
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
 
 
-def phase_sections(
-    attempts: pd.DataFrame, meta: Mapping[str, Any], windows: pd.DataFrame
-) -> dict[str, Any]:
-    """The ``phases`` part of the summary: per phase, its times, total and token kinds."""
-    assigned, phases = attempt_phases(attempts, meta, windows)
-    out: dict[str, Any] = {}
-    for name, (start, end) in phases.items():
-        rows = attempts[(assigned == name).to_numpy(dtype=bool)]
-        out[name] = {
-            "kind": phase_kind(name),
-            "labels": phase_labels(name),
-            "start_s": start,
-            "end_s": end,
-            "total": section(rows),
-            "token_kinds": kind_sections(rows),
-        }
-    return out
+@dataclass(frozen=True)
+class Section:
+    """The numbers of a set of attempts: one token kind, all of them, or either within a phase.
 
-
-def kind_sections(rows: pd.DataFrame) -> dict[str, Any]:
-    """One section per token kind present in ``rows``, in :func:`ordered_kinds` order."""
-    kinds = rows["token_kind"].astype("string")
-    return {
-        kind: section(rows[(kinds == kind).to_numpy(dtype=bool)]) for kind in ordered_kinds(kinds)
-    }
-
-
-def compute_summary(
-    attempts: pd.DataFrame,
-    meta: Mapping[str, Any],
-    windows: pd.DataFrame | None = None,
-    *,
-    margin: float = MARGIN,
-) -> dict[str, Any]:
-    """The summary of a run (pure): totals, kinds, chaos windows, phases, recovery, findings.
-
-    Args:
-        attempts: the frame from :func:`harness.analysis.frames.load_attempts`.
-        meta: the run's ``meta.json`` (keys may be missing; a run cut short has
-            ``complete`` false and ``ended_at`` None).
-        windows: the chaos windows from :func:`harness.analysis.frames.load_chaos`;
-            None for a run without chaos.
-        margin: how far (0..1, absolute) below its baseline valid-token success counts as
-            recovered after a chaos window (see :mod:`harness.analysis.recovery`).
-
-    Returns:
-        A JSON-ready dict laid out as in this module's docstring.
+    Attributes:
+        attempts: every attempt, excluded ones and generator faults too.
+        counted: attempts that count in rates: attempts - excluded - generator_fault.
+        expected: what the attempts expected: accept, reject, mixed (both); None: no attempts.
+        outcomes: attempts per outcome (nonzero only, most frequent first).
+        verdicts: attempts per verdict, every verdict present (zeros too), in Verdict order.
+        success_rate: ok / counted (0..1); None without counted attempts.
+        abrupt_rate: abrupt / counted (0..1); None without counted attempts.
+        graceful: refusals that gave a reason (an HTTP status or a close code).
+        abrupt: refusals without one (a reset, a drop, a timeout, a 1006), whatever the verdict.
+        graceful_share: graceful / (graceful + abrupt) (0..1); None without refusals.
+        handshake_ms: handshake time percentiles (ms) of the attempts that completed one.
+        close_codes: attempts per close code (the codes as text: JSON keys), ascending.
+        close_reasons: attempts per close reason, the most frequent first (at most 10).
     """
-    if windows is None:
-        windows = no_chaos()
-    total = section(attempts)
-    gen_faults = total["verdicts"][Verdict.GENERATOR_FAULT.value]
-    ended = _opt_float(meta.get("ended_at"))
-    duration = run_duration_s(attempts, meta)
-    summary: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "schema_minor": SCHEMA_MINOR,
-        "run_id": str(meta.get("run_id", "")),
-        "scenario": str(meta.get("scenario", "")),
-        "target_url": meta.get("target_url"),
-        "started_at": _opt_float(meta.get("started_at")),
-        "ended_at": ended,
-        "duration_s": duration,
-        "duration_planned_s": _opt_float(meta.get("duration_planned_s")),
-        "complete": bool(meta.get("complete", False)) and ended is not None,
-        "generator_fault_share": _ratio(gen_faults, total["attempts"]),
-        "total": total,
-        "token_kinds": kind_sections(attempts),
-        "chaos_windows": window_records(windows),
-        "phases": phase_sections(attempts, meta, windows),
-    }
-    summary["recovery"] = compute_recovery(
-        attempts,
-        windows,
-        margin=margin,
-        started_at=run_start(attempts, meta),
-        end_s=run_spans(windows, duration)[1],
+
+    attempts: int = 0
+    counted: int = 0
+    expected: Annotated[str, OneOf(EXPECTATIONS)] | None = None
+    outcomes: Mapping[str, int] = field(default_factory=dict)
+    verdicts: Mapping[str, int] = field(default_factory=lambda: {v.value: 0 for v in Verdict})
+    success_rate: float | None = None
+    abrupt_rate: float | None = None
+    graceful: int = 0
+    abrupt: int = 0
+    graceful_share: float | None = None
+    handshake_ms: Percentiles = field(default_factory=Percentiles)
+    close_codes: Mapping[str, int] = field(default_factory=dict)
+    close_reasons: Mapping[str, int] = field(default_factory=dict)
+
+    def verdict(self, verdict: Verdict | str) -> int:
+        """How many attempts had ``verdict`` (0 when none did)."""
+        return int(self.verdicts.get(str(verdict), 0))
+
+
+@dataclass(frozen=True)
+class Window:
+    """One scheduled chaos window on the run's timeline (from ``chaos.jsonl``).
+
+    Attributes:
+        label: unique per window, <fault>#<n>.
+        fault: the fault's registered name.
+        kind: the fault's kind (cpu, memory, connections, network, process).
+        disruptive: the fault cuts or delays clients itself (network, process faults), so the
+            abrupt outcomes it causes are not the service's doing.
+        params: the fault's parameters, as scheduled.
+        planned_at: when it was scheduled to start (s).
+        planned_for: how long it was scheduled for (s); None: to the end of the run.
+        applied_s: when it started (s); None: it never did (failed before acting, skipped).
+        reverted_s: when it ended (s); None: never (the run ended or was killed first).
+        status: reverted, active_at_end (never reverted), failed or skipped.
+        error: the distinct error texts of its events, joined by "; "; None: no error.
+    """
+
+    label: str
+    fault: str = ""
+    kind: str = ""
+    disruptive: bool = False
+    params: Mapping[str, Any] = field(default_factory=dict)
+    planned_at: float | None = None
+    planned_for: float | None = None
+    applied_s: float | None = None
+    reverted_s: float | None = None
+    status: Annotated[str, OneOf(WINDOW_STATUSES)] = "failed"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of the run: baseline, during <labels>, or after <label> (its recovery).
+
+    Attributes:
+        name: baseline, "during a[ + b...]" (the active windows, sorted) or "after <label>".
+        kind: baseline, during or after.
+        labels: the window labels the phase names (none for baseline).
+        start_s: the phase's first start (s); None: no time known.
+        end_s: its last end (s); None: no time known.
+        total: all token kinds together.
+        token_kinds: one section per token kind with attempts in the phase.
+    """
+
+    name: str
+    kind: Annotated[str, OneOf(PHASE_KINDS)]
+    labels: tuple[str, ...] = ()
+    start_s: float | None = None
+    end_s: float | None = None
+    total: Section = field(default_factory=Section)
+    token_kinds: Mapping[str, Section] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How valid-token success came back after one chaos window (valid tokens only).
+
+    Attributes:
+        label: the window's label.
+        fault: the window's fault; None: unknown.
+        window_status: the window's status, as in chaos_windows.
+        applied_s: when the window started (s); None: never.
+        reverted_s: when it ended (s); None: never.
+        baseline_success_rate: valid success in the baseline phase (0..1).
+        baseline_attempts: counted valid attempts it was measured on.
+        baseline_assumed: the baseline had no valid attempt: 1.0 was taken.
+        margin: how far below the baseline still counts as recovered (0..1).
+        threshold: baseline - margin (0..1).
+        success_rate_during: valid success during the window (0..1); None: no attempt.
+        worst_rate_during: the lowest judged trailing success rate during it (0..1).
+        degraded: success fell below the threshold; None: no valid attempt during the window.
+        horizon_end_s: the end of the stretch watched after it: the next window's start or
+            the run's end (s).
+        attempts_after: counted valid attempts in that stretch.
+        success_rate_after: their success rate (0..1); None: none.
+        recovered_at_s: when success was back within the margin for good (s); None: never.
+        recovery_s: recovered_at_s - reverted_s (s); 0: it never degraded; None: no recovery.
+        recovered: success came back within the margin.
+        status: recovered, did not recover, no data after the window, window never ended,
+            never applied.
+        note: what else to know (an assumed baseline, windows still active at the revert).
+    """
+
+    label: str
+    fault: str | None
+    window_status: str | None
+    applied_s: float | None
+    reverted_s: float | None
+    baseline_success_rate: float
+    baseline_attempts: int
+    baseline_assumed: bool
+    margin: float
+    threshold: float
+    success_rate_during: float | None
+    worst_rate_during: float | None
+    degraded: bool | None
+    horizon_end_s: float | None
+    attempts_after: int
+    success_rate_after: float | None
+    recovered_at_s: float | None
+    recovery_s: float | None
+    recovered: bool
+    status: Annotated[str, OneOf(RECOVERY_STATUSES)]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem the findings rules saw in the run (see :mod:`harness.analysis.findings`).
+
+    Attributes:
+        id: the rule's id, e.g. invalid-token-accepted.
+        type: whose problem: token, resource, connection or configuration.
+        severity: low, medium, high or critical.
+        title: one line naming the problem.
+        evidence: what was seen, with numbers.
+        meaning: what it means for the service.
+        fix: what to do about it.
+    """
+
+    id: str
+    type: Annotated[str, OneOf(FINDING_TYPES)]
+    severity: Annotated[str, OneOf(SEVERITIES)]
+    title: str
+    evidence: str
+    meaning: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one gate (see :mod:`harness.analysis.gates`).
+
+    Attributes:
+        name: the gate's name from the scenario.
+        metric: the gate metric (see the gate-metric registry).
+        token_kind: the token kind the metric was read for; None: all kinds.
+        op: the comparison: <, <=, >, >=, == or !=.
+        threshold: the number the value is compared with (the metric's unit).
+        value: the metric's value; None: no data (the gate fails).
+        passed: there was a value and the comparison held.
+        message: one line, e.g. "FAIL invalid_accepted[empty] == 0: got 37".
+        phase: the phase the metric was read in; None: the whole run.
+        fault: the chaos window of a recovery_s gate.
+        severity: the lowest severity a findings gate counts.
+        unit: the metric's unit: share (0..1), count, ms or s.
+    """
+
+    name: str
+    metric: str
+    token_kind: str | None
+    op: str
+    threshold: float
+    value: float | None
+    passed: bool
+    message: str
+    phase: str | None = None
+    fault: str | None = None
+    severity: str | None = None
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What happened in a run: per token kind, per chaos phase, recovery, findings and gates.
+
+    Attributes:
+        schema_version: the version of this shape (docs/summary.md lists what each changed).
+        run_id: the run's id.
+        scenario: the scenario's name.
+        target_url: the URL the load went to; None: unknown.
+        started_at: the run's start, time zero of every *_s (epoch s); None: unknown.
+        ended_at: the run's end (epoch s); None: not recorded (the run was killed).
+        duration_s: seconds from the start to the end, or to the last attempt when cut short.
+        duration_planned_s: the planned duration (s).
+        complete: the planned duration ran to its end.
+        stop_reason: why the load stopped (e.g. planned duration, SIGTERM); None: unknown.
+        generator_fault_share: generator_fault / attempts over all kinds (0..1); None: no
+            attempts.
+        total: all attempts.
+        token_kinds: one section per token kind (TOKEN_KINDS order, then others sorted).
+        chaos_windows: every scheduled chaos window, in time order.
+        phases: every phase, in time order, by name.
+        recovery: recovery after each chaos window, by label, in the windows' order.
+        findings: the findings, most severe first, then by id.
+        findings_by_severity: how many findings of each severity, critical first.
+        gates: the gates' results, in the scenario's order (none until evaluated).
+        passed: every gate passed (true when there are none).
+    """
+
+    run_id: str
+    scenario: str
+    target_url: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float | None = None
+    duration_planned_s: float | None = None
+    complete: bool = False
+    stop_reason: str | None = None
+    generator_fault_share: float | None = None
+    total: Section = field(default_factory=Section)
+    token_kinds: Mapping[str, Section] = field(default_factory=dict)
+    chaos_windows: tuple[Window, ...] = ()
+    phases: Mapping[str, Phase] = field(default_factory=dict)
+    recovery: Mapping[str, Recovery] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    findings_by_severity: Mapping[str, int] = field(
+        default_factory=lambda: dict.fromkeys(reversed(SEVERITIES), 0)
     )
-    findings = compute_findings(summary, attempts)
-    summary["findings"] = findings
-    summary["findings_by_severity"] = findings_by_severity(findings)
-    return summary
+    gates: tuple[GateResult, ...] = ()
+    passed: bool = True
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def has_chaos(self) -> bool:
+        """The run had chaos windows, or attempts that saw a fault (not all baseline)."""
+        return bool(self.chaos_windows) or any(p.kind != "baseline" for p in self.phases.values())
+
+    @property
+    def failed_gates(self) -> tuple[GateResult, ...]:
+        """The gates that failed, in order."""
+        return tuple(g for g in self.gates if not g.passed)
+
+    def window(self, label: str) -> Window | None:
+        """The chaos window ``label``, None when there is none."""
+        return next((w for w in self.chaos_windows if w.label == label), None)
 
 
-def has_chaos(summary: Mapping[str, Any]) -> bool:
-    """True when a summary has chaos windows or attempts that saw a fault (not all baseline)."""
-    phases: Mapping[str, Any] = summary.get("phases") or {}
-    return bool(summary.get("chaos_windows")) or any(p != BASELINE for p in phases)
+# --- summary.json -------------------------------------------------------------------------
+
+
+def summary_to_json(summary: Summary) -> dict[str, Any]:
+    """The ``summary.json`` document of a summary (plain JSON values, ``schema_version`` first)."""
+    doc: dict[str, Any] = to_json(summary)
+    return {"schema_version": doc.pop("schema_version"), **doc}
+
+
+def summary_from_json(doc: Any, path: Path | None = None) -> Summary:
+    """A summary from a parsed ``summary.json`` of this schema version.
+
+    Raises:
+        SummaryVersionError: it is of another schema version (or has none).
+        RunDirError: it is not a summary (the message names the bad key).
+    """
+    if not isinstance(doc, dict):
+        raise RunDirError(f"{path or 'summary.json'}: expected a JSON object")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise SummaryVersionError(path, doc.get("schema_version"))
+    try:
+        return from_json(Summary, doc)
+    except JsonShapeError as exc:
+        raise RunDirError(f"{path or 'summary.json'}: not a summary: {exc}") from exc
+
+
+def read_summary(run_dir: Path) -> Summary:
+    """The run's ``summary.json``.
+
+    Raises:
+        SummaryVersionError: the file is of another schema version: rebuild it.
+        RunDirError: the file is missing, unreadable, or not a summary.
+    """
+    path = run_dir / SUMMARY
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(
+            f"{run_dir}: cannot read {SUMMARY} ({exc}); rebuild it with `harness report {run_dir}`"
+        ) from exc
+    return summary_from_json(doc, path)
+
+
+#: Where the schema lives in the repository.
+SCHEMA_PATH = "docs/summary.schema.json"
+
+
+def summary_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``summary.json``, generated from :class:`Summary`."""
+    schema = json_schema(Summary, title="harness summary.json")
+    props = schema["properties"]
+    version = {**props.pop("schema_version"), "const": SCHEMA_VERSION}
+    schema["properties"] = {"schema_version": version, **props}
+    schema["required"] = list(schema["properties"])
+    return schema

@@ -1,25 +1,31 @@
 """Pure time binning of a run for the charts: seconds since the run's start, fixed-width bins.
 
-Every function here takes DataFrames and returns DataFrames or lists; nothing draws.
-Times are seconds since the run's start (``meta.started_at``, else the first attempt).
+Every function here takes DataFrames and returns DataFrames or lists; nothing draws. Times
+are the ``t_s`` columns of a :class:`~harness.analysis.run.Run` (seconds since its start).
+Bin widths are round numbers (:data:`NICE_WIDTHS_S`): about :data:`TARGET_BINS` bins over
+the run, never narrower than one second.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from harness.analysis.summary import PERCENTILES
+from harness.analysis import stats
+from harness.analysis.run import Run
 from harness.protocol.outcomes import Verdict
 
-#: About this many bins over the run (never narrower than MIN_BIN_S).
+#: About this many bins over the run (at most; fewer when the width is rounded up).
 TARGET_BINS = 40
-MIN_BIN_S = 1.0
+#: Bin widths in seconds, in order; beyond the last, a multiple of an hour.
+NICE_WIDTHS_S: tuple[float, ...] = (
+    1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 10.0, 15.0, 20.0, 30.0, 60.0, 90.0, 120.0,
+    180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,112 +47,98 @@ class Timeline:
         """Bin centres in seconds since ``t0``."""
         return (self.edges[:-1] + self.edges[1:]) / 2.0
 
-    def bin_of(self, t_rel: pd.Series[float]) -> pd.Series[int]:
+    @property
+    def bins(self) -> pd.RangeIndex:
+        """The bins' index, ``0 .. len(edges) - 2``."""
+        return pd.RangeIndex(len(self.edges) - 1)
+
+    def bin_of(self, t_s: pd.Series[float]) -> pd.Series[int]:
         """Index of the bin of each relative time (seconds), clipped into range."""
-        idx = np.floor((t_rel.to_numpy(dtype=float) - self.edges[0]) / self.width_s)
+        idx = np.floor((t_s.to_numpy(dtype=float) - self.edges[0]) / self.width_s)
         idx = np.clip(idx, 0, len(self.edges) - 2)
-        return pd.Series(idx.astype(int), index=t_rel.index)
+        return pd.Series(idx.astype(int), index=t_s.index)
 
 
 def bin_width_s(duration_s: float) -> float:
-    """Bin width in seconds: ``max(1 s, duration / 40)``."""
-    return max(MIN_BIN_S, duration_s / TARGET_BINS)
+    """Bin width (s): the smallest of :data:`NICE_WIDTHS_S` at least ``duration / 40``."""
+    raw = duration_s / TARGET_BINS
+    for width in NICE_WIDTHS_S:
+        if width >= raw - 1e-9:
+            return width
+    return math.ceil(raw / 3600.0) * 3600.0
 
 
-def make_timeline(
-    attempts: pd.DataFrame,
-    samples: pd.DataFrame,
-    meta: Mapping[str, Any],
-    *,
-    until_s: float | None = None,
-) -> Timeline:
-    """The time axis covering the run (from start to end, or to the last record seen).
+def make_timeline(run: Run, *, until_s: float | None = None) -> Timeline:
+    """The time axis covering the run: from its start (or its first record, when earlier) to
+    its end, its last record or the end of its chaos timeline, whichever is last.
 
-    ``until_s`` (seconds since the start, e.g. the last chaos event) extends it further.
+    ``until_s`` (seconds since the start) extends it further.
     """
-    times = pd.concat(
-        [
-            pd.to_numeric(attempts["t_start"], errors="coerce"),
-            pd.to_numeric(samples["t"], errors="coerce"),
-        ]
-    ).dropna()
-    t0 = _num(meta.get("started_at"))
-    if t0 is None:
-        t0 = float(times.min()) if not times.empty else 0.0
-    ended = _num(meta.get("ended_at"))
-    first = min(0.0, float(times.min()) - t0) if not times.empty else 0.0
-    last = float(times.max()) - t0 if not times.empty else 0.0
-    if ended is not None:
-        last = max(last, ended - t0)
+    times = pd.concat([run.attempts["t_s"], run.samples["t_s"]]).dropna()
+    first = min(0.0, float(times.min())) if not times.empty else 0.0
+    ends = [run.end_s, float(times.max()) if not times.empty else 0.0]
     if until_s is not None and math.isfinite(until_s):
-        last = max(last, until_s)
+        ends.append(until_s)
+    last = max(ends)
     width = bin_width_s(last - first)
     start = math.floor(first / width) * width
     # Records at exactly the end fall into the last bin (see Timeline.bin_of, which clips).
     bins = max(1, math.ceil((last - start) / width - 1e-9))
     edges = start + width * np.arange(bins + 1, dtype=np.float64)
-    return Timeline(t0=t0, width_s=width, edges=edges)
+    return Timeline(t0=run.started_at or 0.0, width_s=width, edges=edges)
 
 
-def _num(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
-def _binned(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
-    """The attempts with a valid ``t_start``, plus a ``bin`` column."""
-    rows = attempts[attempts["t_start"].notna()].copy()
-    rows["bin"] = tl.bin_of(rows["t_start"].astype(float) - tl.t0)
+def binned(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
+    """The attempts with a known ``t_s``, plus a ``bin`` column."""
+    rows = attempts[attempts["t_s"].notna()].copy()
+    rows["bin"] = tl.bin_of(rows["t_s"].astype(float))
     return rows
 
 
 def success_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
-    """Success rate (0..1) per bin (rows) and token kind (columns); NaN where none counted."""
-    rows = _binned(attempts, tl)
-    rows = rows[rows["verdict"].astype("string") != Verdict.EXCLUDED.value]
-    bins = pd.RangeIndex(len(tl.edges) - 1)
+    """Success rate (0..1) per bin (rows) and token kind (columns); NaN where none counted.
+
+    Counted as :mod:`harness.analysis.stats` says (no excluded attempts, no generator faults).
+    """
+    rows = binned(attempts, tl)
+    rows = rows[~rows["verdict"].astype("string").isin(stats.NOT_COUNTED).fillna(False)]
     if rows.empty:
-        return pd.DataFrame(index=bins)
-    ok = (rows["verdict"].astype("string") == Verdict.OK.value).astype(float)
+        return pd.DataFrame(index=tl.bins)
+    ok = (rows["verdict"].astype("string") == Verdict.OK.value).fillna(False).astype(float)
     rows = rows.assign(ok=ok, kind=rows["token_kind"].astype(str))
     table = rows.pivot_table(index="bin", columns="kind", values="ok", aggfunc="mean")
-    return table.reindex(bins)
+    return table.reindex(tl.bins)
 
 
 def handshake_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
-    """Handshake p50/p95/p99 in ms per bin (columns ``p50``, ``p95``, ``p99``; NaN if none)."""
-    rows = _binned(attempts, tl)
+    """Handshake p50/p95/p99 in ms per bin (columns ``p50``, ``p95``, ``p99``; NaN if none),
+    by :func:`harness.analysis.stats.percentile`."""
+    rows = binned(attempts, tl)
     rows = rows[rows["handshake_ms"].notna()]
-    bins = pd.RangeIndex(len(tl.edges) - 1)
-    out = pd.DataFrame(index=bins, columns=list(PERCENTILES), dtype=float)
-    if rows.empty:
-        return out
-    grouped = rows.groupby("bin")["handshake_ms"]
-    for key, q in PERCENTILES.items():
-        out[key] = grouped.quantile(q).reindex(bins).astype(float)
-    return out
+    by_bin = {int(str(b)): g.tolist() for b, g in rows.groupby("bin")["handshake_ms"]}
+    data: dict[str, list[float]] = {key: [] for key in stats.PERCENTILES}
+    for b in tl.bins:
+        values = stats.percentiles(by_bin.get(int(b), []))
+        for key, value in values.items():
+            data[key].append(math.nan if value is None else value)
+    return pd.DataFrame(data, index=tl.bins, dtype=float)
 
 
 def verdict_rates_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
     """Attempts per second per bin (rows) and verdict (columns, Verdict order, nonzero only)."""
-    rows = _binned(attempts, tl)
-    bins = pd.RangeIndex(len(tl.edges) - 1)
+    rows = binned(attempts, tl)
     if rows.empty:
-        return pd.DataFrame(index=bins)
+        return pd.DataFrame(index=tl.bins)
     rows = rows.assign(v=rows["verdict"].astype("string").fillna("unknown").astype(str))
-    counts = rows.groupby(["bin", "v"]).size().unstack(fill_value=0).reindex(bins, fill_value=0)
+    counts = rows.groupby(["bin", "v"]).size().unstack(fill_value=0).reindex(tl.bins, fill_value=0)
     order = [v.value for v in Verdict if v.value in counts.columns]
     order += sorted(c for c in counts.columns if c not in order)
     return counts[order].astype(float) / tl.width_s
 
 
-def samples_relative(samples: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
-    """The samples with ``t_rel`` (seconds since the run's start) and numeric float columns."""
+def samples_relative(samples: pd.DataFrame) -> pd.DataFrame:
+    """The samples with numeric float columns (``t_s``: seconds since the run's start)."""
     out = samples.copy()
-    out["t_rel"] = out["t"].astype(float) - tl.t0
     for col in ("fds", "connections", "threads"):
         out[col] = out[col].astype("Float64").astype(float)
     return out

@@ -1,183 +1,34 @@
-"""Compare two runs, a baseline release A against a candidate B: what regressed, what improved.
+"""``harness compare RUN_A RUN_B``: the command line of a comparison (argparse, printing,
+the exit code).
 
-Each run is read from its ``summary.json`` (rebuilt with :func:`harness.render.report.build_report`
-when missing) and, for the latency rule, its raw handshake times (``attempts.jsonl``).
-Modules, from pure to I/O:
-
-- :mod:`harness.analysis.compare_rules`: :class:`Tolerance`, the metric table :data:`METRICS` (its
-  module docstring lists every rule) and :func:`judge`;
-- :mod:`harness.analysis.compare_rows`: :func:`compare_summaries`, two summaries ->
-  a :class:`Comparison`;
-- :mod:`harness.render.compare_html` (with :mod:`harness.render.charts.compare`):
-  ``compare.md``, the charts and ``index.html``;
-- this module: run directories, ``compare.json`` and the ``harness compare`` command line.
-
-Every public name of the rules and rows is re-exported here.
+The comparison itself is :func:`harness.render.compare_report.compare_runs` (loading both
+runs) over :func:`harness.analysis.compare_rows.compare_summaries` (the pure core, whose
+rules are :mod:`harness.analysis.compare_rules`); the report is
+:func:`harness.render.compare_report.write_comparison`. Exit 0: no regression of B against
+A; 1: regressions; 2: a run directory is missing or unreadable, a tolerance is invalid, or
+the report cannot be written (one line ``harness: error: ...``, no traceback).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from harness.analysis.compare_rows import (
-    COMPARE_SCHEMA_VERSION,
-    Comparison,
-    Row,
-    RunInfo,
-    Samples,
-    compare_summaries,
-    section_metrics,
-)
-from harness.analysis.compare_rules import (
-    DEFAULT_TOLERANCE,
-    IMPROVEMENT,
-    INFO,
-    METRICS,
-    NO_DATA,
-    REGRESSION,
-    SAME,
-    Metric,
-    Tolerance,
-    judge,
-    quantile_ci,
-)
-from harness.errors import HarnessError, RunDirError
-
-__all__ = [
-    "COMPARE_FILE",
-    "COMPARE_SCHEMA_VERSION",
-    "DEFAULT_TOLERANCE",
-    "IMPROVEMENT",
-    "INFO",
-    "METRICS",
-    "NO_DATA",
-    "OPTIONS",
-    "REGRESSION",
-    "SAME",
-    "Comparison",
-    "Metric",
-    "Row",
-    "RunInfo",
-    "Samples",
-    "Tolerance",
-    "build_parser",
-    "compare_runs",
-    "compare_summaries",
-    "default_out_dir",
-    "handshake_samples",
-    "judge",
-    "load_summary",
-    "main",
-    "quantile_ci",
-    "section_metrics",
-    "write_comparison",
-]
-
-COMPARE_FILE = "compare.json"
-
-
-# --- Run directories (I/O) ---------------------------------------------------------------
-
-
-def load_summary(run_dir: Path) -> dict[str, Any]:
-    """A run's ``summary.json``; built with :func:`harness.render.report.build_report` when missing.
-
-    Raises:
-        RunDirError: the directory does not exist, or its summary cannot be read or built.
-    """
-    if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: not a run directory (does not exist)")
-    path = run_dir / "summary.json"
-    if not path.exists():
-        from harness.render.report import build_report
-
-        build_report(run_dir)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunDirError(
-            f"{run_dir}: cannot read summary.json ({exc}); rebuild it with"
-            f" `harness report {run_dir}`"
-        ) from exc
-    if not isinstance(doc, dict):
-        raise RunDirError(f"{run_dir}: summary.json is not a JSON object")
-    return doc
-
-
-def handshake_samples(run_dir: Path) -> Samples | None:
-    """Raw handshake times (ms) of a run per (phase, kind) scope; None without attempts."""
-    from harness.analysis.frames import load_attempts, load_chaos, load_meta
-    from harness.analysis.summary import attempt_phases, run_start
-
-    attempts = load_attempts(run_dir)
-    if attempts.empty:
-        return None
-    meta = load_meta(run_dir) if (run_dir / "meta.json").exists() else {}
-    windows = load_chaos(run_dir, started_at=run_start(attempts, meta))
-    phase = pd.Series(attempt_phases(attempts, meta, windows)[0]).astype(str).to_numpy()
-    kind = attempts["token_kind"].astype(str).to_numpy()
-    ms = pd.to_numeric(attempts["handshake_ms"], errors="coerce").to_numpy(dtype=float)
-    has = ~np.isnan(ms)
-    out: dict[tuple[str | None, str | None], np.ndarray[Any, np.dtype[np.float64]]] = {}
-    for p in [None, *sorted(set(phase))]:
-        for k in [None, *sorted(set(kind))]:
-            mask = has & (True if p is None else phase == p) & (True if k is None else kind == k)
-            out[(p, k)] = ms[mask]
-    return out
-
-
-def compare_runs(
-    run_a: Path, run_b: Path, *, tolerance: Tolerance = DEFAULT_TOLERANCE
-) -> Comparison:
-    """Compare run directory A (the baseline) with run directory B (the candidate).
-
-    Raises:
-        RunDirError: a run directory is missing or unreadable.
-    """
-    from harness.analysis.frames import load_scenario
-
-    summaries = [load_summary(d) for d in (run_a, run_b)]
-    return compare_summaries(
-        summaries[0],
-        summaries[1],
-        tolerance,
-        samples=(handshake_samples(run_a), handshake_samples(run_b)),
-        scenarios=(load_scenario(run_a), load_scenario(run_b)),
-        paths=(run_a, run_b),
-    )
-
-
-def default_out_dir(cmp: Comparison) -> Path:
-    """``reports/compare-<run A>-vs-<run B>/`` (run directory names, else run ids)."""
-    names = [i.path.resolve().name if i.path else i.run_id or i.label for i in (cmp.a, cmp.b)]
-    return Path("reports") / f"compare-{names[0]}-vs-{names[1]}"
-
-
-def write_comparison(cmp: Comparison, out_dir: Path | None = None) -> Path:
-    """Write ``compare.json``, ``compare.md``, the charts and ``index.html`` into ``out_dir``.
-
-    ``out_dir`` (default :func:`default_out_dir`) is created if needed. Returns the path of
-    ``index.html``. Raises OSError when the directory cannot be written.
-    """
-    from harness.render.compare_html import write_report
-
-    out = default_out_dir(cmp) if out_dir is None else out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    (out / COMPARE_FILE).write_text(
-        json.dumps(cmp.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
-    return write_report(cmp, out)
-
+from harness.analysis.compare_rules import DEFAULT_TOLERANCE, Tolerance
+from harness.errors import HarnessError
 
 # --- Command line -----------------------------------------------------------------------
+
+EPILOG = """\
+examples:
+  harness compare reports/<run-a> reports/<run-b>
+  harness compare base/ candidate/ --success-drop 0.02 --latency-ratio 1.5 --out /tmp/cmp
+
+exit codes: 0 no regression of B against A, 1 regressions (listed), 2 a run directory is
+missing or unreadable, a tolerance is invalid, or the report cannot be written
+"""
 
 #: Tolerance options of ``harness compare``: flag -> (Tolerance field, type, help).
 OPTIONS: Mapping[str, tuple[str, type, str]] = {
@@ -194,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``harness compare`` argument parser."""
     parser = argparse.ArgumentParser(
         prog="harness compare",
-        description="Compare a baseline run A with a candidate run B. Exit 0: no regression;"
-        " 1: regressions; 2: a run directory is missing or unreadable.",
+        description="Compare a baseline run A with a candidate run B: side-by-side tables per "
+        "token kind and phase, overlaid charts, and regressions beyond the tolerances.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_a", type=Path, metavar="RUN_A", help="baseline run directory")
     parser.add_argument("run_b", type=Path, metavar="RUN_B", help="candidate run directory")
@@ -221,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """``harness compare RUN_A RUN_B``: print the table, write the report, return 0, 1 or 2."""
+    # The report stage (pandas, matplotlib) is imported only when a comparison is made.
     from harness.render.compare_html import format_table
+    from harness.render.compare_report import compare_runs, default_out_dir, write_comparison
 
     args = build_parser().parse_args(list(argv))
     try:

@@ -204,13 +204,14 @@ def run_doctor(opts: DoctorOptions, say: Callable[[str], None] = print) -> tuple
     _say_codes(col.records, say)
 
     from harness.render.report import build_report
+    from harness.render.terminal import format_findings
 
     report = build_report(run_dir, gates=[])
-    findings = report.summary.get("findings", [])
+    findings = report.summary.findings
     say("")
     say(format_findings(findings))
     say(f"report: {report.paths.index_html.resolve().as_uri()}")
-    serious = [f for f in findings if f["severity"] in ("high", "critical")]
+    serious = [f for f in findings if f.severity in ("high", "critical")]
     return (1 if serious else 0), run_dir
 
 
@@ -225,18 +226,6 @@ def _say_codes(records: list[AttemptRecord], say: Callable[[str], None]) -> None
             seen[f"close {r.close_code} {name}{reason}".replace("  ", " ")] += 1
     if seen:
         say("refusals and closes seen: " + "; ".join(f"{k} x{n}" for k, n in seen.most_common()))
-
-
-def format_findings(findings: list[dict[str, Any]]) -> str:
-    """The findings as a terminal table, worst first."""
-    if not findings:
-        return "findings: none"
-    lines = ["findings:", f"  {'severity':9} {'type':14} finding"]
-    for f in findings:
-        lines.append(f"  {f['severity'].upper():9} {f['type']:14} {f['id']}: {f['title']}")
-        lines.append(f"  {'':24} evidence: {f['evidence']}")
-        lines.append(f"  {'':24} fix: {f['fix']}")
-    return "\n".join(lines)
 
 
 EPILOG = """\

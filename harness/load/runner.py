@@ -275,7 +275,7 @@ def run(
     say(format_terminal_summary(report.summary, report.gate_results))
     say("")
     say(f"report: {report.paths.index_html.resolve().as_uri()}")
-    share = report.summary.get("generator_fault_share") or 0.0
+    share = report.summary.generator_fault_share or 0.0
     if stopped_by:
         return RunResult(EXIT_INTERRUPTED, run_dir, f"run stopped early by {stopped_by[0]}")
     if share > GENERATOR_FAULT_DOMINATES:

@@ -1,9 +1,9 @@
-"""Rendering of a comparison: terminal table, ``compare.md``, overlaid charts, ``index.html``.
+"""Rendering of a comparison (pure): the terminal table, ``compare.md`` and ``index.html``.
 
-The charts (drawn by :mod:`harness.render.charts.compare`, re-exported here) draw run A solid and
-run B dashed, one colour per token kind (or percentile) in both, against seconds since each
-run's start. ``index.html`` is self-contained (inline CSS, charts as base64 data URIs, no
-JS) and HTML-escapes every value taken from the runs.
+``index.html`` is self-contained (inline CSS, the charts of
+:mod:`harness.render.charts.compare` as base64 data URIs, no JS) and HTML-escapes every value
+taken from the runs. Names (gate names, scopes) are never cut in the terminal table: a cut
+name could read like a threshold. Files are written by :mod:`harness.render.compare_report`.
 """
 
 from __future__ import annotations
@@ -16,39 +16,7 @@ from typing import Any
 
 from harness.analysis.compare_rows import Comparison, Row, RunInfo
 from harness.analysis.compare_rules import IMPROVEMENT, INFO, METRICS, REGRESSION, SAME
-from harness.render.charts.compare import (
-    CHART_CAPTIONS,
-    RUN_STYLES,
-    Runs,
-    latency_chart,
-    outcomes_chart,
-    success_chart,
-    write_charts,
-)
-
-__all__ = [
-    "CHART_CAPTIONS",
-    "INDEX_FILE",
-    "MARKDOWN_FILE",
-    "RUN_STYLES",
-    "VERDICT_TEXT",
-    "Runs",
-    "cells",
-    "fmt_delta",
-    "fmt_value",
-    "format_table",
-    "latency_chart",
-    "outcomes_chart",
-    "regression_line",
-    "render_html",
-    "render_markdown",
-    "success_chart",
-    "write_charts",
-    "write_report",
-]
-
-MARKDOWN_FILE = "compare.md"
-INDEX_FILE = "index.html"
+from harness.render.charts.captions import COMPARE_CAPTIONS
 
 # --- Text cells ---------------------------------------------------------------------------
 
@@ -57,7 +25,13 @@ def fmt_value(unit: str, v: float | None) -> str:
     """A value in its unit: ``97.5%``, ``12.3 ms``, ``14.0/s``, ``PASS``; ``-`` for none."""
     if v is None:
         return "-"
-    shown = {"share": f"{v * 100:.1f}%", "ms": f"{v:.1f} ms", "per_s": f"{v:.1f}/s"}
+    shown = {
+        "share": f"{v * 100:.1f}%",
+        "ms": f"{v:.1f} ms",
+        "per_s": f"{v:.1f}/s",
+        "s": f"{v:.1f} s",
+        "count": f"{v:g}",
+    }
     return shown.get(unit, "PASS" if v >= 0.5 else "FAIL")
 
 
@@ -65,7 +39,8 @@ def fmt_delta(unit: str, d: float | None) -> str:
     """B - A in its unit: ``-32.4 pp`` (percentage points), ``+3.1 ms``, ``+0.5/s``."""
     if d is None or unit == "gate":
         return ""
-    return {"share": f"{d * 100:+.1f} pp", "ms": f"{d:+.1f} ms"}.get(unit, f"{d:+.1f}/s")
+    shown = {"share": f"{d * 100:+.1f} pp", "ms": f"{d:+.1f} ms", "s": f"{d:+.1f} s"}
+    return shown.get(unit, f"{d:+g}" if unit == "count" else f"{d:+.1f}/s")
 
 
 #: Verdict as shown in tables.
@@ -90,6 +65,7 @@ def regression_line(row: Row) -> str:
     return f"{row.metric} [{row.scope}]: {c[2]} -> {c[3]}{delta} ({row.note})"
 
 
+#: Narrowest width of each column of the terminal table, in characters.
 _WIDTHS = (23, 30, 10, 10, 11, 11)
 
 
@@ -97,22 +73,25 @@ def format_table(cmp: Comparison) -> str:
     """The terminal table (metric, scope, A, B, delta, verdict), warnings, then regressions.
 
     Per-phase rows are printed only when they are not within tolerance or not judged
-    (``compare.md`` and ``index.html`` have them all).
+    (``compare.md`` and ``index.html`` have them all). The metric and scope columns are as
+    wide as their longest entry: nothing is cut.
     """
+    quiet = (SAME, INFO)
+    shown = [r for r in cmp.rows if r.phase is None or r.verdict not in quiet]
+    widths = list(_WIDTHS)
+    for i in (0, 1):
+        widths[i] = max([widths[i], *(len(cells(r)[i]) + 2 for r in shown)])
 
     def line(cols: Sequence[str]) -> str:
         out = ""
-        for i, (col, width) in enumerate(zip(cols, _WIDTHS, strict=True)):
-            text = col if len(col) < width else col[: width - 2] + "~"
-            out += text.ljust(width) if i < 2 else text.rjust(width - 1) + " "
+        for i, (col, width) in enumerate(zip(cols, widths, strict=True)):
+            out += col.ljust(width) if i < 2 else col.rjust(width - 1) + " "
         return out.rstrip()
 
-    quiet = (SAME, INFO)
-    shown = [r for r in cmp.rows if r.phase is None or r.verdict not in quiet]
     lines = [
         f"A: {cmp.a.run_id} ({cmp.a.scenario})    B: {cmp.b.run_id} ({cmp.b.scenario})",
         line(("metric", "scope", "A", "B", "delta", "verdict")),
-        "-" * sum(_WIDTHS),
+        "-" * sum(widths),
         *(line(cells(r)) for r in shown),
     ]
     if hidden := len(cmp.rows) - len(shown):
@@ -221,19 +200,17 @@ def _rows_table(rows: Sequence[Row], *, group: bool) -> str:
 
 def _runs_table(cmp: Comparison) -> str:
     def facts(info: RunInfo) -> list[Any]:
-        s, total = info.summary, info.summary.get("total") or {}
-        duration = s.get("duration_s")
+        s = info.summary
+        gates = "none" if not s.gates else "all passed" if s.passed else "some failed"
         return [
             info.run_id,
             info.scenario,
             info.path or "-",
-            total.get("attempts", "-"),
-            "-" if duration is None else f"{float(duration):.1f} s",
-            "yes" if s.get("complete") else "no (cut short)",
-            {True: "all passed", False: "some failed"}.get(bool(s["passed"]), "-")
-            if "passed" in s
-            else "-",
-            s.get("target_url") or "-",
+            s.total.attempts,
+            "-" if s.duration_s is None else f"{s.duration_s:.1f} s",
+            "yes" if s.complete else "no (cut short)",
+            gates,
+            s.target_url or "-",
         ]
 
     names = [
@@ -266,8 +243,8 @@ def render_html(cmp: Comparison, charts: Sequence[Path]) -> str:
     )
     figures = "".join(
         f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"'
-        f' alt="{_e(CHART_CAPTIONS.get(p.name, p.stem))}"><figcaption>'
-        f"{_e(CHART_CAPTIONS.get(p.name, p.stem))}</figcaption></figure>"
+        f' alt="{_e(COMPARE_CAPTIONS.get(p.name, p.stem))}"><figcaption>'
+        f"{_e(COMPARE_CAPTIONS.get(p.name, p.stem))}</figcaption></figure>"
         for p in charts
     )
     tol = "".join(
@@ -301,12 +278,3 @@ def render_html(cmp: Comparison, charts: Sequence[Path]) -> str:
             "</body></html>\n",
         ]
     )
-
-
-def write_report(cmp: Comparison, out_dir: Path) -> Path:
-    """Write ``compare.md``, the charts and ``index.html`` into ``out_dir``; return the page."""
-    (out_dir / MARKDOWN_FILE).write_text(render_markdown(cmp), encoding="utf-8")
-    charts = write_charts(cmp, out_dir)
-    index = out_dir / INDEX_FILE
-    index.write_text(render_html(cmp, charts), encoding="utf-8")
-    return index

@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.analysis.gates import GateResult, format_value
+from harness.analysis.gates import format_value
+from harness.analysis.summary import GateResult, Section, Summary
 from harness.protocol.outcomes import Verdict
-from harness.render.charts.run import CHART_CAPTIONS
+from harness.render.charts.captions import CHART_CAPTIONS
 from harness.render.html_sections import SECTIONS_CSS, chaos_html, e, findings_html, h2
 from harness.render.present import (
     close_codes_text,
@@ -32,6 +33,7 @@ from harness.render.present import (
     top_reason,
     warnings,
 )
+from harness.rundir.meta import RunMeta
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
@@ -48,12 +50,14 @@ nav { font-size: 0.9em; color: #555; } nav a { margin-right: 0.8em; }
            border-radius: 4px; margin: 0.5em 0; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+table.kinds th { font-size: 0.85em; padding: 0.3em 0.4em; vertical-align: bottom; }
+table.kinds td { padding: 0.3em 0.45em; white-space: nowrap; }
 th { background: #f2f2f2; } td.l, th.l { text-align: left; } th.key { white-space: nowrap; }
 tr.fail td { background: #fde0e0; } tr.pass td { background: #e6f4e6; }
 td.bad { color: #c62828; font-weight: bold; } td.warn { color: #b26a00; font-weight: bold; }
 tr.phase-start td { border-top: 2px solid #888; }
 div.scroll { overflow-x: auto; max-width: 100%; }
-td.codes { text-align: left; font-size: 0.85em; min-width: 12em; }
+td.codes { text-align: left; font-size: 0.9em; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }
 pre { background: #f7f7f7; border: 1px solid #ddd; padding: 0.8em; overflow-x: auto;
@@ -111,47 +115,76 @@ def _gates_table(results: Sequence[GateResult]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _section_rows(label: str, sec: Mapping[str, Any], *, bold: bool = False) -> str:
-    verdicts: Mapping[str, int] = sec.get("verdicts") or {}
-    hs: Mapping[str, Any] = sec.get("handshake_ms") or {}
+#: Headers of the per-kind table's verdict columns (two short lines each, so the table fits).
+_VERDICT_HEADS: Mapping[str, str] = {
+    Verdict.OK.value: "ok",
+    Verdict.VALID_REFUSED.value: "valid<br>refused",
+    Verdict.INVALID_ACCEPTED.value: "invalid<br>accepted",
+    Verdict.ABRUPT.value: "abrupt",
+    Verdict.WRONG_REJECTION.value: "wrong<br>rejection",
+    Verdict.GENERATOR_FAULT.value: "generator<br>fault",
+    Verdict.EXCLUDED.value: "excluded",
+}
+
+
+def _section_row(label: str, sec: Section, *, bold: bool = False) -> str:
+    name = f"<b>{e(label)}</b>" if bold else e(label)
     cells = [
-        f'<td class="l">{"<b>" if bold else ""}{e(label)}{"</b>" if bold else ""}</td>',
-        f'<td class="l">{e(sec.get("expected") or "-")}</td>',
-        f"<td>{e(sec.get('attempts', 0))}</td><td>{e(sec.get('counted', 0))}</td>",
-        f"<td>{pct(sec.get('success_rate'))}</td><td>{pct(sec.get('abrupt_rate'))}</td>",
+        f'<td class="l">{name}</td>',
+        f'<td class="l">{e(sec.expected or "-")}</td>',
+        f"<td>{sec.attempts}</td><td>{sec.counted}</td>",
+        f"<td>{pct(sec.success_rate)}</td><td>{pct(sec.abrupt_rate)}</td>",
     ]
     for v in Verdict:
-        n = int(verdicts.get(v.value, 0))
+        n = sec.verdict(v)
         cls = ' class="bad"' if n and v.value in _BAD_VERDICTS else ""
         cells.append(f"<td{cls}>{n}</td>")
-    cells += [f"<td>{ms(hs.get(k))}</td>" for k in ("p50", "p95", "p99")]
-    cells.append(f'<td class="codes">{e(close_codes_text(sec.get("close_codes") or {}))}</td>')
-    cells.append(f'<td class="codes">{e(top_reason(sec.get("close_reasons") or {}) or "-")}</td>')
+    hs = sec.handshake_ms
+    cells += [f"<td>{ms(x)}</td>" for x in (hs.p50, hs.p95, hs.p99)]
     return f"<tr>{''.join(cells)}</tr>"
 
 
-def _sections_table(first: str, sections: Mapping[str, Any], total: Mapping[str, Any]) -> str:
+def kinds_table(sections: Mapping[str, Section], total: Section) -> str:
+    """Per token kind (and in total): counts, rates, verdicts and handshake percentiles.
+
+    Narrow enough for a 1,400 px page: short two-line headers, numbers only; the close
+    codes and reasons have their own table (:func:`close_codes_table`).
+    """
     head = [
-        f'<th class="l">{e(first)}</th>',
+        '<th class="l">token kind</th>',
         '<th class="l">expected</th>',
         "<th>attempts</th>",
         "<th>counted</th>",
         "<th>success</th>",
-        "<th>abrupt rate</th>",
+        "<th>abrupt<br>rate</th>",
+        *(f"<th>{_VERDICT_HEADS.get(v.value, e(v.value))}</th>" for v in Verdict),
+        "<th>handshake<br>p50 ms</th>",
+        "<th>p95<br>ms</th>",
+        "<th>p99<br>ms</th>",
     ]
-    head += [f"<th>{e(v.value.replace('_', ' '))}</th>" for v in Verdict]
-    head += [
-        "<th>handshake p50 ms</th>",
-        "<th>p95 ms</th>",
-        "<th>p99 ms</th>",
-        '<th class="l">close codes</th>',
-        '<th class="l">top close reason</th>',
-    ]
-    body = [_section_rows(k, s) for k, s in sections.items()]
+    body = [_section_row(k, s) for k, s in sections.items()]
     if not body:
         body.append(f'<tr><td class="l" colspan="{len(head)}">no attempts recorded</td></tr>')
-    body.append(_section_rows("total", total, bold=True))
-    return f'<div class="scroll"><table><tr>{"".join(head)}</tr>{"".join(body)}</table></div>'
+    body.append(_section_row("total", total, bold=True))
+    return (
+        f'<div class="scroll"><table class="kinds" id="kinds-table"><tr>{"".join(head)}</tr>'
+        f"{''.join(body)}</table></div>"
+    )
+
+
+def close_codes_table(sections: Mapping[str, Section], total: Section) -> str:
+    """Per token kind (and in total): the close codes the server sent and its top reason."""
+    rows = [
+        f'<tr><td class="l">{"<b>total</b>" if kind is None else e(kind)}</td>'
+        f'<td class="codes">{e(close_codes_text(sec.close_codes))}</td>'
+        f'<td class="codes">{e(top_reason(sec.close_reasons) or "-")}</td></tr>'
+        for kind, sec in [*sections.items(), (None, total)]
+    ]
+    head = (
+        '<tr><th class="l">token kind</th><th class="l">close codes (most frequent)</th>'
+        '<th class="l">top close reason</th></tr>'
+    )
+    return f'<table id="close-codes">{head}{"".join(rows)}</table>'
 
 
 def _charts_html(charts: Sequence[Path]) -> str:
@@ -167,34 +200,28 @@ def _charts_html(charts: Sequence[Path]) -> str:
     return "".join(parts)
 
 
-def _environment_table(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+def _environment_table(summary: Summary, meta: RunMeta) -> str:
     """Run identity, target, start/end, completeness, command, machine and versions."""
-    duration = summary.get("duration_s")
-    planned = summary.get("duration_planned_s")
     cut = cut_short_text(summary)
+    duration, planned = summary.duration_s, summary.duration_planned_s
     items: list[tuple[str, Any]] = [
-        ("run id", summary.get("run_id")),
-        ("scenario", summary.get("scenario")),
-        ("scenario file", meta.get("scenario_file") or "-"),
-        ("target URL", summary.get("target_url") or "-"),
-        ("target PID", meta.get("target_pid") or "-"),
-        ("started", time_utc(summary.get("started_at"))),
-        (
-            "ended",
-            time_utc(summary.get("ended_at")) if summary.get("ended_at") else "- (no end recorded)",
-        ),
-        ("duration", "-" if duration is None else f"{float(duration):.1f} s"),
-        ("planned duration", "-" if planned is None else f"{float(planned):.1f} s"),
+        ("run id", summary.run_id),
+        ("scenario", summary.scenario),
+        ("scenario file", meta.scenario_file or "-"),
+        ("route", meta.route or "-"),
+        ("target URL", summary.target_url or "-"),
+        ("target PID", meta.target_pid or "-"),
+        ("started", time_utc(summary.started_at)),
+        ("ended", time_utc(summary.ended_at) if summary.ended_at else "- (no end recorded)"),
+        ("duration", "-" if duration is None else f"{duration:.1f} s"),
+        ("planned duration", "-" if planned is None else f"{planned:.1f} s"),
         ("complete", "yes" if not cut else f"no: {cut}"),
-        ("attempts recorded", (summary.get("total") or {}).get("attempts", 0)),
-        ("command", meta.get("command") or "-"),
+        ("stopped by", summary.stop_reason or "-"),
+        ("attempts recorded", summary.total.attempts),
+        ("command", meta.command or "-"),
     ]
-    machine = meta.get("machine")
-    if isinstance(machine, Mapping):
-        items += [(f"machine: {k}", v) for k, v in machine.items()]
-    versions = meta.get("versions")
-    if isinstance(versions, Mapping):
-        items += [(f"version of {k}", v) for k, v in sorted(versions.items())]
+    items += [(f"machine: {k}", v) for k, v in meta.machine.items()]
+    items += [(f"version of {k}", v) for k, v in sorted(meta.versions.items())]
     rows = "".join(
         f'<tr><th class="l key">{e(k)}</th><td class="l">{e(v)}</td></tr>' for k, v in items
     )
@@ -202,21 +229,20 @@ def _environment_table(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> s
 
 
 def render_html(
-    summary: Mapping[str, Any],
+    summary: Summary,
     gate_results: Sequence[GateResult],
     passed: bool,
     charts: Sequence[Path],
-    meta: Mapping[str, Any],
+    meta: RunMeta,
     scenario: Mapping[str, Any],
 ) -> str:
     """The whole ``index.html`` as a string (reads only the chart PNGs it embeds)."""
-    title = f"{summary.get('scenario') or 'run'} - run {summary.get('run_id') or '?'}"
+    title = f"{summary.scenario or 'run'} - run {summary.run_id or '?'}"
     cut = cut_short_text(summary)
     cut_banner = f'<div class="banner cut">CUT SHORT: {e(cut)}</div>' if cut else ""
     # The banner already says the run was cut short; the other warnings follow it.
     shown = [w for w in warnings(summary) if not (cut and cut in w)]
     warns = "".join(f'<div class="warning">{e(w)}</div>' for w in shown)
-    total: Mapping[str, Any] = summary.get("total") or {}
     scenario_text = json.dumps(scenario, indent=2, sort_keys=False, default=str)
     toc = " ".join(f'<a href="#{a}">{e(t)}</a>' for a, t in _TOC)
     return "".join(
@@ -234,8 +260,11 @@ def render_html(
             findings_html(summary),
             h2("kinds", "Per token kind"),
             "<p>Success: the expected outcome for the token kind, over counted attempts "
-            "(attempts the harness interrupted are excluded).</p>",
-            _sections_table("token kind", summary.get("token_kinds") or {}, total),
+            "(attempts the harness interrupted and the load generator's own failures do not "
+            "count). Handshake times in milliseconds.</p>",
+            kinds_table(summary.token_kinds, summary.total),
+            "<p>Close codes the server sent, and the reason it gave most often:</p>",
+            close_codes_table(summary.token_kinds, summary.total),
             chaos_html(summary),
             h2("charts", "Charts"),
             _charts_html(charts),

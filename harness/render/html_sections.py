@@ -11,20 +11,15 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from harness.analysis.summary import has_chaos
+from harness.analysis.summary import Phase, Recovery, Section, Summary, Window
 from harness.render.present import (
-    as_text,
-    baseline_success,
-    finding_id,
-    findings,
     findings_headline,
     ms,
+    one_line,
     pct,
-    recovery,
     recovery_state,
     recovery_text,
     secs,
-    severity_of,
 )
 
 #: Colours of finding severities: (background, text).
@@ -57,27 +52,23 @@ def h2(anchor: str, title: str) -> str:
 # --- Findings -----------------------------------------------------------------------------
 
 
-def findings_html(summary: Mapping[str, Any]) -> str:
+def findings_html(summary: Summary) -> str:
     """The findings table, most severe first: severity, id and title, evidence, meaning, fix."""
-    items = findings(summary)
-    if not items:
-        note = "No findings." if "findings" in summary else "Findings were not computed."
-        return f"{h2('findings', 'Findings')}<p>{note}</p>"
+    if not summary.findings:
+        return f"{h2('findings', 'Findings')}<p>No findings.</p>"
     head = (
         "<tr><th>severity</th><th class='l'>finding</th><th class='l'>evidence</th>"
         "<th class='l'>what it means</th><th class='l'>what to do</th></tr>"
     )
     rows = []
-    for f in items:
-        sev = severity_of(f)
-        cls = sev if sev in SEVERITY_COLORS else "low"
-        title = as_text(f.get("title")) or finding_id(f)
+    for f in summary.findings:
+        cls = f.severity if f.severity in SEVERITY_COLORS else "low"
         rows.append(
-            f'<tr class="finding"><td class="sev {cls}">{e(sev)}</td>'
-            f'<td class="wrap"><b>{e(title)}</b><br><code>{e(finding_id(f))}</code></td>'
-            f'<td class="wrap">{e(as_text(f.get("evidence")) or "-")}</td>'
-            f'<td class="wrap">{e(as_text(f.get("meaning")) or "-")}</td>'
-            f'<td class="wrap">{e(as_text(f.get("fix")) or "-")}</td></tr>'
+            f'<tr class="finding"><td class="sev {cls}">{e(f.severity)}</td>'
+            f'<td class="wrap"><b>{e(one_line(f.title) or f.id)}</b><br><code>{e(f.id)}</code></td>'
+            f'<td class="wrap">{e(one_line(f.evidence) or "-")}</td>'
+            f'<td class="wrap">{e(one_line(f.meaning) or "-")}</td>'
+            f'<td class="wrap">{e(one_line(f.fix) or "-")}</td></tr>'
         )
     return (
         f"{h2('findings', 'Findings')}<p>{e(findings_headline(summary))}.</p>"
@@ -88,13 +79,13 @@ def findings_html(summary: Mapping[str, Any]) -> str:
 # --- Chaos --------------------------------------------------------------------------------
 
 
-def _params(params: Any) -> str:
-    if not isinstance(params, Mapping) or not params:
+def _params(params: Mapping[str, Any]) -> str:
+    if not params:
         return "-"
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
-def chaos_timeline_table(windows: Sequence[Mapping[str, Any]]) -> str:
+def chaos_timeline_table(windows: Sequence[Window]) -> str:
     """One row per scheduled chaos window: plan, when it was applied and reverted, status."""
     if not windows:
         return (
@@ -102,29 +93,33 @@ def chaos_timeline_table(windows: Sequence[Mapping[str, Any]]) -> str:
             "faults the attempts recorded.</p>"
         )
     head = (
-        '<tr><th class="l">label</th><th class="l">fault</th><th class="l">params</th>'
-        "<th>planned at s</th><th>planned for s</th><th>applied s</th><th>reverted s</th>"
-        '<th class="l">status</th><th class="l">error</th></tr>'
+        '<tr><th class="l">label</th><th class="l">fault</th><th class="l">kind</th>'
+        '<th class="l">params</th><th>planned at s</th><th>planned for s</th><th>applied s</th>'
+        '<th>reverted s</th><th class="l">status</th><th class="l">error</th></tr>'
     )
     rows = []
     for w in windows:
-        status = str(w.get("status") or "-")
-        cls = {"failed": "bad", "active_at_end": "warn", "skipped": "warn"}.get(status)
+        cls = {"failed": "bad", "active_at_end": "warn", "skipped": "warn"}.get(w.status)
         status_cell = f'<td class="l {cls}">' if cls else '<td class="l">'
-        shown = "still active at the end (no revert recorded)" if cls == "warn" else status
-        planned_for = w.get("planned_for")
+        shown = (
+            "still active at the end (no revert recorded)"
+            if w.status == "active_at_end"
+            else w.status
+        )
+        kind = w.kind + (" (disruptive)" if w.disruptive else "") if w.kind else "-"
         rows.append(
-            f'<tr><td class="l">{e(w.get("label"))}</td><td class="l">{e(w.get("fault"))}</td>'
-            f'<td class="l">{e(_params(w.get("params")))}</td><td>{secs(w.get("planned_at"))}</td>'
-            f"<td>{'to end' if planned_for is None else secs(planned_for)}</td>"
-            f"<td>{secs(w.get('applied_s'))}</td><td>{secs(w.get('reverted_s'))}</td>"
+            f'<tr><td class="l">{e(w.label)}</td><td class="l">{e(w.fault)}</td>'
+            f'<td class="l">{e(kind)}</td>'
+            f'<td class="l">{e(_params(w.params))}</td><td>{secs(w.planned_at)}</td>'
+            f"<td>{'to end' if w.planned_for is None else secs(w.planned_for)}</td>"
+            f"<td>{secs(w.applied_s)}</td><td>{secs(w.reverted_s)}</td>"
             f"{status_cell}{e(shown.replace('_', ' '))}</td>"
-            f'<td class="l">{e(w.get("error") or "")}</td></tr>'
+            f'<td class="l">{e(w.error or "")}</td></tr>'
         )
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def recovery_table(items: Sequence[Mapping[str, Any]]) -> str:
+def recovery_table(items: Sequence[Recovery]) -> str:
     """One row per chaos window: when it was reverted, when success came back, how long."""
     head = (
         '<tr><th class="l">window</th><th class="l">fault</th><th>reverted at s</th>'
@@ -133,35 +128,28 @@ def recovery_table(items: Sequence[Mapping[str, Any]]) -> str:
     )
     rows = []
     for r in items:
-        bad = recovery_state(r) == "not_recovered"
-        result = (
-            f'<td class="l bad">{e(recovery_text(r))}</td>'
-            if bad
-            else (f'<td class="l">{e(recovery_text(r))}</td>')
-        )
+        bad = " bad" if recovery_state(r) == "not_recovered" else ""
         rows.append(
-            f'<tr><td class="l">{e(r.get("label"))}</td><td class="l">{e(r.get("fault") or "-")}'
-            f"</td><td>{secs(r.get('reverted_s'))}</td><td>{secs(r.get('recovered_at_s'))}</td>"
-            f"<td>{secs(r.get('recovery_s'))}</td><td>{pct(baseline_success(r))}</td>"
-            f"<td>{pct(r.get('margin'))}</td>{result}</tr>"
+            f'<tr><td class="l">{e(r.label)}</td><td class="l">{e(r.fault or "-")}'
+            f"</td><td>{secs(r.reverted_s)}</td><td>{secs(r.recovered_at_s)}</td>"
+            f"<td>{secs(r.recovery_s)}</td><td>{pct(r.baseline_success_rate)}</td>"
+            f'<td>{pct(r.margin)}</td><td class="l{bad}">{e(recovery_text(r))}</td></tr>'
         )
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _phase_row(first: str, kind: str, sec: Mapping[str, Any], *, bold: bool = False) -> str:
-    hs: Mapping[str, Any] = sec.get("handshake_ms") or {}
-    abrupt = int(sec.get("abrupt", 0))
+def _phase_row(first: str, kind: str, sec: Section, *, bold: bool = False) -> str:
     label = f"<b>{e(kind)}</b>" if bold else e(kind)
-    abrupt_cls = ' class="bad"' if abrupt else ""
+    abrupt_cls = ' class="bad"' if sec.abrupt else ""
     return (
-        f'{first}<td class="l">{label}</td><td>{e(sec.get("attempts", 0))}</td>'
-        f"<td>{pct(sec.get('success_rate'))}</td><td>{e(sec.get('graceful', 0))}</td>"
-        f"<td{abrupt_cls}>{abrupt}</td>"
-        f"<td>{pct(sec.get('graceful_share'))}</td><td>{ms(hs.get('p95'))}</td></tr>"
+        f'{first}<td class="l">{label}</td><td>{sec.attempts}</td>'
+        f"<td>{pct(sec.success_rate)}</td><td>{sec.graceful}</td>"
+        f"<td{abrupt_cls}>{sec.abrupt}</td>"
+        f"<td>{pct(sec.graceful_share)}</td><td>{ms(sec.handshake_ms.p95)}</td></tr>"
     )
 
 
-def phases_table(phases: Mapping[str, Any]) -> str:
+def phases_table(phases: Mapping[str, Phase]) -> str:
     """Per phase (in time order): its span, then one row per token kind and a total row."""
     head = (
         '<tr><th class="l">phase</th><th>from s</th><th>to s</th><th class="l">token kind</th>'
@@ -170,23 +158,22 @@ def phases_table(phases: Mapping[str, Any]) -> str:
     )
     rows = []
     for name, phase in phases.items():
-        kinds: Mapping[str, Any] = phase.get("token_kinds") or {}
-        span = len(kinds) + 1
+        span = len(phase.token_kinds) + 1
         first = (
             f'<tr class="phase-start"><td class="l" rowspan="{span}"><b>{e(name)}</b></td>'
-            f'<td rowspan="{span}">{secs(phase.get("start_s"))}</td>'
-            f'<td rowspan="{span}">{secs(phase.get("end_s"))}</td>'
+            f'<td rowspan="{span}">{secs(phase.start_s)}</td>'
+            f'<td rowspan="{span}">{secs(phase.end_s)}</td>'
         )
-        for kind, sec in kinds.items():
+        for kind, sec in phase.token_kinds.items():
             rows.append(_phase_row(first, kind, sec))
             first = "<tr>"
-        rows.append(_phase_row(first, "all kinds", phase.get("total") or {}, bold=True))
+        rows.append(_phase_row(first, "all kinds", phase.total, bold=True))
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def chaos_html(summary: Mapping[str, Any]) -> str:
+def chaos_html(summary: Summary) -> str:
     """The chaos timeline, recovery per fault (when computed) and the phases, or a note."""
-    if not has_chaos(summary):
+    if not summary.has_chaos:
         return (
             f"{h2('chaos', 'Chaos')}"
             "<p>No chaos in this run: every attempt is in the baseline phase.</p>"
@@ -194,15 +181,14 @@ def chaos_html(summary: Mapping[str, Any]) -> str:
     parts = [
         h2("chaos", "Chaos timeline"),
         "<p>Each scheduled chaos window; times in seconds since the run's start.</p>",
-        chaos_timeline_table(summary.get("chaos_windows") or []),
+        chaos_timeline_table(summary.chaos_windows),
     ]
-    items = recovery(summary)
-    if items:
+    if summary.recovery:
         parts += [
             h2("recovery", "Recovery after each fault"),
             "<p>Seconds from a fault's revert until the success rate was back near its "
             "baseline (within the margin).</p>",
-            recovery_table(items),
+            recovery_table(list(summary.recovery.values())),
         ]
     parts += [
         h2("phases", "Phases"),
@@ -210,6 +196,6 @@ def chaos_html(summary: Mapping[str, Any]) -> str:
         "together); <i>after</i> a window until the next one: its recovery. Success is the "
         "expected outcome over counted attempts; a graceful refusal names its reason "
         "(HTTP status, close code), an abrupt one does not (reset, drop, timeout, 1006).</p>",
-        phases_table(summary.get("phases") or {}),
+        phases_table(summary.phases),
     ]
     return "".join(parts)

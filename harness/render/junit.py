@@ -24,21 +24,18 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.analysis.gates import GateResult, format_value
-from harness.numbers import finite
+from harness.analysis.gates import format_value
+from harness.analysis.summary import Finding, GateResult, Summary
 from harness.render.present import (
     JUNIT_SEVERITIES,
-    as_text,
     cut_short_text,
-    finding_id,
-    findings,
     findings_headline,
     gate_metric,
-    severity_of,
+    one_line,
 )
 
 #: Characters not allowed anywhere in an XML 1.0 document.
@@ -82,57 +79,55 @@ def _gate_case(suite: ET.Element, result: GateResult) -> bool:
     return True
 
 
-def _finding_case(suite: ET.Element, finding: Mapping[str, Any]) -> None:
-    title = as_text(finding.get("title")) or finding_id(finding)
-    sev = severity_of(finding)
-    case = _sub(
-        suite, "testcase", classname="findings", name=f"{finding_id(finding)}: {title}", time="0"
-    )
+def _finding_case(suite: ET.Element, finding: Finding) -> None:
+    title = one_line(finding.title) or finding.id
+    case = _sub(suite, "testcase", classname="findings", name=f"{finding.id}: {title}", time="0")
     body = "\n".join(
-        f"{key}: {as_text(finding.get(key)) or '-'}"
+        f"{key}: {one_line(getattr(finding, key)) or '-'}"
         for key in ("severity", "type", "evidence", "meaning", "fix")
     )
+    sev = finding.severity
     _sub(case, "failure", body, message=f"[{sev.upper()}] {title}", type=f"finding.{sev}")
 
 
-def _timestamp(epoch_s: Any) -> str | None:
-    f = finite(epoch_s)
-    if f is None:
+def _timestamp(epoch_s: float | None) -> str | None:
+    if epoch_s is None:
         return None
-    return datetime.fromtimestamp(f, tz=UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    return (
+        datetime.fromtimestamp(epoch_s, tz=UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    )
 
 
-def junit_xml(summary: Mapping[str, Any], gate_results: Sequence[GateResult]) -> str:
+def junit_xml(summary: Summary, gate_results: Sequence[GateResult]) -> str:
     """The ``junit.xml`` document (with an XML declaration, UTF-8) of a run's report.
 
     Args:
-        summary: from :func:`harness.analysis.summary.compute_summary` (its optional
-            ``findings`` are read defensively).
+        summary: from :func:`harness.analysis.summarize.summarize`.
         gate_results: from :func:`harness.analysis.gates.evaluate_gates`.
     """
-    serious = [f for f in findings(summary) if severity_of(f) in JUNIT_SEVERITIES]
+    serious = [f for f in summary.findings if f.severity in JUNIT_SEVERITIES]
     tests = len(gate_results) + len(serious)
-    duration = finite(summary.get("duration_s")) or 0.0
+    duration = summary.duration_s or 0.0
     root = ET.Element("testsuites", {"name": "harness"})
     attrs: dict[str, Any] = {
-        "name": f"harness: {summary.get('scenario') or 'run'}",
+        "name": f"harness: {summary.scenario or 'run'}",
         "tests": tests,
         "failures": 0,
         "errors": 0,
         "skipped": 0,
         "time": f"{duration:.3f}",
     }
-    stamp = _timestamp(summary.get("started_at"))
+    stamp = _timestamp(summary.started_at)
     if stamp:
         attrs["timestamp"] = stamp
     suite = _sub(root, "testsuite", **attrs)
     props = _sub(suite, "properties")
     passed = all(r.passed for r in gate_results)
     for name, value in (
-        ("run_id", summary.get("run_id") or ""),
-        ("scenario", summary.get("scenario") or ""),
-        ("target_url", summary.get("target_url") or ""),
-        ("complete", str(bool(summary.get("complete", False))).lower()),
+        ("run_id", summary.run_id),
+        ("scenario", summary.scenario),
+        ("target_url", summary.target_url or ""),
+        ("complete", str(summary.complete).lower()),
         ("gates_passed", str(passed).lower()),
         ("findings", findings_headline(summary)),
     ):

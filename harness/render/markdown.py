@@ -2,9 +2,12 @@
 
 Written for ``$GITHUB_STEP_SUMMARY`` (GitHub-flavoured Markdown; also fine in GitLab
 and as plain text): the verdict line, warnings (cut short, unreverted chaos), gates,
-findings, per-token-kind and per-phase tables, recovery per fault, and links to the
-charts by path relative to the run directory. Every value taken from the run is
-escaped, so a close reason or label cannot break a table or inject markup.
+findings, per-token-kind and per-phase tables (the phases only when the run had chaos),
+recovery per fault, and the charts. A job summary is shown away from the run directory,
+where a relative link is dead: the charts and the full report are links only when a
+``link_base`` (the URL or directory the run directory is published under) is given, and
+named as files otherwise. Every value taken from the run is escaped, so a close reason or
+label cannot break a table or inject markup.
 """
 
 from __future__ import annotations
@@ -14,22 +17,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.analysis.gates import GateResult, format_value
-from harness.analysis.summary import has_chaos
+from harness.analysis.gates import format_value
+from harness.analysis.summary import GateResult, Recovery, Summary
+from harness.protocol.outcomes import Verdict
 from harness.render.present import (
-    as_text,
     close_codes_text,
-    finding_id,
-    findings,
     findings_headline,
     gate_metric,
     ms,
+    one_line,
     pct,
-    recovery,
     recovery_state,
     recovery_text,
     secs,
-    severity_of,
     success_of_expected,
     time_utc,
     warnings,
@@ -55,9 +55,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") 
     return out
 
 
-def verdict_line(
-    summary: Mapping[str, Any], gate_results: Sequence[GateResult], passed: bool
-) -> str:
+def verdict_line(summary: Summary, gate_results: Sequence[GateResult], passed: bool) -> str:
     """``"**FAIL**: 1 of 2 gates failed · 1 finding: 1 high · run cut short"``."""
     if not gate_results:
         head = "**NO GATES**: nothing to pass or fail"
@@ -66,13 +64,13 @@ def verdict_line(
     else:
         failed = sum(not r.passed for r in gate_results)
         head = f"**FAIL**: {failed} of {len(gate_results)} gates failed"
-    total: Mapping[str, Any] = summary.get("total") or {}
+    total = summary.total
     parts = [
         head,
         findings_headline(summary),
-        f"{total.get('attempts', 0)} attempts, success {pct(total.get('success_rate'))}",
+        f"{total.attempts} attempts, success {pct(total.success_rate)}",
     ]
-    if not summary.get("complete", False):
+    if not summary.complete:
         parts.append("**run cut short**")
     return " · ".join(parts)
 
@@ -93,22 +91,30 @@ def _gates(results: Sequence[GateResult]) -> list[str]:
     return _table(["result", "gate", "metric", "value", "required"], rows, "lll")
 
 
-def _findings(summary: Mapping[str, Any]) -> list[str]:
-    items = findings(summary)
-    if not items:
-        return ["No findings." if "findings" in summary else "Findings were not computed."]
+def _findings(summary: Summary) -> list[str]:
+    if not summary.findings:
+        return ["No findings."]
     out = []
-    for f in items:
-        title = as_text(f.get("title")) or finding_id(f)
-        out.append(f"- **[{severity_of(f).upper()}]** `{finding_id(f)}`: {md(title)}")
+    for f in summary.findings:
+        out.append(f"- **[{f.severity.upper()}]** `{f.id}`: {md(f.title)}")
         for key in ("evidence", "meaning", "fix"):
-            text = as_text(f.get(key))
+            text = one_line(getattr(f, key))
             if text:
                 out.append(f"  - {key}: {md(text)}")
     return out
 
 
-def _kinds(summary: Mapping[str, Any]) -> list[str]:
+_KIND_VERDICTS = (
+    Verdict.OK,
+    Verdict.VALID_REFUSED,
+    Verdict.INVALID_ACCEPTED,
+    Verdict.ABRUPT,
+    Verdict.WRONG_REJECTION,
+    Verdict.GENERATOR_FAULT,
+)
+
+
+def _kinds(summary: Summary) -> list[str]:
     head = [
         "token kind",
         "expected",
@@ -123,35 +129,23 @@ def _kinds(summary: Mapping[str, Any]) -> list[str]:
         "handshake p95 ms",
         "close codes",
     ]
-    kinds: Mapping[str, Any] = dict(summary.get("token_kinds") or {})
     rows = []
-    for kind, sec in [*kinds.items(), ("**total**", summary.get("total") or {})]:
-        v: Mapping[str, Any] = sec.get("verdicts") or {}
+    for kind, sec in [*summary.token_kinds.items(), ("**total**", summary.total)]:
         rows.append(
             [
                 kind if kind == "**total**" else md(kind),
-                md(sec.get("expected") or "-"),
-                str(sec.get("attempts", 0)),
-                pct(sec.get("success_rate")),
-                *[
-                    str(v.get(k, 0))
-                    for k in (
-                        "ok",
-                        "valid_refused",
-                        "invalid_accepted",
-                        "abrupt",
-                        "wrong_rejection",
-                        "generator_fault",
-                    )
-                ],
-                ms((sec.get("handshake_ms") or {}).get("p95")),
-                md(close_codes_text(sec.get("close_codes") or {})),
+                md(sec.expected or "-"),
+                str(sec.attempts),
+                pct(sec.success_rate),
+                *[str(sec.verdict(v)) for v in _KIND_VERDICTS],
+                ms(sec.handshake_ms.p95),
+                md(close_codes_text(sec.close_codes)),
             ]
         )
     return _table(head, rows, "ll" + "r" * 9 + "l")
 
 
-def _phases(summary: Mapping[str, Any]) -> list[str]:
+def _phases(summary: Summary) -> list[str]:
     head = [
         "phase",
         "from s",
@@ -164,34 +158,32 @@ def _phases(summary: Mapping[str, Any]) -> list[str]:
         "graceful share",
     ]
     rows = []
-    for name, phase in (summary.get("phases") or {}).items():
-        total: Mapping[str, Any] = phase.get("total") or {}
-        kinds: Mapping[str, Any] = phase.get("token_kinds") or {}
+    for name, phase in summary.phases.items():
         rows.append(
             [
                 md(name),
-                secs(phase.get("start_s")),
-                secs(phase.get("end_s")),
-                str(total.get("attempts", 0)),
-                pct(success_of_expected(kinds, True)),
-                pct(success_of_expected(kinds, False)),
-                str(total.get("graceful", 0)),
-                str(total.get("abrupt", 0)),
-                pct(total.get("graceful_share")),
+                secs(phase.start_s),
+                secs(phase.end_s),
+                str(phase.total.attempts),
+                pct(success_of_expected(phase.token_kinds, True)),
+                pct(success_of_expected(phase.token_kinds, False)),
+                str(phase.total.graceful),
+                str(phase.total.abrupt),
+                pct(phase.total.graceful_share),
             ]
         )
     return _table(head, rows, "l")
 
 
-def _recovery(items: Sequence[Mapping[str, Any]]) -> list[str]:
+def _recovery(items: Sequence[Recovery]) -> list[str]:
     head = ["window", "fault", "reverted at s", "back at s", "time to recover s", "result"]
     rows = [
         [
-            md(r.get("label")),
-            md(r.get("fault") or "-"),
-            secs(r.get("reverted_s")),
-            secs(r.get("recovered_at_s")),
-            secs(r.get("recovery_s")),
+            md(r.label),
+            md(r.fault or "-"),
+            secs(r.reverted_s),
+            secs(r.recovered_at_s),
+            secs(r.recovery_s),
             f"**{md(recovery_text(r))}**"
             if recovery_state(r) == "not_recovered"
             else md(recovery_text(r)),
@@ -201,27 +193,35 @@ def _recovery(items: Sequence[Mapping[str, Any]]) -> list[str]:
     return _table(head, rows, "llrrrl")
 
 
+def _link(text: str, rel: str, link_base: str | None) -> str:
+    """``[text](<base>/<rel>)`` with a base; the file's name in code otherwise (no dead link)."""
+    if link_base is None:
+        return f"`{rel}`" if text == rel else f"{md(text)} (`{rel}`)"
+    return f"[{md(text)}]({link_base.rstrip('/')}/{rel})"
+
+
 def summary_markdown(
-    summary: Mapping[str, Any],
+    summary: Summary,
     gate_results: Sequence[GateResult],
     passed: bool,
     charts: Sequence[Path],
     *,
     captions: Mapping[str, str] | None = None,
-    run_dir: Path | None = None,
+    link_base: str | None = None,
 ) -> str:
     """The ``summary.md`` document.
 
     Args:
-        summary: from :func:`harness.analysis.summary.compute_summary`.
+        summary: from :func:`harness.analysis.summarize.summarize`.
         gate_results: from :func:`harness.analysis.gates.evaluate_gates`.
         passed: every gate passed.
-        charts: the chart PNGs; linked by path relative to ``run_dir``.
-        captions: chart file name -> link text.
-        run_dir: the run directory (None: link ``charts/<name>``).
+        charts: the chart PNGs (in the run directory's ``charts/``).
+        captions: chart file name -> its caption.
+        link_base: where the run directory is published (an absolute URL, e.g. the CI
+            job's artifact URL); None: no links, the files are named instead.
     """
     captions = captions or {}
-    title = f"{summary.get('scenario') or 'run'} - run {summary.get('run_id') or '?'}"
+    title = f"{summary.scenario or 'run'} - run {summary.run_id or '?'}"
     out = [f"# Harness report: {md(title)}", "", verdict_line(summary, gate_results, passed), ""]
     for w in warnings(summary):
         head, _, rest = w.partition(": ")
@@ -230,20 +230,20 @@ def summary_markdown(
     out += ["## Findings", "", *_findings(summary), ""]
     out += ["## Per token kind", "", "Success: the expected outcome over counted attempts.", ""]
     out += [*_kinds(summary), ""]
-    if has_chaos(summary):
+    if summary.has_chaos:
         out += ["## Chaos phases", "", *_phases(summary), ""]
-    items = recovery(summary)
-    if items:
-        out += ["## Recovery after each fault", "", *_recovery(items), ""]
-    out += ["## Charts", ""]
-    for path in charts:
-        rel = path.relative_to(run_dir) if run_dir else Path("charts") / path.name
-        text = captions.get(path.name, path.stem.replace("_", " "))
-        out.append(f"- [{md(text)}]({rel.as_posix()})")
-    out += [
-        "",
-        f"Run {md(summary.get('run_id') or '?')}, started {time_utc(summary.get('started_at'))}, "
-        f"target {md(summary.get('target_url') or '-')}. Full report: [index.html](index.html); "
-        "data: summary.json, junit.xml, token\\_kinds.csv, phases.csv.",
-    ]
+    if summary.recovery:
+        out += ["## Recovery after each fault", "", *_recovery(list(summary.recovery.values())), ""]
+    if charts:
+        out += ["## Charts", ""]
+        for path in charts:
+            text = captions.get(path.name, path.stem.replace("_", " "))
+            out.append(f"- {_link(text, f'charts/{path.name}', link_base)}")
+        out.append("")
+    out.append(
+        f"Run {md(summary.run_id or '?')}, started {time_utc(summary.started_at)}, "
+        f"target {md(summary.target_url or '-')}. Full report: "
+        f"{_link('index.html', 'index.html', link_base)}; data: summary.json, junit.xml, "
+        "token\\_kinds.csv, phases.csv."
+    )
     return "\n".join(out) + "\n"

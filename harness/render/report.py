@@ -3,7 +3,8 @@
 Files written into the run directory (each through a temporary file and a rename, so a
 reader never sees half a file)::
 
-    summary.json        the summary (see :mod:`harness.analysis.summary`) + gates + passed
+    summary.json        the summary with its gates (:mod:`harness.analysis.summary`;
+                        schema: docs/summary.schema.json)
     index.html          the self-contained page (:mod:`harness.render.html`)
     summary.md          for CI job summaries (:mod:`harness.render.markdown`)
     junit.xml           gates and high/critical findings as test cases (:mod:`~.junit`)
@@ -12,37 +13,29 @@ reader never sees half a file)::
     charts/*.png        the charts (:mod:`harness.render.charts.run`)
 
 This is the I/O edge of the report stage; everything it computes comes from the pure
-modules (:mod:`~harness.analysis.summary`, :mod:`~harness.analysis.gates`, ...).
+modules: the run is read once (:func:`harness.analysis.run.load_run`), summarised
+(:func:`harness.analysis.summarize.summarize`) and its gates evaluated
+(:func:`harness.analysis.gates.with_gates`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
-
-from harness.analysis.frames import (
-    gates_from_scenario,
-    load_attempts,
-    load_chaos,
-    load_meta,
-    load_samples,
-    load_scenario,
-)
-from harness.analysis.gates import GateResult, all_passed, evaluate_gates
-from harness.analysis.summary import compute_summary, run_start
+from harness.analysis.gates import with_gates
+from harness.analysis.run import load_run
+from harness.analysis.summarize import summarize
+from harness.analysis.summary import GateResult, Summary, summary_to_json
 from harness.config.scenario import Gate
-from harness.numbers import finite
-from harness.render.charts.run import CHART_CAPTIONS, write_charts
+from harness.render.charts.captions import CHART_CAPTIONS
+from harness.render.charts.run import write_charts
 from harness.render.html import render_html
 from harness.render.junit import junit_xml
 from harness.render.markdown import summary_markdown
-from harness.render.present import recovery
-from harness.render.tables import kinds_table, phases_table
+from harness.render.tables import csv_text, kinds_table, phases_table
 from harness.rundir.layout import (
     CHARTS,
     INDEX,
@@ -85,31 +78,21 @@ class ReportResult:
     """What :func:`build_report` computed and wrote.
 
     Attributes:
-        summary: the summary dict (see :mod:`harness.analysis.summary`), without gates.
-        gate_results: one result per gate, in the gates' order.
+        summary: the summary, with its gates (``summary.gates``, ``summary.passed``).
+        gate_results: one result per gate, in the gates' order (``summary.gates`` as a list).
         passed: every gate passed (True when there are no gates).
         paths: the files written.
     """
 
-    summary: dict[str, Any]
+    summary: Summary
     gate_results: list[GateResult]
     passed: bool
     paths: ReportPaths
 
 
-def _write_csv(path: Path, table: pd.DataFrame) -> None:
-    """A table as CSV (header always, no index, empty cell for no data)."""
-    write_text_atomic(path, table.to_csv(index=False, lineterminator="\n"))
-
-
-def planned_hold_s(scenario: Mapping[str, Any]) -> float | None:
-    """How long a user holds a connection open (``load.session.hold``, s), if known."""
-    load = scenario.get("load")
-    session = load.get("session") if isinstance(load, Mapping) else None
-    return finite(session.get("hold")) if isinstance(session, Mapping) else None
-
-
-def build_report(run_dir: Path, gates: Sequence[Gate] | None = None) -> ReportResult:
+def build_report(
+    run_dir: Path, gates: Sequence[Gate] | None = None, *, link_base: str | None = None
+) -> ReportResult:
     """Build the report of a run directory.
 
     Args:
@@ -118,6 +101,8 @@ def build_report(run_dir: Path, gates: Sequence[Gate] | None = None) -> ReportRe
             run cut short (no end time, a torn last line, a chaos window never reverted)
             and on a run without chaos.
         gates: the gates to evaluate; None means the scenario's (from ``scenario.json``).
+        link_base: where the run directory is published (an absolute URL); ``summary.md``
+            links the charts and the page under it. None: it names the files, no links.
 
     Returns:
         The summary, gate results, overall pass and the paths written (see the module
@@ -126,32 +111,15 @@ def build_report(run_dir: Path, gates: Sequence[Gate] | None = None) -> ReportRe
     Raises:
         RunDirError: ``run_dir`` or its ``meta.json`` is missing or unreadable.
     """
-    meta = load_meta(run_dir)
-    scenario = load_scenario(run_dir)
-    if gates is None:
-        gates = gates_from_scenario(scenario)
-    attempts = load_attempts(run_dir)
-    samples = load_samples(run_dir)
-    windows = load_chaos(run_dir, started_at=run_start(attempts, meta))
-
-    summary = compute_summary(attempts, meta, windows)
-    results = evaluate_gates(summary, gates)
-    passed = all_passed(results)
+    run = load_run(run_dir, gates)
+    summary = with_gates(summarize(run), run.gates)
+    results = list(summary.gates)
 
     summary_path = run_dir / SUMMARY
-    document = {**summary, "gates": [r.to_dict() for r in results], "passed": passed}
-    write_text_atomic(summary_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    document = json.dumps(summary_to_json(summary), indent=2, allow_nan=False)
+    write_text_atomic(summary_path, document + "\n")
 
-    charts = write_charts(
-        attempts,
-        samples,
-        meta,
-        run_dir / CHARTS,
-        windows=windows,
-        phases=summary["phases"],
-        recovery=recovery(summary),
-        planned_hold_s=planned_hold_s(scenario),
-    )
+    charts = write_charts(run, summary, run_dir / CHARTS)
     paths = ReportPaths(
         index_html=run_dir / INDEX,
         summary_json=summary_path,
@@ -161,14 +129,13 @@ def build_report(run_dir: Path, gates: Sequence[Gate] | None = None) -> ReportRe
         phases_csv=run_dir / PHASES_CSV,
         charts=tuple(charts),
     )
-    _write_csv(paths.token_kinds_csv, kinds_table(summary))
-    _write_csv(paths.phases_csv, phases_table(summary))
+    write_text_atomic(paths.token_kinds_csv, csv_text(kinds_table(summary)))
+    write_text_atomic(paths.phases_csv, csv_text(phases_table(summary)))
     write_text_atomic(paths.junit_xml, junit_xml(summary, results))
     markdown = summary_markdown(
-        summary, results, passed, charts, captions=CHART_CAPTIONS, run_dir=run_dir
+        summary, results, summary.passed, charts, captions=CHART_CAPTIONS, link_base=link_base
     )
     write_text_atomic(paths.summary_md, markdown)
-    write_text_atomic(
-        paths.index_html, render_html(summary, results, passed, charts, meta, scenario)
-    )
-    return ReportResult(summary=summary, gate_results=results, passed=passed, paths=paths)
+    html = render_html(summary, results, summary.passed, charts, run.meta, run.scenario)
+    write_text_atomic(paths.index_html, html)
+    return ReportResult(summary=summary, gate_results=results, passed=summary.passed, paths=paths)

@@ -4,6 +4,10 @@ Columns come in a fixed order (:data:`KIND_COLUMNS`, :data:`PHASE_COLUMNS`), wha
 summary holds, so a spreadsheet or a script reading ``token_kinds.csv`` or ``phases.csv``
 sees the same header in every run. Rates are shares in 0..1, handshake times
 milliseconds, phase times seconds since the run's start; an empty cell is "no data".
+
+Numbers are rounded to what they mean (:data:`DECIMALS`): shares to 4 decimals (a hundredth
+of a percentage point), milliseconds to 0.1 ms and seconds to 1 ms, the resolution the
+records are taken at; counts are integers.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.numbers import finite
+from harness.analysis.summary import Section, Summary
 from harness.protocol.outcomes import Verdict
 
 #: Verdict count columns, in :class:`~harness.protocol.outcomes.Verdict` order.
@@ -55,39 +59,37 @@ _INT_COLUMNS: tuple[str, ...] = (
     "refusals_graceful",
     "refusals_abrupt",
 )
-_FLOAT_COLUMNS: tuple[str, ...] = (
-    "success_rate",
-    "abrupt_rate",
-    "graceful_share",
-    "handshake_p50_ms",
-    "handshake_p95_ms",
-    "handshake_p99_ms",
-    "start_s",
-    "end_s",
-)
+#: Decimals each float column is rounded to: shares 4, milliseconds 1, seconds 3.
+DECIMALS: Mapping[str, int] = {
+    "success_rate": 4,
+    "abrupt_rate": 4,
+    "graceful_share": 4,
+    "handshake_p50_ms": 1,
+    "handshake_p95_ms": 1,
+    "handshake_p99_ms": 1,
+    "start_s": 3,
+    "end_s": 3,
+}
 
 
-def section_row(sec: Mapping[str, Any]) -> dict[str, Any]:
+def section_row(sec: Section) -> dict[str, Any]:
     """The :data:`SECTION_COLUMNS` of one summary section."""
-    verdicts: Mapping[str, Any] = sec.get("verdicts") or {}
-    hs: Mapping[str, Any] = sec.get("handshake_ms") or {}
-    codes: Mapping[str, Any] = sec.get("close_codes") or {}
-    reasons: Mapping[str, Any] = sec.get("close_reasons") or {}
-    top = max(reasons.items(), key=lambda kv: int(kv[1] or 0))[0] if reasons else None
+    reasons = sec.close_reasons
+    top = max(reasons.items(), key=lambda kv: int(kv[1]))[0] if reasons else None
     return {
-        "expected": sec.get("expected"),
-        "attempts": sec.get("attempts", 0),
-        "counted": sec.get("counted", 0),
-        "success_rate": finite(sec.get("success_rate")),
-        "abrupt_rate": finite(sec.get("abrupt_rate")),
-        **{v: verdicts.get(v, 0) for v in VERDICT_COLUMNS},
-        "refusals_graceful": sec.get("graceful", 0),
-        "refusals_abrupt": sec.get("abrupt", 0),
-        "graceful_share": finite(sec.get("graceful_share")),
-        "handshake_p50_ms": finite(hs.get("p50")),
-        "handshake_p95_ms": finite(hs.get("p95")),
-        "handshake_p99_ms": finite(hs.get("p99")),
-        "close_codes": ";".join(f"{c}:{n}" for c, n in codes.items()) or None,
+        "expected": sec.expected,
+        "attempts": sec.attempts,
+        "counted": sec.counted,
+        "success_rate": sec.success_rate,
+        "abrupt_rate": sec.abrupt_rate,
+        **{v: sec.verdict(v) for v in VERDICT_COLUMNS},
+        "refusals_graceful": sec.graceful,
+        "refusals_abrupt": sec.abrupt,
+        "graceful_share": sec.graceful_share,
+        "handshake_p50_ms": sec.handshake_ms.p50,
+        "handshake_p95_ms": sec.handshake_ms.p95,
+        "handshake_p99_ms": sec.handshake_ms.p99,
+        "close_codes": ";".join(f"{c}:{n}" for c, n in sec.close_codes.items()) or None,
         "top_close_reason": top,
     }
 
@@ -97,34 +99,38 @@ def _typed(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame
     for col in columns:
         if col in _INT_COLUMNS:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
-        elif col in _FLOAT_COLUMNS:
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+        elif col in DECIMALS:
+            numbers = pd.to_numeric(df[col], errors="coerce").astype("float64")
+            df[col] = numbers.round(DECIMALS[col])
         else:
             df[col] = df[col].astype("string")
     return df
 
 
-def kinds_table(summary: Mapping[str, Any]) -> pd.DataFrame:
+def kinds_table(summary: Summary) -> pd.DataFrame:
     """One row per token kind (in the summary's order), columns :data:`KIND_COLUMNS`."""
-    kinds: Mapping[str, Any] = summary.get("token_kinds") or {}
-    rows = [{"token_kind": kind, **section_row(sec)} for kind, sec in kinds.items()]
+    rows = [{"token_kind": kind, **section_row(sec)} for kind, sec in summary.token_kinds.items()]
     return _typed(rows, KIND_COLUMNS)
 
 
-def phases_table(summary: Mapping[str, Any]) -> pd.DataFrame:
+def phases_table(summary: Summary) -> pd.DataFrame:
     """One row per (phase, token kind), phases in time order, columns :data:`PHASE_COLUMNS`.
 
     A phase in which nobody tried a connection has no rows.
     """
-    phases: Mapping[str, Any] = summary.get("phases") or {}
     rows = []
-    for name, phase in phases.items():
+    for name, phase in summary.phases.items():
         head = {
             "phase": name,
-            "phase_kind": phase.get("kind"),
-            "start_s": phase.get("start_s"),
-            "end_s": phase.get("end_s"),
+            "phase_kind": phase.kind,
+            "start_s": phase.start_s,
+            "end_s": phase.end_s,
         }
-        for kind, sec in (phase.get("token_kinds") or {}).items():
+        for kind, sec in phase.token_kinds.items():
             rows.append({**head, "token_kind": kind, **section_row(sec)})
     return _typed(rows, PHASE_COLUMNS)
+
+
+def csv_text(table: pd.DataFrame) -> str:
+    """A table as CSV: a header always, no index, an empty cell for no data, ``\\n`` lines."""
+    return table.to_csv(index=False, lineterminator="\n")

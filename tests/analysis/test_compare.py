@@ -1,40 +1,28 @@
-"""Tests of `harness compare`: pure rules on hand-built summaries, then real run directories.
+"""Tests of the comparison's pure core: its rules and rows, on hand-built typed summaries.
 
-The real runs (two healthy, one with ``drop-before-handshake``) come from the real CLI in
-subprocesses, started together once per module.
+(Run directories, the report files and the command line: tests/render/test_compare_report.py.)
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pytest
 
-from harness.cli.compare import (
+from harness.analysis.compare_rows import Comparison, Row, compare_summaries, handshake_samples
+from harness.analysis.compare_rules import (
     IMPROVEMENT,
     INFO,
+    METRICS,
     NO_DATA,
     REGRESSION,
     SAME,
-    Comparison,
-    Row,
     Tolerance,
-    compare_runs,
-    compare_summaries,
     judge,
-    main,
     quantile_ci,
-    write_comparison,
 )
-from harness.render.compare_html import format_table, render_html, render_markdown
-from tests.conftest import ROOT, scaled
+from harness.analysis.summary import GateResult, Percentiles, Phase, Section, Summary
+from harness.config.metrics import GATE_METRICS
+from tests.analysis.builders import CPU, rec, run_of, summary_of, valid_run
 
 # --- Hand-built summaries -----------------------------------------------------------------
 
@@ -48,40 +36,45 @@ def section(
     expected: str = "accept",
     p95: float | None = 10.0,
     graceful_share: float | None = None,
-) -> dict[str, Any]:
-    """A summary section (see harness.analysis.summary) with just what the comparison reads."""
-    return {
-        "attempts": attempts,
-        "counted": attempts,
-        "expected": expected,
-        "verdicts": {"ok": round(success * attempts), "invalid_accepted": invalid_accepted},
-        "success_rate": success,
-        "abrupt_rate": abrupt,
-        "graceful_share": graceful_share,
-        "handshake_ms": {"p50": None if p95 is None else p95 / 2, "p95": p95, "p99": p95},
-    }
+) -> Section:
+    """A summary section with just what the comparison reads."""
+    return Section(
+        attempts=attempts,
+        counted=attempts,
+        expected=expected,
+        verdicts={"ok": round(success * attempts), "invalid_accepted": invalid_accepted},
+        success_rate=success,
+        abrupt_rate=abrupt,
+        graceful_share=graceful_share,
+        handshake_ms=Percentiles(None if p95 is None else p95 / 2, p95, p95),
+    )
+
+
+def phase(name: str, total: Section, kinds: dict[str, Section], start: float, end: float) -> Phase:
+    kind = name.split(" ")[0]
+    return Phase(name, kind, start_s=start, end_s=end, total=total, token_kinds=kinds)
 
 
 def summary(
-    kinds: dict[str, dict[str, Any]] | None = None,
+    kinds: dict[str, Section] | None = None,
     *,
     scenario: str = "smoke",
-    phases: dict[str, Any] | None = None,
-    gates: list[dict[str, Any]] | None = None,
+    phases: dict[str, Phase] | None = None,
+    gates: list[GateResult] | None = None,
     generator_fault_share: float = 0.0,
-) -> dict[str, Any]:
+) -> Summary:
     kinds = {"valid": section()} if kinds is None else kinds
-    return {
-        "run_id": f"run-{scenario}",
-        "scenario": scenario,
-        "duration_s": 10.0,
-        "complete": True,
-        "generator_fault_share": generator_fault_share,
-        "total": next(iter(kinds.values())) if kinds else section(attempts=0),
-        "token_kinds": kinds,
-        "phases": phases or {"baseline": {"total": section(), "token_kinds": kinds}},
-        "gates": gates or [],
-    }
+    return Summary(
+        run_id=f"run-{scenario}",
+        scenario=scenario,
+        duration_s=10.0,
+        complete=True,
+        generator_fault_share=generator_fault_share,
+        total=next(iter(kinds.values())) if kinds else section(attempts=0),
+        token_kinds=kinds,
+        phases=phases or {"baseline": phase("baseline", section(), kinds, 0.0, 10.0)},
+        gates=tuple(gates or ()),
+    )
 
 
 def row(cmp: Comparison, metric: str, scope: str) -> Row:
@@ -166,8 +159,9 @@ def test_abrupt_rate_rise_and_missing_values() -> None:
 
 
 def test_gates_compared_by_name() -> None:
-    def gate(name: str, passed: bool) -> dict[str, Any]:
-        return {"name": name, "passed": passed, "message": f"{'PASS' if passed else 'FAIL'} x"}
+    def gate(name: str, passed: bool) -> GateResult:
+        message = f"{'PASS' if passed else 'FAIL'} x"
+        return GateResult(name, "ok", None, ">=", 1.0, 1.0 if passed else 0.0, passed, message)
 
     a = summary(gates=[gate("g1", True), gate("g2", False), gate("only-a", True)])
     b = summary(gates=[gate("g1", False), gate("g2", True), gate("only-b", False)])
@@ -198,10 +192,10 @@ def test_generator_faults_warn_and_are_never_a_regression() -> None:
 def test_phases_compared_only_when_both_runs_have_the_same() -> None:
     kinds = {"valid": section()}
     chaos = {
-        "baseline": {"total": section(), "token_kinds": kinds, "start_s": 0, "end_s": 4},
-        "during cpu#1": {"total": section(), "token_kinds": kinds, "start_s": 4, "end_s": 8},
+        "baseline": phase("baseline", section(), kinds, 0.0, 4.0),
+        "during cpu#1": phase("during cpu#1", section(), kinds, 4.0, 8.0),
     }
-    worse = {**chaos, "during cpu#1": {**chaos["during cpu#1"], "total": section(success=0.5)}}
+    worse = {**chaos, "during cpu#1": phase("during cpu#1", section(success=0.5), kinds, 4, 8)}
     cmp = compare_summaries(summary(phases=chaos), summary(phases=worse))
     assert row(cmp, "success_rate", "during cpu#1 / all").verdict == REGRESSION
     assert row(cmp, "attempts_per_s", "baseline / all").a == pytest.approx(25.0)  # 100 in 4 s
@@ -219,120 +213,33 @@ def test_tolerance_is_validated() -> None:
         Tolerance(latency_ratio=0.5)
 
 
-def test_renderers_escape_and_name_regressions(tmp_path: Path) -> None:
-    a = summary(scenario="<b>smoke</b>")
-    cmp = compare_summaries(a, summary({"valid": section(success=0.5)}, scenario="<b>smoke</b>"))
-    html = render_html(cmp, [])
-    assert "<b>smoke</b>" not in html and "&lt;b&gt;smoke&lt;/b&gt;" in html
-    assert "success_rate [valid]" in render_markdown(cmp)
-    table = format_table(cmp)
-    assert "2 regression(s) of B against A:" in table  # success_rate of all and of valid
-    assert "  success_rate [valid]: 100.0% -> 50.0%, -50.0 pp" in table
-    index = write_comparison(cmp, tmp_path / "out")  # no run directories: charts say no data
-    doc = json.loads((tmp_path / "out" / "compare.json").read_text())
-    assert doc["regression"] is True and index.name == "index.html"
-    assert {p.name for p in (tmp_path / "out").glob("*.png")} == {
-        "success_rate.png",
-        "handshake_latency.png",
-        "outcomes.png",
-    }
+def test_compare_units_come_from_the_gate_metric_registry() -> None:
+    for name, metric in METRICS.items():
+        if name in GATE_METRICS:
+            assert metric.unit == GATE_METRICS[name].unit, name
+    assert METRICS["attempts_per_s"].unit == "per_s" and METRICS["gate"].unit == "gate"
 
 
-# --- Real run directories -----------------------------------------------------------------
-
-RUNS = {"healthy_a": [], "healthy_b": [], "dropping": ["--defect", "drop-before-handshake"]}
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """Three real 4 s smoke runs, started together: two healthy, one dropping handshakes."""
-    root = tmp_path_factory.mktemp("runs")
-    procs = {
-        name: subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "harness",
-                "run",
-                "scenarios/smoke.yaml",
-                "--duration",
-                "4",
-                "--out",
-                str(root / name),
-                "-q",
-                *extra,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for name, extra in RUNS.items()
-    }
-    dirs = {}
-    for name, proc in procs.items():
-        out, _ = proc.communicate(timeout=scaled(120))
-        assert proc.returncode == (1 if name == "dropping" else 0), out
-        (run_dir,) = (root / name).iterdir()
-        dirs[name] = run_dir
-    yield dirs
+def test_handshake_samples_per_phase_and_kind_from_the_run() -> None:
+    rows = valid_run(lambda t: True)
+    rows += [rec("empty", "rejected_auth", "ok", t=12.0, hs=3.0, status=401, chaos=("cpu#1",))]
+    samples = handshake_samples(run_of(rows, CPU))
+    assert samples is not None
+    assert len(samples[(None, None)]) == 161
+    assert len(samples[("during cpu#1", "valid")]) == 40
+    assert samples[("during cpu#1", "empty")].tolist() == [3.0]
+    assert handshake_samples(run_of([])) is None
 
 
-def test_two_healthy_runs_no_regression(
-    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "cmp"
-    assert main([str(runs["healthy_a"]), str(runs["healthy_b"]), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "No regression of B against A." in printed
-    assert f"report: {(out / 'index.html').resolve().as_uri()}" in printed
-    doc = json.loads((out / "compare.json").read_text())
-    assert doc["regression"] is False and doc["regressions"] == []
-    assert {r["scope"] for r in doc["rows"]} >= {"all", "valid", "empty", "expired"}
-    for name in ("compare.md", "success_rate.png", "handshake_latency.png", "outcomes.png"):
-        assert (out / name).stat().st_size > 0
-    assert "data:image/png;base64," in (out / "index.html").read_text()
-
-
-def test_dropped_handshakes_are_regressions(
-    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "cmp"
-    assert main([str(runs["healthy_a"]), str(runs["dropping"]), "--out", str(out)]) == 1
-    printed = capsys.readouterr().out
-    doc = json.loads((out / "compare.json").read_text())
-    flagged = {(r["metric"], r["scope"]) for r in doc["regressions"]}
-    assert {("success_rate", "valid"), ("abrupt_rate", "all"), ("abrupt_rate", "valid")} <= flagged
-    assert ("gate", "valid tokens get a session") in flagged
-    assert "success_rate [valid]: 100.0% ->" in printed
-    assert "success_rate [valid]: 100.0% ->" in (out / "compare.md").read_text()
-    html = (out / "index.html").read_text()
-    assert "REGRESSION:" in html
-    assert '<tr class="fail"><td class="l">success_rate</td><td class="l">valid</td>' in html
-    # The other way round the same changes are improvements, and nothing regressed.
-    back = compare_runs(runs["dropping"], runs["healthy_b"])
-    assert not back.regressions
-    assert ("success_rate", "valid") in {(r.metric, r.scope) for r in back.improvements}
-
-
-def test_missing_summary_is_rebuilt(runs: dict[str, Path], tmp_path: Path) -> None:
-    run_dir = tmp_path / runs["healthy_a"].name
-    shutil.copytree(runs["healthy_a"], run_dir)
-    (run_dir / "summary.json").unlink()
-    cmp = compare_runs(run_dir, runs["healthy_a"])
-    assert (run_dir / "summary.json").is_file()
-    assert not cmp.regressions
-
-
-def test_missing_or_broken_run_dir_exits_2_without_traceback(
-    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    missing = tmp_path / "no-such-run"
-    assert main([str(missing), str(runs["healthy_a"]), "--out", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"harness: error: {missing}: ") and "Traceback" not in err
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "summary.json").write_text("{not json")
-    assert main([str(runs["healthy_a"]), str(broken)]) == 2
-    assert "cannot read summary.json" in capsys.readouterr().err
+def test_runs_at_hand_feed_the_latency_rule_and_the_load_warning() -> None:
+    fast = [rec("valid", "accepted", "ok", t=i * 0.01, hs=10.0 + (i % 3)) for i in range(300)]
+    slow = [{**r, "handshake_ms": 3 * r["handshake_ms"]} for r in fast]
+    ra = run_of(fast, scenario={"load": {"users": 5}})
+    rb = run_of(slow, scenario={"load": {"users": 9}})
+    cmp = compare_summaries(summary_of(fast), summary_of(slow), runs=(ra, rb))
+    p95 = row(cmp, "handshake_p95_ms", "valid")
+    assert p95.verdict == REGRESSION and "95% CI" in p95.note  # raw samples: CIs compared
+    assert "WARNING: the runs' load settings differ (users)." in cmp.warnings
+    assert cmp.a.run is ra and cmp.b.run is rb
+    without = compare_summaries(summary_of(fast), summary_of(slow))
+    assert "no raw samples" in row(without, "handshake_p95_ms", "valid").note

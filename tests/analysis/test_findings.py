@@ -1,37 +1,34 @@
 """Tests of the findings engine: each rule fires on a crafted run and stays silent on a healthy one.
 
-Runs are hand-built attempt rows (see :func:`tests.test_report.rec`) summarized by
-:func:`harness.analysis.summary.compute_summary`, which runs the rules; times are seconds since T0.
+Runs are hand-built attempt rows (see :mod:`tests.analysis.builders`) summarised by
+:func:`harness.analysis.summarize.summarize`, which runs the rules; times are seconds since T0.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import pytest
 
 from harness.analysis.findings import (
-    FINDING_TYPES,
     RULES,
     compute_findings,
     findings_by_severity,
     severity_at_least,
 )
-from harness.analysis.frames import attempts_frame
-from harness.analysis.summary import compute_summary
+from harness.analysis.summary import FINDING_TYPES, Finding
 from harness.config.scenario import SEVERITIES
-from tests.analysis.test_recovery import CPU, valid_run, windows_of
-from tests.render.test_report import META, rec
+from tests.analysis.builders import CPU, T0, rec, run_of, summary_of, valid_run, window_events
 
 KEYS = {"id", "type", "severity", "title", "evidence", "meaning", "fix"}
 
 
 def row(kind: str, outcome: str, verdict: str, **kw: Any) -> dict[str, Any]:
-    """An attempt row; keyword args beyond :func:`rec`'s set record fields directly."""
-    fields = ("open_s", "pings", "error", "user", "attempt")
-    extra: dict[str, Any] = {k: kw.pop(k) for k in fields if k in kw}
-    return {**rec(kind, outcome, verdict, **kw), **extra}
+    """An attempt row (:func:`rec`; keyword args beyond its own set record fields)."""
+    return rec(kind, outcome, verdict, **kw)
 
 
 def healthy_rows(n: int = 50) -> list[dict[str, Any]]:
@@ -46,19 +43,20 @@ def healthy_rows(n: int = 50) -> list[dict[str, Any]]:
     return rows
 
 
-def findings_of(rows: list[dict[str, Any]], windows: Any = None) -> dict[str, dict[str, Any]]:
+def findings_of(
+    rows: list[dict[str, Any]], events: Sequence[dict[str, Any]] = ()
+) -> dict[str, Finding]:
     """The findings of a run, by id (each checked for shape)."""
-    summary = compute_summary(attempts_frame(rows), META, windows)
-    found = summary["findings"]
-    for f in found:
-        assert set(f) == KEYS
-        assert f["type"] in FINDING_TYPES and f["severity"] in SEVERITIES
-    assert summary["findings_by_severity"] == findings_by_severity(found)
-    return {f["id"]: f for f in found}
+    summary = summary_of(rows, events)
+    for f in summary.findings:
+        assert set(asdict(f)) == KEYS
+        assert f.type in FINDING_TYPES and f.severity in SEVERITIES
+    assert summary.findings_by_severity == findings_by_severity(summary.findings)
+    return {f.id: f for f in summary.findings}
 
 
-def serious(found: dict[str, dict[str, Any]]) -> list[str]:
-    return [i for i, f in found.items() if severity_at_least(f["severity"], "high")]
+def serious(found: dict[str, Finding]) -> list[str]:
+    return [i for i, f in found.items() if severity_at_least(f.severity, "high")]
 
 
 # --- Healthy runs -------------------------------------------------------------------------
@@ -72,12 +70,12 @@ def test_healthy_chaos_run_has_no_high_or_critical_finding() -> None:
     """Graceful 1013 refusals under the fault, back to normal 0.5 s after the revert."""
     rows = [
         r
-        if not 10.0 <= r["t_start"] - META["started_at"] < 20.5
+        if not 10.0 <= r["t_start"] - T0 < 20.5
         else row(
             "valid",
             "closed_try_again",
             "valid_refused",
-            t=r["t_start"] - META["started_at"],
+            t=r["t_start"] - T0,
             code=1013,
             reason="overloaded",
             chaos=tuple(r["chaos"]),
@@ -103,9 +101,9 @@ def test_invalid_token_accepted() -> None:
     rows += [row("malformed", "accepted", "invalid_accepted", t=31.0) for _ in range(2)]
     rows += [row("malformed", "rejected_auth", "ok", t=31.0, status=401) for _ in range(8)]
     f = findings_of(rows)["invalid-token-accepted"]
-    assert (f["type"], f["severity"]) == ("token", "critical")
-    assert f["evidence"] == "empty: 37 of 47 accepted; malformed: 2 of 10 accepted"
-    assert "empty token" in f["fix"] and "parse as a JWT" in f["fix"]
+    assert (f.type, f.severity) == ("token", "critical")
+    assert f.evidence == "empty: 37 of 47 accepted; malformed: 2 of 10 accepted"
+    assert "empty token" in f.fix and "parse as a JWT" in f.fix
 
 
 def stale_pairs(n: int, stale_accepted: bool) -> list[dict[str, Any]]:
@@ -137,12 +135,12 @@ def test_stale_token_accepted_compares_the_same_tokens() -> None:
     rows += [row("expired", "rejected_auth", "ok", t=1.0, status=401) for _ in range(5)]
     found = findings_of(rows)
     f = found["stale-token-accepted"]
-    assert (f["type"], f["severity"]) == ("token", "critical")
-    assert "expired_reused: 10 of 10 accepted after expiry" in f["evidence"]
-    assert "the same 10 tokens: 10 accepted while valid, 10 after expiry" in f["evidence"]
-    assert "median 1.2 s" in f["evidence"]
-    assert "fresh expired tokens: 0 of 5 accepted" in f["evidence"]
-    assert "TTL" in f["fix"]
+    assert (f.type, f.severity) == ("token", "critical")
+    assert "expired_reused: 10 of 10 accepted after expiry" in f.evidence
+    assert "the same 10 tokens: 10 accepted while valid, 10 after expiry" in f.evidence
+    assert "median 1.2 s" in f.evidence
+    assert "fresh expired tokens: 0 of 5 accepted" in f.evidence
+    assert "TTL" in f.fix
     assert "invalid-token-accepted" not in found  # one defect, one finding
 
 
@@ -167,8 +165,8 @@ def test_valid_refused_without_chaos(
     rows = [row("valid", "accepted", "ok", t=i * 0.1) for i in range(95)]
     rows += [row("valid", outcome, verdict, t=10.0 + i, **kw) for i in range(5)]
     f = findings_of(rows)["valid-refused-without-chaos"]
-    assert (f["type"], f["severity"]) == (type_, "high")
-    assert f["evidence"] == f"baseline: 5 of 100 valid attempts refused (5.0%; {outcome} 5)"
+    assert (f.type, f.severity) == (type_, "high")
+    assert f.evidence == f"baseline: 5 of 100 valid attempts refused (5.0%; {outcome} 5)"
 
 
 def test_one_refusal_in_two_hundred_is_noise() -> None:
@@ -188,22 +186,20 @@ def test_valid_refused_after_recovery_counts_but_recovery_itself_does_not() -> N
             rows.append(row("valid", "rejected_capacity", "valid_refused", t=t, chaos=chaos))
         else:
             rows.append(row("valid", "accepted", "ok", t=t, chaos=chaos))
-    summary = compute_summary(attempts_frame(rows), META, CPU)
-    assert summary["recovery"]["cpu#1"]["recovered_at_s"] == pytest.approx(22.0)
-    found = {f["id"]: f for f in summary["findings"]}
+    summary = summary_of(rows, CPU)
+    assert summary.recovery["cpu#1"].recovered_at_s == pytest.approx(22.0)
+    found = {f.id: f for f in summary.findings}
     f = found["valid-refused-without-chaos"]
-    assert f["evidence"].startswith("after cpu#1 (from 22.0 s): 7 of 360 valid attempts refused")
-    assert "baseline" not in f["evidence"]
+    assert f.evidence.startswith("after cpu#1 (from 22.0 s): 7 of 360 valid attempts refused")
+    assert "baseline" not in f.evidence
     # Without the late refusals, the 2 s of refusals before recovery are not this rule's.
-    quiet = [
-        r for r in rows if not (r["t_start"] - META["started_at"] >= 25.0 and r["verdict"] != "ok")
-    ]
+    quiet = [r for r in rows if not (r["t_start"] - T0 >= 25.0 and r["verdict"] != "ok")]
     assert "valid-refused-without-chaos" not in findings_of(quiet, CPU)
 
 
 def pressure_rows(abrupt: int, graceful: int) -> list[dict[str, Any]]:
     rows = valid_run(lambda t: not 10.0 <= t < 20.0)
-    rows = [r for r in rows if not 10.0 <= r["t_start"] - META["started_at"] < 20.0]
+    rows = [r for r in rows if not 10.0 <= r["t_start"] - T0 < 20.0]
     rows += [
         row("valid", "timeout_handshake", "abrupt", t=10.0 + i * 0.1, chaos=("cpu#1",))
         for i in range(abrupt)
@@ -218,8 +214,8 @@ def pressure_rows(abrupt: int, graceful: int) -> list[dict[str, Any]]:
 
 def test_abrupt_under_pressure() -> None:
     f = findings_of(pressure_rows(15, 5), CPU)["abrupt-under-pressure"]
-    assert (f["type"], f["severity"]) == ("resource", "high")
-    assert f["evidence"] == (
+    assert (f.type, f.severity) == ("resource", "high")
+    assert f.evidence == (
         "during cpu#1: 15 of 20 refusals abrupt (graceful share 0.25 < 0.8; timeout_handshake 15)"
     )
 
@@ -232,9 +228,9 @@ def test_abrupt_under_pressure_silent(abrupt: int, graceful: int) -> None:
 
 def test_no_abrupt_under_pressure_for_a_dead_process() -> None:
     """A restart refuses connections at the TCP level: that is the fault, not the service."""
-    restart = windows_of(("restart_target#1", 10.0, 20.0))
+    restart = window_events(("restart_target#1", 10.0, 20.0))
     rows = [
-        r if not 10.0 <= r["t_start"] - META["started_at"] < 20.0
+        r if not 10.0 <= r["t_start"] - T0 < 20.0
         else {**r, "outcome": "refused", "verdict": "abrupt", "chaos": ["restart_target#1"]}
         for r in valid_run(lambda t: True)
     ]  # fmt: skip
@@ -247,11 +243,11 @@ def test_no_abrupt_under_pressure_for_a_dead_process() -> None:
 
 def test_slow_recovery_medium_and_high() -> None:
     slow = findings_of(valid_run(lambda t: not 10.0 <= t < 34.0), CPU)["slow-recovery"]
-    assert (slow["type"], slow["severity"]) == ("resource", "medium")
-    assert slow["evidence"] == "cpu#1 took 14.0 s to recover (back within the margin at 34.0 s)"
+    assert (slow.type, slow.severity) == ("resource", "medium")
+    assert slow.evidence == "cpu#1 took 14.0 s to recover (back within the margin at 34.0 s)"
     never = findings_of(valid_run(lambda t: t < 10.0), CPU)["slow-recovery"]
-    assert never["severity"] == "high"
-    assert never["evidence"].startswith("cpu#1 did not recover by 40.0 s (valid success 0.00")
+    assert never.severity == "high"
+    assert never.evidence.startswith("cpu#1 did not recover by 40.0 s (valid success 0.00")
     quick = findings_of(valid_run(lambda t: not 10.0 <= t < 25.0), CPU)
     assert "slow-recovery" not in quick
 
@@ -259,18 +255,18 @@ def test_slow_recovery_medium_and_high() -> None:
 def test_handshake_latency() -> None:
     slow = [row("valid", "accepted", "ok", t=i * 0.1, hs=800.0) for i in range(20)]
     f = findings_of(slow)["handshake-latency"]
-    assert (f["type"], f["severity"]) == ("resource", "medium")
-    assert f["evidence"] == "baseline: valid handshake p95 800 ms > 500 ms"
+    assert (f.type, f.severity) == ("resource", "medium")
+    assert f.evidence == "baseline: valid handshake p95 800 ms > 500 ms"
     chaos = [row("valid", "accepted", "ok", t=i * 0.1, hs=20.0) for i in range(20)]
     chaos += [
         row("valid", "accepted", "ok", t=12 + i * 0.1, hs=300.0, chaos=("cpu#1",))
         for i in range(20)
     ]
     f = findings_of(chaos, CPU)["handshake-latency"]
-    assert f["evidence"] == "during cpu#1: p95 300 ms, 15.0x the baseline's 20 ms"
+    assert f.evidence == "during cpu#1: p95 300 ms, 15.0x the baseline's 20 ms"
     assert "handshake-latency" not in findings_of(healthy_rows())
     lag = [{**r, "chaos": ["latency#1"] if r["chaos"] else []} for r in chaos]
-    assert "handshake-latency" not in findings_of(lag, windows_of(("latency#1", 10.0, 20.0)))
+    assert "handshake-latency" not in findings_of(lag, window_events(("latency#1", 10.0, 20.0)))
 
 
 # --- Connection rules ---------------------------------------------------------------------
@@ -284,9 +280,9 @@ def test_closed_before_established() -> None:
         for i in range(37)
     ]
     f = findings_of(rows, CPU)["closed-before-established"]
-    assert (f["type"], f["severity"]) == ("connection", "high")
+    assert (f.type, f.severity) == ("connection", "high")
     assert (
-        f["evidence"]
+        f.evidence
         == "40 of 200 attempts (20.0%) dropped before the 101: baseline 3, during cpu#1 37"
     )
 
@@ -294,7 +290,7 @@ def test_closed_before_established() -> None:
 def test_sessions_cut_by_a_kill_are_not_the_services() -> None:
     """Sessions open when the target is SIGKILLed end without a close frame (1006), and
     baseline sessions ended by the first window are not refusals without chaos."""
-    kill = windows_of(("kill_target#1", 10.0, 12.0))
+    kill = window_events(("kill_target#1", 10.0, 12.0))
     rows = healthy_rows(10)  # 0 .. 4.5 s
     rows += [
         row("valid", "abnormal_closure", "abrupt", t=8.0 + i * 0.1, open_s=2.5) for i in range(10)
@@ -311,8 +307,8 @@ def test_close_without_code() -> None:
     rows += [row("valid", "closed_internal", "valid_refused", t=3.0, code=1011) for _ in range(4)]
     rows += [row("valid", "closed_normal", "valid_refused", t=3.0, code=1000) for _ in range(4)]
     f = findings_of(rows)["close-without-code"]
-    assert (f["type"], f["severity"]) == ("connection", "medium")
-    assert f["evidence"] == (
+    assert (f.type, f.severity) == ("connection", "medium")
+    assert f.evidence == (
         "2 server close frames without a code; 3 connections ended after the 101 without a "
         "close frame (1006); 4 closes with a code but no reason (1011: 4)"
     )
@@ -327,8 +323,8 @@ def test_no_heartbeat(n: int, pings: int, fires: bool) -> None:
     assert ("no-heartbeat" in found) is fires
     if fires:
         f = found["no-heartbeat"]
-        assert (f["type"], f["severity"]) == ("connection", "low")
-        assert f["evidence"] == (
+        assert (f.type, f.severity) == ("connection", "low")
+        assert f.evidence == (
             "6 accepted connections stayed open >= 10 s (longest 17.0 s); none saw a server ping"
         )
 
@@ -343,11 +339,11 @@ def test_generator_fault() -> None:
         for _ in range(4)
     ]
     f = findings_of(rows)["generator-fault"]
-    assert (f["type"], f["severity"]) == ("configuration", "critical")
-    assert f["evidence"] == (
+    assert (f.type, f.severity) == ("configuration", "critical")
+    assert f.evidence == (
         "4 of 24 attempts (16.7%) failed in the load generator (errors: [Errno 24] EMFILE x4)"
     )
-    assert "ulimit -n" in f["fix"]
+    assert "ulimit -n" in f.fix
 
 
 def test_order_and_counts_by_severity() -> None:
@@ -356,19 +352,31 @@ def test_order_and_counts_by_severity() -> None:
     rows += [row("valid", "generator_fault", "generator_fault", t=1.0)]
     rows += [row("valid", "abnormal_closure", "abrupt", t=2.0) for _ in range(3)]
     rows += [row("valid", "abnormal_handshake", "abrupt", t=2.0)]
-    summary = compute_summary(attempts_frame(rows), META)
-    ids = [f["id"] for f in summary["findings"]]
+    summary = summary_of(rows)
+    ids = [f.id for f in summary.findings]
     assert ids[:3] == ["generator-fault", "invalid-token-accepted", "closed-before-established"]
     assert ids[3:] == ["valid-refused-without-chaos", "close-without-code"]
-    assert summary["findings_by_severity"] == {"critical": 2, "high": 2, "medium": 1, "low": 0}
-    assert list(summary["findings_by_severity"]) == list(reversed(SEVERITIES))
+    assert summary.findings_by_severity == {"critical": 2, "high": 2, "medium": 1, "low": 0}
+    assert list(summary.findings_by_severity) == list(reversed(SEVERITIES))
 
 
 def test_compute_findings_with_one_rule() -> None:
     rows = [*healthy_rows(5), row("empty", "accepted", "invalid_accepted", t=2.0)]
-    attempts = attempts_frame(rows)
-    summary = compute_summary(attempts, META)
+    run = run_of(rows)
+    summary = summary_of(rows)
     by_id = {r.id: r for r in RULES}
-    assert compute_findings(summary, attempts, [by_id["no-heartbeat"]]) == []
-    (f,) = compute_findings(summary, attempts, [by_id["invalid-token-accepted"]])
-    assert f == summary["findings"][0]
+    assert compute_findings(summary, run, [by_id["no-heartbeat"]]) == ()
+    (f,) = compute_findings(summary, run, [by_id["invalid-token-accepted"]])
+    assert f == summary.findings[0]
+
+
+def test_generator_faults_do_not_dilute_refusals_without_chaos() -> None:
+    """The load generator's own failures are not counted: 2 of 150, not 2 of 250."""
+    rows = [row("valid", "accepted", "ok", t=i * 0.1) for i in range(148)]
+    rows += [row("valid", "rejected_capacity", "valid_refused", t=10.0, status=503)] * 2
+    rows += [row("valid", "generator_fault", "generator_fault", t=11.0) for _ in range(100)]
+    found = findings_of(rows)
+    assert found["valid-refused-without-chaos"].evidence.startswith(
+        "baseline: 2 of 150 valid attempts refused (1.3%"
+    )
+    assert "generator-fault" in found

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from harness.analysis.frames import attempts_frame, gates_from_scenario
-from harness.analysis.gates import evaluate_gates, metric_value
-from harness.analysis.summary import compute_summary
+from harness.analysis.gates import evaluate_gates, metric_value, with_gates
+from harness.analysis.summary import Finding, Summary
 from harness.config.metrics import GATE_METRICS
 from harness.config.scenario import Gate
-from tests.analysis.test_recovery import CPU, valid_run
-from tests.render.test_report import META, gate, rec, sample_rows
+from tests.analysis.builders import (
+    CPU,
+    gate,
+    rec,
+    sample_rows,
+    summary_of,
+    valid_run,
+    window_events,
+)
 
 
 @pytest.fixture
-def summary() -> dict[str, Any]:
-    return compute_summary(attempts_frame(sample_rows()), META)
+def summary() -> Summary:
+    return summary_of(sample_rows())
 
 
 # --- Gates -------------------------------------------------------------------------------
@@ -26,7 +33,7 @@ def summary() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("metric", "kind", "value"),
     [
-        ("success_rate", "valid", 7 / 11),
+        ("success_rate", "valid", 7 / 10),  # 10 counted: no excluded, no generator fault
         ("abrupt_rate", "expired", 0.5),
         ("attempts", "valid", 12.0),
         ("ok", None, 11.0),
@@ -40,13 +47,11 @@ def summary() -> dict[str, Any]:
         ("handshake_p99_ms", "valid", 89.2),
     ],
 )
-def test_metric_values(
-    summary: dict[str, Any], metric: str, kind: str | None, value: float
-) -> None:
+def test_metric_values(summary: Summary, metric: str, kind: str | None, value: float) -> None:
     assert metric_value(summary, metric, kind) == pytest.approx(value)
 
 
-def test_every_gate_metric_has_a_reader(recovered: dict[str, Any]) -> None:
+def test_every_gate_metric_has_a_reader(recovered: Summary) -> None:
     for metric in GATE_METRICS:
         value = metric_value(recovered, metric, "valid", fault="cpu#1", severity="low")
         assert value is not None, metric
@@ -67,13 +72,13 @@ def test_every_gate_metric_has_a_reader(recovered: dict[str, Any]) -> None:
         ("!=", 1, False),
     ],
 )
-def test_gate_operators(summary: dict[str, Any], op: str, threshold: float, passed: bool) -> None:
+def test_gate_operators(summary: Summary, op: str, threshold: float, passed: bool) -> None:
     (result,) = evaluate_gates(summary, [gate("invalid_accepted", op, threshold, "empty")])
     assert result.passed is passed
     assert result.value == 1.0
 
 
-def test_gate_message_and_fields(summary: dict[str, Any]) -> None:
+def test_gate_message_and_fields(summary: Summary) -> None:
     results = evaluate_gates(
         summary,
         [
@@ -84,10 +89,14 @@ def test_gate_message_and_fields(summary: dict[str, Any]) -> None:
     )
     assert [r.passed for r in results] == [False, True, False]
     assert results[0].message == "FAIL invalid_accepted[empty] == 0: got 1"
-    assert results[1].message == "PASS success_rate[valid] >= 0.6: got 0.636364"
+    assert results[1].message == "PASS success_rate[valid] >= 0.6: got 0.7"
     assert results[2].token_kind is None
-    assert results[2].value == pytest.approx(summary["total"]["handshake_ms"]["p95"])
-    assert results[0].to_dict()["name"] == "g-invalid_accepted"
+    assert results[2].value == pytest.approx(summary.total.handshake_ms.p95)
+    assert (results[0].name, results[0].unit, results[1].unit) == (
+        "g-invalid_accepted",
+        "count",
+        "share",
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,7 +108,7 @@ def test_gate_message_and_fields(summary: dict[str, Any]) -> None:
         gate("handshake_p99_ms", "<", 1e9, "missing"),
     ],
 )
-def test_gate_without_data_fails(summary: dict[str, Any], g: Gate) -> None:
+def test_gate_without_data_fails(summary: Summary, g: Gate) -> None:
     (result,) = evaluate_gates(summary, [g])
     assert result.value is None
     assert result.passed is False
@@ -108,44 +117,28 @@ def test_gate_without_data_fails(summary: dict[str, Any], g: Gate) -> None:
 
 
 def test_count_gate_on_all_excluded_kind_fails() -> None:
-    rows = [rec("empty", "interrupted", "excluded")]
-    summary = compute_summary(attempts_frame(rows), META)
+    rows = [
+        rec("empty", "interrupted", "excluded"),
+        rec("empty", "generator_fault", "generator_fault"),
+    ]
+    summary = summary_of(rows)
     (result,) = evaluate_gates(summary, [gate("invalid_accepted", "==", 0, "empty")])
     assert result.value is None and not result.passed
     assert "no counted attempts" in result.message
+    (faults,) = evaluate_gates(summary, [gate("generator_fault", "<=", 1, "empty")])
+    assert faults.value == 1.0 and faults.passed  # generator faults are counted on attempts
 
 
 def test_gates_on_empty_run_fail() -> None:
-    summary = compute_summary(attempts_frame([]), META)
+    summary = summary_of([])
     results = evaluate_gates(summary, [gate("invalid_accepted", "==", 0), gate("ok", ">=", 0)])
     assert [r.passed for r in results] == [False, False]
 
 
-def test_unknown_metric_fails_instead_of_raising(summary: dict[str, Any]) -> None:
+def test_unknown_metric_fails_instead_of_raising(summary: Summary) -> None:
     (result,) = evaluate_gates(summary, [gate("nonsense", ">=", 0)])
     assert not result.passed
     assert "unknown metric" in result.message
-
-
-def test_gates_from_scenario_dicts() -> None:
-    scenario = {
-        "gates": [
-            {
-                "name": "a",
-                "metric": "success_rate",
-                "op": ">=",
-                "threshold": 0.99,
-                "token_kind": "valid",
-            },
-            {"name": "b", "metric": "abrupt", "op": "==", "threshold": 0, "token_kind": None},
-        ]
-    }
-    gates = gates_from_scenario(scenario)
-    assert gates == [
-        Gate(name="a", metric="success_rate", op=">=", threshold=0.99, token_kind="valid"),
-        Gate(name="b", metric="abrupt", op="==", threshold=0.0, token_kind=None),
-    ]
-    assert gates_from_scenario({}) == []
 
 
 # --- Phase, graceful_share, recovery_s, findings ------------------------------------------
@@ -156,14 +149,14 @@ def pgate(metric: str, op: str, threshold: float, **kw: Any) -> Gate:
 
 
 @pytest.fixture
-def recovered() -> dict[str, Any]:
+def recovered() -> Summary:
     """cpu#1 (10..20 s) fails every valid attempt; success is back at 23 s (recovery 3 s)."""
     rows = valid_run(lambda t: not 10.0 <= t < 23.0)
     rows += [rec("empty", "closed_auth", "ok", t=1.0, code=4401, reason="token empty")]
-    return compute_summary(attempts_frame(rows), META, CPU)
+    return summary_of(rows, CPU)
 
 
-def test_phase_filter_reads_the_phase_section(recovered: dict[str, Any]) -> None:
+def test_phase_filter_reads_the_phase_section(recovered: Summary) -> None:
     results = evaluate_gates(
         recovered,
         [
@@ -178,7 +171,6 @@ def test_phase_filter_reads_the_phase_section(recovered: dict[str, Any]) -> None
     assert [r.passed for r in results] == [True, False, False, True, True]
     assert results[1].message == "FAIL success_rate[valid]@during cpu#1 >= 0.99: got 0"
     assert results[1].phase == "during cpu#1"
-    assert results[1].to_dict()["phase"] == "during cpu#1"
 
 
 @pytest.mark.parametrize(
@@ -199,13 +191,13 @@ def test_phase_filter_reads_the_phase_section(recovered: dict[str, Any]) -> None
         ),
     ],
 )
-def test_phase_without_data_fails(recovered: dict[str, Any], g: Gate, reason: str) -> None:
+def test_phase_without_data_fails(recovered: Summary, g: Gate, reason: str) -> None:
     (result,) = evaluate_gates(recovered, [g])
     assert result.value is None and not result.passed
     assert result.message == f"FAIL {g.describe()}: {reason}"
 
 
-def test_graceful_share(summary: dict[str, Any]) -> None:
+def test_graceful_share(summary: Summary) -> None:
     """valid: 2 refused with 1013, 1 timeout; empty: 3 closed 4401; expired: 1 401, 1 drop."""
     results = evaluate_gates(
         summary,
@@ -225,9 +217,7 @@ def test_graceful_share(summary: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("threshold", "passed"), [(5, True), (3, True), (2, False)])
-def test_recovery_s_pass_and_fail(
-    recovered: dict[str, Any], threshold: float, passed: bool
-) -> None:
+def test_recovery_s_pass_and_fail(recovered: Summary, threshold: float, passed: bool) -> None:
     (result,) = evaluate_gates(recovered, [pgate("recovery_s", "<=", threshold, fault="cpu#1")])
     assert result.value == pytest.approx(3.0)
     assert result.passed is passed
@@ -238,7 +228,7 @@ def test_recovery_s_pass_and_fail(
 
 
 def test_recovery_s_did_not_recover_fails_with_the_reason() -> None:
-    summary = compute_summary(attempts_frame(valid_run(lambda t: t < 10.0)), META, CPU)
+    summary = summary_of(valid_run(lambda t: t < 10.0), CPU)
     (result,) = evaluate_gates(summary, [pgate("recovery_s", "<=", 1e9, fault="cpu#1")])
     assert result.value is None and not result.passed
     assert result.message == "FAIL recovery_s(cpu#1) <= 1e+09: cpu#1 did not recover"
@@ -252,45 +242,42 @@ def test_recovery_s_did_not_recover_fails_with_the_reason() -> None:
     ],
 )
 def test_recovery_s_without_a_window_fails(
-    recovered: dict[str, Any], fault: str | None, reason: str
+    recovered: Summary, fault: str | None, reason: str
 ) -> None:
     (result,) = evaluate_gates(recovered, [pgate("recovery_s", "<", 100, fault=fault)])
     assert not result.passed and result.message.endswith(reason)
 
 
 def test_recovery_s_of_a_window_never_ended_fails() -> None:
-    from tests.analysis.test_recovery import windows_of
-
-    windows = windows_of(("cpu#1", 10.0, None))
-    summary = compute_summary(attempts_frame(valid_run(lambda t: True)), META, windows)
+    windows = window_events(("cpu#1", 10.0, None))
+    summary = summary_of(valid_run(lambda t: True), windows)
     (result,) = evaluate_gates(summary, [pgate("recovery_s", "<", 100, fault="cpu#1")])
     assert not result.passed
     assert result.message.endswith("no data (cpu#1: window never ended)")
 
 
-FINDINGS = [
-    {"id": "a", "severity": "critical"},
-    {"id": "b", "severity": "high"},
-    {"id": "c", "severity": "medium"},
-    {"id": "d", "severity": "medium"},
-    {"id": "e", "severity": "low"},
-]
+def finding(id_: str, severity: str) -> Finding:
+    return Finding(id_, "resource", severity, "title", "evidence", "meaning", "fix")
+
+
+FINDINGS = tuple(
+    finding(i, s)
+    for i, s in zip("abcde", ["critical", "high", "medium", "medium", "low"], strict=True)
+)
 
 
 @pytest.mark.parametrize(
     ("severity", "count"), [("low", 5), ("medium", 4), ("high", 2), ("critical", 1)]
 )
 def test_findings_counted_at_or_above_a_severity(severity: str, count: int) -> None:
-    summary = {"findings": FINDINGS}
+    summary = replace(summary_of([]), findings=FINDINGS)
     (result,) = evaluate_gates(summary, [pgate("findings", "==", 0, severity=severity)])
     assert result.value == count and not result.passed
     assert result.message == f"FAIL findings(>= {severity}) == 0: got {count}"
     assert result.severity == severity
 
 
-def test_findings_gate_on_a_real_summary(
-    summary: dict[str, Any], recovered: dict[str, Any]
-) -> None:
+def test_findings_gate_on_a_real_summary(summary: Summary, recovered: Summary) -> None:
     """sample_rows: invalid token accepted + generator fault (critical), a drop (high);
     ``recovered``: only abrupt-under-pressure (high: every refusal under cpu#1 a timeout)."""
     gates = [
@@ -309,42 +296,33 @@ def test_findings_gate_on_a_real_summary(
 
 
 @pytest.mark.parametrize(
-    ("summary_", "severity", "reason"),
+    ("severity", "reason"),
     [
-        ({}, "high", "no data (the summary has no findings list)"),
-        (
-            {"findings": []},
-            "severe",
-            "no data (severity 'severe' is not one of low, medium, high, critical)",
-        ),
-        (
-            {"findings": []},
-            None,
-            "no data (severity None is not one of low, medium, high, critical)",
-        ),
+        ("severe", "no data (severity 'severe' is not one of low, medium, high, critical)"),
+        (None, "no data (severity None is not one of low, medium, high, critical)"),
     ],
 )
-def test_findings_gate_never_passes_vacuously(
-    summary_: dict[str, Any], severity: str | None, reason: str
-) -> None:
-    (result,) = evaluate_gates(summary_, [pgate("findings", "==", 0, severity=severity)])
+def test_findings_gate_never_passes_vacuously(severity: str | None, reason: str) -> None:
+    (result,) = evaluate_gates(summary_of([]), [pgate("findings", "==", 0, severity=severity)])
     assert result.value is None and not result.passed
     assert result.message.endswith(reason)
 
 
 def test_no_findings_is_zero_not_no_data() -> None:
-    (result,) = evaluate_gates({"findings": []}, [pgate("findings", "==", 0, severity="low")])
+    (result,) = evaluate_gates(summary_of([]), [pgate("findings", "==", 0, severity="low")])
     assert result.value == 0.0 and result.passed
 
 
-def test_gates_from_scenario_keeps_phase_fault_and_severity() -> None:
-    scenario = {
-        "gates": [
-            {"name": "p", "metric": "success_rate", "op": ">=", "threshold": 0.9,
-             "token_kind": "valid", "phase": "after cpu#1"},
-            {"name": "r", "metric": "recovery_s", "op": "<=", "threshold": 5, "fault": "cpu#1"},
-            {"name": "f", "metric": "findings", "op": "==", "threshold": 0, "severity": "high"},
-        ]
-    }  # fmt: skip
-    p, r, f = gates_from_scenario(scenario)
-    assert (p.phase, r.fault, f.severity) == ("after cpu#1", "cpu#1", "high")
+def test_with_gates_puts_the_results_in_the_summary(summary: Summary) -> None:
+    gates = [gate("ok", ">=", 5, "valid"), gate("invalid_accepted", "==", 0, "empty")]
+    judged = with_gates(summary, gates)
+    assert [g.name for g in judged.gates] == ["g-ok", "g-invalid_accepted"]
+    assert judged.passed is False and [g.name for g in judged.failed_gates] == [
+        "g-invalid_accepted"
+    ]
+    assert with_gates(summary, []).passed is True
+
+
+def test_unknown_operator_fails(summary: Summary) -> None:
+    (result,) = evaluate_gates(summary, [Gate(name="x", metric="ok", op="~", threshold=1)])
+    assert not result.passed and "unknown operator" in result.message

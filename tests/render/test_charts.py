@@ -13,13 +13,24 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness.analysis.frames import attempts_frame, samples_frame
+from harness.analysis.phases import WindowSpan
+from harness.analysis.summarize import summarize
+from harness.analysis.summary import Recovery
+from harness.render.charts.captions import CHART_FILES, PHASE_CHARTS, expected_charts
+from harness.render.charts.compare import unexpected_segments
 from harness.render.charts.connections import hold_group, open_counts, open_intervals
-from harness.render.charts.outcomes import outcome_label, outcome_table, short_label
+from harness.render.charts.figures import new_figure
+from harness.render.charts.marks import label_layout, shade_windows
+from harness.render.charts.outcomes import (
+    outcome_counts,
+    outcome_label,
+    outcome_table,
+    short_label,
+    unexpected_cells,
+)
 from harness.render.charts.recovery import recovery_bars, recovery_chart
-from harness.render.charts.run import CHART_FILES, write_charts
-from tests.render.test_report import META, T0, rec
-from tests.render.test_report_build import png_size
+from harness.render.charts.run import write_charts
+from tests.analysis.builders import CUT_META, png_size, rec, run_of, sample_rows
 
 
 def opened(t: float, outcome: str, verdict: str, open_s: float | None, **kw: Any) -> dict[str, Any]:
@@ -40,7 +51,7 @@ def connection_rows() -> list[dict[str, Any]]:
 
 
 def test_open_intervals_start_after_the_handshake() -> None:
-    intervals = open_intervals(attempts_frame(connection_rows()), T0)
+    intervals = open_intervals(run_of(connection_rows()).attempts)
     assert intervals.values.tolist() == [
         [0.5, 2.5, "planned"],
         [1.5, 3.5, "server_closed"],
@@ -54,15 +65,15 @@ def test_open_intervals_start_after_the_handshake() -> None:
     assert hold_group("rejected_auth") is None and hold_group("abnormal_handshake") is None
     # A record with stage "open" counts as open, whatever its outcome says.
     odd = {**opened(0.0, "protocol_error", "abrupt", 1.0), "stage": "open"}
-    assert open_intervals(attempts_frame([odd]), T0)["group"].tolist() == ["planned"]
+    assert open_intervals(run_of([odd]).attempts)["group"].tolist() == ["planned"]
 
 
 def test_open_counts_step_function() -> None:
-    times, counts = open_counts(open_intervals(attempts_frame(connection_rows()), T0))
+    times, counts = open_counts(open_intervals(run_of(connection_rows()).attempts))
     # At 2.5 s one connection closes and another opens: still 2 open.
     assert times.tolist() == [0.5, 1.5, 2.5, 3.0, 3.5]
     assert counts.tolist() == [1, 2, 2, 1, 0]
-    empty_t, empty_c = open_counts(open_intervals(attempts_frame([]), T0))
+    empty_t, empty_c = open_counts(open_intervals(run_of([]).attempts))
     assert len(empty_t) == 0 and len(empty_c) == 0
 
 
@@ -74,7 +85,7 @@ def test_outcome_shares_per_phase_keep_phase_order_and_empty_phases() -> None:
         rec("empty", "rejected_auth", "ok", t=14.0, status=401),
         rec("valid", "rejected_capacity", "valid_refused", t=15.0, status=503),
     ]
-    attempts = attempts_frame(rows)
+    attempts = run_of(rows).attempts
     phases = pd.Series(["baseline", "during cpu#1", "during cpu#1", "during cpu#1", "during cpu#1"])
     order = ["baseline", "during cpu#1", "after cpu#1"]
     table = outcome_table(attempts, phases, order)
@@ -99,13 +110,23 @@ def test_outcome_shares_per_phase_keep_phase_order_and_empty_phases() -> None:
     assert short_label("abnormal closure (1006)") == "1006"
 
 
+def recovery(label: str, fault: str, reverted: float | None, **kw: Any) -> Recovery:
+    fields: dict[str, Any] = dict(
+        label=label, fault=fault, window_status="reverted", applied_s=0.0, reverted_s=reverted,
+        baseline_success_rate=1.0, baseline_attempts=10, baseline_assumed=False, margin=0.05,
+        threshold=0.95, success_rate_during=0.0, worst_rate_during=0.0, degraded=True,
+        horizon_end_s=40.0, attempts_after=10, success_rate_after=0.5, recovered_at_s=None,
+        recovery_s=None, recovered=False, status="did not recover",
+    )  # fmt: skip
+    fields.update(kw)
+    return Recovery(**fields)
+
+
 RECOVERY = [
-    {"label": "cpu#1", "fault": "cpu", "reverted_s": 20.0, "recovered": True, "recovery_s": 3.5,
-     "baseline_success": 0.98, "status": "recovered"},
-    {"label": "kill#2", "fault": "kill_target", "reverted_s": 30.0, "recovered": False,
-     "recovery_s": None, "status": "did not recover", "baseline_success_rate": 1.0},
-    {"label": "fd#3", "fault": "fd_limit", "reverted_s": None, "recovered": False,
-     "status": "window never ended"},
+    recovery("cpu#1", "cpu", 20.0, recovered=True, recovery_s=3.5, recovered_at_s=23.5,
+             status="recovered", baseline_success_rate=0.98),
+    recovery("kill#2", "kill_target", 30.0),
+    recovery("fd#3", "fd_limit", None, status="window never ended"),
 ]  # fmt: skip
 
 
@@ -118,20 +139,70 @@ def test_recovery_bars() -> None:
     ]
     assert bars[0]["text"] == "recovered in 3.5 s; baseline success 98%"
     assert bars[1]["text"] == "did not recover; baseline success 100%; watched 10.0 s"
-    assert bars[2]["text"] == "window never ended"
+    assert bars[2]["text"] == "window never ended; baseline success 100%"
     assert recovery_bars(RECOVERY[1:2], run_end_s=None)[0]["length_s"] == 0.0
 
 
-def test_charts_without_data_and_with_recovery(tmp_path: Path) -> None:
+def test_charts_without_data_and_without_chaos(tmp_path: Path) -> None:
     out = tmp_path / "charts"
     out.mkdir()
-    (out / "recovery.png").write_bytes(b"stale, from an earlier build with recovery")
-    empty = write_charts(attempts_frame([]), samples_frame([]), META, out)
-    assert not (out / "recovery.png").exists()  # no recovery this time: the stale one went
-    assert [p.name for p in empty] == [n for n in CHART_FILES if n != "recovery.png"]
+    for stale in ("recovery.png", *PHASE_CHARTS):  # from an earlier build with chaos
+        (out / stale).write_bytes(b"stale")
+    run = run_of([], run_meta=CUT_META)
+    empty = write_charts(run, summarize(run), out)
+    assert not (out / "recovery.png").exists() and not any((out / n).exists() for n in PHASE_CHARTS)
+    assert [p.name for p in empty] == list(expected_charts(False, False))
+    assert [p.name for p in empty] == [
+        n for n in CHART_FILES if n not in {*PHASE_CHARTS, "recovery.png"}
+    ]
     for path in empty:
         width, height = png_size(path.read_bytes())
         assert 400 <= width <= 2000 and 200 <= height <= 1200
     path = recovery_chart(RECOVERY, out / "recovery.png", run_end_s=40.0)
     width, height = png_size(path.read_bytes())
     assert (width, height) == (1000, 350)  # 10 in wide, 1.4 + 0.7 in per window, 100 dpi
+
+
+def test_hatched_outcomes_are_the_unexpected_ones() -> None:
+    """The run's outcome chart and the comparison's hatch the same segments."""
+    counts = outcome_counts(run_of(sample_rows()).attempts)
+    cells = unexpected_cells(counts)
+    assert ("valid", "closed 1013 try again later") in cells
+    assert ("empty", "accepted") in cells and ("valid", "accepted") not in cells
+    assert ("empty", "closed 4401 unauthorized") not in cells
+    both = unexpected_segments([counts, None])
+    assert both == {(kind, label, "A") for kind, label in cells}
+
+
+# --- Chaos windows on a time axis --------------------------------------------------------
+
+
+def test_overlapping_labels_get_their_own_rows() -> None:
+    spans = [
+        WindowSpan("a#1", "a", 10.0, 20.0),
+        WindowSpan("b#2", "b", 12.0, 30.0),
+        WindowSpan("c#3", "a", 50.0, 60.0),
+        WindowSpan("x#9", "x", 99.0, 100.0, open_ended=True),
+    ]
+    layout = label_layout(spans, 0.0, 100.0, axes_width_in=8.0)
+    assert [row for _, row in layout] == [0, 1, 0, 0]
+    assert [x for x, _ in layout][:3] == [10.0, 12.0, 50.0]
+    assert layout[3][0] < 90.0  # pulled left to stay inside the axes
+
+
+def test_shade_windows_draws_a_span_and_a_label_per_window() -> None:
+    ax = new_figure().add_subplot()
+    ax.set_xlim(0, 60)
+    spans = [WindowSpan("a#1", "a", 10.0, 20.0), WindowSpan("b#2", "b", 12.0, 60.0, True)]
+    rows = shade_windows(ax, spans)
+    assert rows == 2
+    assert len(ax.patches) == 2
+    assert [t.get_text() for t in ax.texts] == ["a#1", "b#2 (not reverted)"]
+    assert shade_windows(new_figure().add_subplot(), []) == 0
+
+
+@pytest.mark.parametrize(
+    ("chaos", "recovery_", "n"), [(False, False, 7), (True, False, 9), (True, True, 10)]
+)
+def test_expected_charts(chaos: bool, recovery_: bool, n: int) -> None:
+    assert len(expected_charts(chaos, recovery_)) == n

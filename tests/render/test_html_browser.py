@@ -4,8 +4,10 @@ Chromium is driven over the DevTools protocol on ``--remote-debugging-pipe`` (fd
 fd 4 out, NUL-separated JSON; no port, no extra package). The test loads the page from
 disk and asserts: the title and every section are there, every ``<img>`` decoded
 (``naturalWidth > 0``), the page fetched nothing from the network, and there were no
-console errors, uncaught exceptions or browser log errors. A second page, a copy with a
-broken image and a ``console.error`` injected, proves the checks can fail.
+console errors, uncaught exceptions or browser log errors, and that on a 1,400 px wide window
+the per-token-kind table fits without a horizontal scrollbar (every column, p95, p99 and the
+close codes included, is visible). A second page, a copy with a broken image, a
+``console.error`` and a too-wide table injected, proves the checks can fail.
 
 Skipped when ``/usr/bin/chromium`` is missing (``make system-deps`` installs it).
 """
@@ -20,14 +22,21 @@ import select
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.render import report as build
+from tests.analysis.builders import (
+    FINDINGS,
+    chaos_event,
+    chaos_records,
+    with_findings,
+    write_run,
+)
 from tests.conftest import scaled
-from tests.render.test_report_build import chaos_event, chaos_records, write_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = (
@@ -59,7 +68,18 @@ PAGE_PROBE = """JSON.stringify({
     td => [td.textContent, getComputedStyle(td).backgroundColor]),
   scripts: document.scripts.length,
   width: document.documentElement.scrollWidth,
+  viewport: window.innerWidth,
+  tables: ['kinds-table', 'close-codes'].map(id => {
+    const t = document.getElementById(id), box = t.parentElement;
+    return {id: id, width: t.scrollWidth, box: box.clientWidth, boxScroll: box.scrollWidth,
+            right: Math.max(...Array.from(t.querySelectorAll('th, td')).map(
+              c => c.getBoundingClientRect().right)),
+            heads: Array.from(t.rows[0].cells).map(c => c.textContent)};
+  }),
 })"""
+
+#: The window the page is checked in (CSS pixels).
+WINDOW = {"width": 1400, "height": 900, "deviceScaleFactor": 1, "mobile": False}
 
 
 class DevTools:
@@ -162,6 +182,7 @@ def load_page(chrome: DevTools, path: Path) -> tuple[dict[str, Any], list[str]]:
     session = chrome.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
     for domain in ("Page", "Runtime", "Log"):
         chrome.call(f"{domain}.enable", session)
+    chrome.call("Emulation.setDeviceMetricsOverride", session, **WINDOW)
     chrome.call("Page.navigate", session, url=path.resolve().as_uri())
     chrome.wait_event("Page.loadEventFired", session)
     result = chrome.call("Runtime.evaluate", session, expression=PAGE_PROBE, returnByValue=True)
@@ -178,58 +199,48 @@ def chrome(tmp_path: Path) -> Iterator[DevTools]:
         browser.close()
 
 
-#: Findings as the summary carries them; one holds markup that must be shown, not run.
-FINDINGS = [
-    {
-        "id": "closed-before-established",
-        "type": "connection",
-        "severity": "high",
-        "title": "Connections were closed before they were established",
-        "evidence": "8 of 60 attempts (13.3%) dropped before the 101",
-        "meaning": "the server dropped handshakes <script>console.error('xss')</script>",
-        "fix": "answer every upgrade (503 when full), never drop",
-    },
-    {
-        "id": "invalid-token-accepted",
-        "type": "token",
-        "severity": "critical",
-        "title": "Invalid tokens were accepted",
-        "evidence": {"empty": 2},
-        "meaning": "security hole",
-        "fix": "refuse an empty token before the upgrade (401)",
-    },
-    {"id": "slow-handshake", "severity": "low", "title": "handshakes slow", "evidence": "p95"},
-]
+def fits(page: dict[str, Any]) -> list[str]:
+    """What does not fit the window: the page, or a table wider than its box or the window."""
+    out = []
+    if page["width"] > page["viewport"]:
+        out.append(f"page {page['width']} px > window {page['viewport']} px")
+    for t in page["tables"]:
+        if t["boxScroll"] > t["box"] or t["right"] > page["viewport"]:
+            out.append(f"{t['id']}: {t['width']} px in a {t['box']} px box, right {t['right']}")
+    return out
 
 
 def test_index_html_renders_in_chromium(
     tmp_path: Path, chrome: DevTools, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = build.compute_summary
-
-    def with_findings(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        summary = real(*args, **kwargs)
-        summary["findings"] = FINDINGS
-        summary["findings_by_severity"] = {"critical": 1, "high": 1, "medium": 0, "low": 1}
-        return summary
-
-    monkeypatch.setattr(build, "compute_summary", with_findings)
+    # One finding's text holds a script: the page must show it, not run it.
+    xss = replace(FINDINGS[1], meaning="dropped <script>console.error('xss')</script>")
+    findings = (FINDINGS[0], xss, FINDINGS[3])  # critical, high, low
+    real = build.summarize
+    monkeypatch.setattr(build, "summarize", lambda run: with_findings(real(run), findings))
     records = chaos_records()
     for r in records:
         r.open_s = 2.0 if r.outcome == "accepted" else 0.2 if r.close_code else None
+        if r.close_code:  # long close reasons: the widest the table's cells get
+            r.close_reason = "server overloaded, try again in a few seconds please"
+    records[-1].token_kind = "expired_reused"  # the longest token kind name
     gates = [{"name": "valid ok", "metric": "success_rate", "op": ">=", "threshold": 0.9}]
-    run_dir = write_run(tmp_path / "run", records, complete=False, gates=gates)
     events = [
         chaos_event(10, "applying", "cpu_quota#1", params={"percent": 20}, planned_for=10),
         chaos_event(20, "reverted", "cpu_quota#1", planned_at=10, planned_for=10),
         chaos_event(25, "applying", "fd_limit#2", planned_for=10),  # killed: never reverted
     ]
-    (run_dir / "chaos.jsonl").write_text("\n".join(events) + "\n", encoding="utf-8")
+    run_dir = write_run(tmp_path / "run", records, complete=False, gates=gates, chaos=events)
     result = build.build_report(run_dir)
     assert len(result.paths.charts) >= 9
 
     page, errors = load_page(chrome, result.paths.index_html)
     assert errors == []
+    assert page["viewport"] == 1400
+    assert fits(page) == [], page["tables"]  # no horizontal scrollbar at 1,400 px
+    kinds = page["tables"][0]
+    assert {"p95ms", "p99ms", "handshakep50 ms"} <= set(kinds["heads"])  # every column shown
+    assert "close codes (most frequent)" in page["tables"][1]["heads"]
     assert page["title"] == "smoke - run run-42"
     for section in ("Gates", "Findings", "Per token kind", "Chaos timeline", "Phases", "Charts"):
         assert section in page["h2"]
@@ -247,16 +258,17 @@ def test_index_html_renders_in_chromium(
     assert page["severities"][0][1] == "rgb(127, 0, 0)"
     assert page["severities"][1][1] == "rgb(198, 40, 40)"
 
-    # The same checks catch a broken image and a console error.
+    # The same checks catch a broken image, a console error and a table too wide.
     html = result.paths.index_html.read_text(encoding="utf-8")
     broken = tmp_path / "broken.html"
     broken.write_text(
         html.replace(
             "</body>",
             '<img src="data:image/png;base64,AAAA"><script>console.error("boom")</script></body>',
-        ),
+        ).replace("<td>0</td>", '<td style="min-width: 300px">0</td>', 1),
         encoding="utf-8",
     )
     page, errors = load_page(chrome, broken)
     assert errors == ["console: boom"]
     assert [i["width"] for i in page["images"]].count(0) == 1
+    assert [f.split(":")[0] for f in fits(page)] == ["kinds-table"]

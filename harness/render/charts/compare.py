@@ -1,7 +1,9 @@
 """The overlaid charts of a comparison (matplotlib, Agg): run A solid, run B dashed.
 
 One colour per token kind (or percentile) in both runs, against seconds since each run's
-start; :func:`write_charts` writes the three PNGs that :mod:`harness.render.compare_html` embeds.
+start; the outcome bars use the run report's colours and hatch an outcome that was not the
+expected one, as the run report does. :func:`write_charts` writes the three PNGs that
+:mod:`harness.render.compare_html` embeds.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
@@ -18,19 +19,10 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from harness.analysis.compare_rows import Comparison, RunInfo
-from harness.analysis.frames import load_attempts, load_meta, samples_frame
-from harness.analysis.summary import ordered_kinds
+from harness.analysis.sections import ordered_kinds
 from harness.analysis.timeline import Timeline, handshake_by_bin, make_timeline, success_by_bin
-from harness.protocol.outcomes import ABRUPT_OUTCOMES, AUTH_REJECTIONS, Outcome
 from harness.render.charts.figures import new_figure, no_data, save_png
-from harness.render.charts.outcomes import outcome_counts
-
-#: Chart file name -> caption.
-CHART_CAPTIONS: Mapping[str, str] = {
-    "success_rate.png": "Success rate over time per token kind: A solid, B dashed.",
-    "handshake_latency.png": "Handshake time p50 and p95 over time (ms): A solid, B dashed.",
-    "outcomes.png": "Outcome shares per token kind, A and B side by side.",
-}
+from harness.render.charts.outcomes import HATCH, outcome_colors, outcome_counts, unexpected_cells
 
 #: Each run's attempts and time axis, in order A, B (None: no attempts to draw).
 Runs = Sequence[tuple[pd.DataFrame, Timeline] | None]
@@ -39,15 +31,11 @@ Runs = Sequence[tuple[pd.DataFrame, Timeline] | None]
 RUN_STYLES: Mapping[str, str] = {"A": "-", "B": "--"}
 
 
-def _frames(info: RunInfo) -> tuple[pd.DataFrame, Timeline] | None:
-    """A run's attempts and its time axis, or None when it has no attempts file."""
-    if info.path is None:
+def run_frames(info: RunInfo) -> tuple[pd.DataFrame, Timeline] | None:
+    """A run's attempts and its time axis, or None when its run is not at hand or empty."""
+    if info.run is None or info.run.attempts.empty:
         return None
-    attempts = load_attempts(info.path)
-    if attempts.empty:
-        return None
-    meta = load_meta(info.path) if (info.path / "meta.json").exists() else {}
-    return attempts, make_timeline(attempts, samples_frame([]), meta)
+    return info.run.attempts, make_timeline(info.run)
 
 
 def _style_legend(ax: Axes, cmp: Comparison, handles: list[Any], title: str) -> None:
@@ -117,16 +105,20 @@ def latency_chart(cmp: Comparison, runs: Runs, path: Path) -> Path:
     return save_png(fig, path)
 
 
-def _family(outcome: str) -> str:
-    """Colormap of an outcome: green accepted, blue auth, red abrupt, grey the harness's own."""
-    if outcome == Outcome.ACCEPTED.value:
-        return "Greens"
-    if outcome in AUTH_REJECTIONS:
-        return "Blues"
-    if outcome in ABRUPT_OUTCOMES:
-        return "Reds"
-    harness_own = (Outcome.GENERATOR_FAULT.value, Outcome.INTERRUPTED.value)
-    return "Greys" if outcome in harness_own else "Oranges"
+def unexpected_segments(counts: Sequence[pd.DataFrame | None]) -> set[tuple[str, str, str]]:
+    """The (token kind, outcome label, run) segments drawn hatched: not the expected outcome
+    for most of their attempts (:func:`harness.render.charts.outcomes.unexpected_cells`).
+
+    Args:
+        counts: :func:`~harness.render.charts.outcomes.outcome_counts` of run A and run B
+            (None: a run without attempts).
+    """
+    return {
+        (kind, label, run)
+        for run, c in zip(RUN_STYLES, counts, strict=True)
+        if c is not None
+        for kind, label in unexpected_cells(c)
+    }
 
 
 def outcomes_chart(cmp: Comparison, runs: Runs, path: Path) -> Path:
@@ -139,31 +131,35 @@ def outcomes_chart(cmp: Comparison, runs: Runs, path: Path) -> Path:
     kinds = ordered_kinds(rows["kind"]) if not rows.empty else []
     fig = new_figure(11.0, max(3.0, 1.4 + 0.5 * 2 * len(kinds)))
     ax = fig.add_subplot()
-    ax.set_title("Outcomes per token kind, A and B (share of the kind's attempts)")
+    ax.set_title(
+        "Outcomes per token kind, A and B (share of the kind's attempts; hatched = not the "
+        "expected outcome)"
+    )
     if rows.empty:
         no_data(ax)
         return save_png(fig, path)
-    order = rows.groupby("label")["n"].sum().sort_values(ascending=False).index
-    outcome_of = rows.drop_duplicates("label").set_index("label")["outcome"]
-    by_family: dict[str, list[str]] = {}
-    for label in order:
-        by_family.setdefault(_family(str(outcome_of[label])), []).append(str(label))
-    colors: dict[str, Any] = {}
-    for family, members in by_family.items():
-        for i, label in enumerate(members):
-            colors[label] = matplotlib.colormaps[family](0.75 - 0.4 * i / max(1, len(members)))
+    order = [str(x) for x in rows.groupby("label")["n"].sum().sort_values(ascending=False).index]
+    colors = outcome_colors(rows, order)
+    hatched = unexpected_segments(counts)
     bars = [(kind, run) for kind in kinds for run in RUN_STYLES]
     totals = rows.groupby(["kind", "run"])["n"].sum()
     ypos = [i + (i // 2) * 0.6 for i in range(len(bars))]  # a gap between kinds
     left = [0.0] * len(bars)
-    for label in map(str, order):
+    for label in order:
         sel = rows[rows["label"] == label].groupby(["kind", "run"])["n"].sum()
         share = [100.0 * sel.get(b, 0) / totals.get(b, 1) if b in totals else 0.0 for b in bars]
-        ax.barh(ypos, share, left=left, color=colors[label], edgecolor="white", lw=0.5)
+        drawn = ax.barh(ypos, share, left=left, color=colors[label], edgecolor="white", lw=0.5)
+        for (kind, run), bar in zip(bars, drawn, strict=True):
+            if (kind, label, run) in hatched:
+                bar.set_hatch(HATCH)
         left = [x + s for x, s in zip(left, share, strict=True)]
     ax.set_yticks(ypos, [f"{k} {r} (n={int(totals.get((k, r), 0))})" for k, r in bars])
     ax.invert_yaxis()
-    handles = [Patch(facecolor=colors[str(label)], label=str(label)) for label in order]
+    # Plain swatches: a bar container's own legend handle copies its first bar's hatch.
+    handles = [Patch(facecolor=colors[label], edgecolor="white", label=label) for label in order]
+    handles.append(
+        Patch(facecolor="white", edgecolor="#555555", hatch=HATCH, label="(hatched) not expected")
+    )
     ax.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="outcome", fontsize=8
     )
@@ -176,7 +172,7 @@ def outcomes_chart(cmp: Comparison, runs: Runs, path: Path) -> Path:
 
 def write_charts(cmp: Comparison, out_dir: Path) -> list[Path]:
     """Write the three overlaid charts into ``out_dir``; a run without attempts shows no data."""
-    runs = [_frames(cmp.a), _frames(cmp.b)]
+    runs = [run_frames(cmp.a), run_frames(cmp.b)]
     return [
         success_chart(cmp, runs, out_dir / "success_rate.png"),
         latency_chart(cmp, runs, out_dir / "handshake_latency.png"),

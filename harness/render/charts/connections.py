@@ -1,7 +1,8 @@
 """Connection charts: how many WebSockets were open over time, and how long each stayed open.
 
-From the attempt records alone: a connection is open from ``t_start + (connect_ms +
-handshake_ms) / 1000`` for ``open_s`` seconds, when the attempt got its 101 (outcome
+From the attempt records alone: a connection is open from ``t_s + (connect_ms +
+handshake_ms) / 1000`` (seconds since the run's start) for ``open_s`` seconds, when the
+attempt got its 101 (outcome
 ``accepted``, a server close ``closed_*``, or ``abnormal_closure``, or stage ``open``).
 The computations are pure functions; the two ``*_chart`` functions draw.
 """
@@ -40,20 +41,21 @@ def hold_group(outcome: str) -> str | None:
     return None
 
 
-def open_intervals(attempts: pd.DataFrame, t0: float) -> pd.DataFrame:
-    """When each opened connection was open: ``start_s``, ``end_s`` (s since ``t0``), ``group``.
+def open_intervals(attempts: pd.DataFrame) -> pd.DataFrame:
+    """When each opened connection was open: ``start_s``, ``end_s`` (s since the run's start),
+    ``group``.
 
-    Rows without ``open_s`` or ``t_start`` are left out; a missing connect or handshake
-    time counts as 0 ms.
+    Reads the run's attempts (with ``t_s``); rows without ``open_s`` or ``t_s`` are left out;
+    a missing connect or handshake time counts as 0 ms.
     """
     outcome = attempts["outcome"].astype("string").fillna("")
     group = pd.Series([hold_group(str(o)) for o in outcome], index=attempts.index, dtype=object)
     opened_stage = attempts["stage"].astype("string") == "open"
     group = group.where(group.notna() | ~opened_stage.fillna(False), "planned")
-    keep = group.notna() & attempts["open_s"].notna() & attempts["t_start"].notna()
+    keep = group.notna() & attempts["open_s"].notna() & attempts["t_s"].notna()
     rows = attempts[keep.to_numpy(dtype=bool)]
     setup_s = (rows["connect_ms"].fillna(0.0) + rows["handshake_ms"].fillna(0.0)) / 1000.0
-    start = rows["t_start"].astype(float) - t0 + setup_s
+    start = rows["t_s"].astype(float) + setup_s
     end = start + rows["open_s"].astype(float).clip(lower=0.0)
     return pd.DataFrame(
         {
@@ -98,8 +100,8 @@ def open_connections_chart(
     fig = new_figure()
     ax = fig.add_subplot()
     ax.set_title("Open WebSocket connections over time (from the attempt records)")
-    times, counts = open_counts(open_intervals(attempts, tl.t0))
-    data = samples_relative(samples, tl)
+    times, counts = open_counts(open_intervals(attempts))
+    data = samples_relative(samples)
     target = data["connections"].to_numpy(dtype=float)
     has_target = not data.empty and not bool(np.isnan(target).all())
     if not len(times) and not has_target:
@@ -120,7 +122,7 @@ def open_connections_chart(
         )
     if has_target:
         ax.plot(
-            data["t_rel"].to_numpy(dtype=float),
+            data["t_s"].to_numpy(dtype=float),
             target,
             color="#7f7f7f",
             ls="--",
@@ -147,7 +149,7 @@ def open_durations_chart(
     fig = new_figure()
     ax = fig.add_subplot()
     ax.set_title("How long connections stayed open, by how they ended")
-    intervals = open_intervals(attempts, 0.0)
+    intervals = open_intervals(attempts)
     durations = intervals["end_s"] - intervals["start_s"]
     if intervals.empty:
         no_data(ax, "no data (no connection was ever open)")

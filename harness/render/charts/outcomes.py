@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
-from harness.analysis.summary import ordered_kinds
+from harness.analysis.sections import ordered_kinds
 from harness.protocol.outcomes import (
     ABRUPT_OUTCOMES,
     AUTH_REJECTIONS,
@@ -158,7 +158,18 @@ def outcome_table(
     return counts.div(totals, axis=0)
 
 
-def _colors(rows: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
+def unexpected_cells(rows: pd.DataFrame) -> set[tuple[str, str]]:
+    """The (row, label) segments of :func:`outcome_counts` that were not the expected outcome:
+    most of their attempts had another verdict than ok (drawn hatched)."""
+    unexpected = (rows["ok"] * 2 < rows["n"]).to_numpy()
+    return set(zip(rows["kind"][unexpected], rows["label"][unexpected], strict=True))
+
+
+#: The legend entry of the hatched segments.
+HATCH = "///"
+
+
+def outcome_colors(rows: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
     """A colour per label: its outcome's family, a different shade per label in a family."""
     outcome_of = rows.drop_duplicates("label").set_index("label")["outcome"].to_dict()
     families: dict[str, list[str]] = {}
@@ -201,13 +212,9 @@ def outcomes_chart(
         ax.set_yticks([])
     else:
         rows = outcome_counts(attempts, groups)
-        # A segment is "not expected" when most of its attempts had another verdict than ok.
-        unexpected = (rows["ok"] * 2 < rows["n"]).to_numpy()
-        unexpected_cells = set(
-            zip(rows["kind"][unexpected], rows["label"][unexpected], strict=True)
-        )
+        hatched = unexpected_cells(rows)
         labels = [str(c) for c in table.columns]
-        colors = _colors(rows, labels)
+        colors = outcome_colors(rows, labels)
         n = rows.groupby("kind")["n"].sum()
         ylabels = [f"{k} (n={int(n.get(k, 0))})" for k in table.index]
         left = pd.Series(0.0, index=table.index)
@@ -222,8 +229,8 @@ def outcomes_chart(
                 lw=0.5,
             )
             for kind, bar, pct in zip(table.index, bars, share, strict=True):
-                if (kind, label) in unexpected_cells or label == OTHER:
-                    bar.set_hatch("///")
+                if (kind, label) in hatched or label == OTHER:
+                    bar.set_hatch(HATCH)
                 if pct >= MIN_LABELLED_PCT:
                     ax.text(
                         bar.get_x() + bar.get_width() / 2,
@@ -239,7 +246,7 @@ def outcomes_chart(
         ax.invert_yaxis()  # first row on top
         # Plain swatches: a bar container's own legend handle copies its first bar's hatch.
         handles = [Patch(facecolor=colors[label], edgecolor="white") for label in labels]
-        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch="///"))
+        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch=HATCH))
         names = [*labels, f"(hatched) not expected for the {'kind' if groups is None else 'kinds'}"]
         ax.legend(
             handles,

@@ -13,7 +13,6 @@ import math
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 import numpy as np
@@ -21,8 +20,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from harness.analysis.phases import DURING, phase_kind
-from harness.analysis.summary import ordered_kinds
+from harness.analysis.phases import DURING
+from harness.analysis.sections import ordered_kinds
+from harness.analysis.summary import Phase
 from harness.render.charts.figures import new_figure, no_data, save_png
 
 GRACEFUL_COLOR = "#4daf4a"
@@ -38,30 +38,31 @@ def phase_tick(name: str, attempts: int) -> str:
     return "\n".join([*lines, f"(n={attempts})"])
 
 
-def success_table(phases: Mapping[str, Any]) -> pd.DataFrame:
+def success_table(phases: Mapping[str, Phase]) -> pd.DataFrame:
     """Success rate (0..1, NaN when none counted) per phase (rows) and token kind (columns)."""
-    kinds = ordered_kinds(pd.Series([k for p in phases.values() for k in p["token_kinds"]]))
+    kinds = ordered_kinds([k for p in phases.values() for k in p.token_kinds])
     data = {
-        kind: [_rate(p["token_kinds"].get(kind, {}).get("success_rate")) for p in phases.values()]
+        kind: [_rate(p.token_kinds[kind].success_rate if kind in p.token_kinds else None)
+               for p in phases.values()]
         for kind in kinds
-    }
+    }  # fmt: skip
     return pd.DataFrame(data, index=list(phases), columns=kinds, dtype=float)
 
 
-def _rate(value: Any) -> float:
+def _rate(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def _tint_during(ax: Axes, names: list[str]) -> None:
-    for i, name in enumerate(names):
-        if phase_kind(name) == DURING:
+def _tint_during(ax: Axes, phases: Mapping[str, Phase]) -> None:
+    for i, phase in enumerate(phases.values()):
+        if phase.kind == DURING:
             ax.axvspan(i - 0.5, i + 0.5, color=DURING_TINT, alpha=0.35, lw=0, zorder=0)
 
 
-def _success_panel(ax: Axes, phases: Mapping[str, Any]) -> None:
+def _success_panel(ax: Axes, phases: Mapping[str, Phase]) -> None:
     table = success_table(phases)
     names = list(phases)
-    _tint_during(ax, names)
+    _tint_during(ax, phases)
     x = np.arange(len(names), dtype=float)
     n_kinds = max(1, len(table.columns))
     width = 0.8 / n_kinds
@@ -81,17 +82,17 @@ def _success_panel(ax: Axes, phases: Mapping[str, Any]) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="token kind", fontsize=8)
 
 
-def _manner_panel(ax: Axes, phases: Mapping[str, Any]) -> None:
+def _manner_panel(ax: Axes, phases: Mapping[str, Phase]) -> None:
     names = list(phases)
-    _tint_during(ax, names)
-    graceful = np.array([p["total"]["graceful"] for p in phases.values()], dtype=float)
-    abrupt = np.array([p["total"]["abrupt"] for p in phases.values()], dtype=float)
+    _tint_during(ax, phases)
+    graceful = np.array([p.total.graceful for p in phases.values()], dtype=float)
+    abrupt = np.array([p.total.abrupt for p in phases.values()], dtype=float)
     x = np.arange(len(names), dtype=float)
     ax.bar(x, graceful, 0.6, color=GRACEFUL_COLOR, label="graceful (status / close code)")
     ax.bar(x, abrupt, 0.6, bottom=graceful, color=ABRUPT_COLOR, label="abrupt (reset, drop, ...)")
     top = float((graceful + abrupt).max()) if len(names) else 0.0
     for i, p in enumerate(phases.values()):
-        share = p["total"]["graceful_share"]
+        share = p.total.graceful_share
         if share is not None:
             ax.text(
                 i,
@@ -112,8 +113,8 @@ def _manner_panel(ax: Axes, phases: Mapping[str, Any]) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="manner", fontsize=8)
 
 
-def phases_chart(phases: Mapping[str, Any], path: Path) -> Path:
-    """Write ``phases.png`` from the summary's ``phases`` (see :mod:`harness.analysis.summary`)."""
+def phases_chart(phases: Mapping[str, Phase], path: Path) -> Path:
+    """Write ``phases.png`` from the summary's phases (see :mod:`harness.analysis.summary`)."""
     names = list(phases)
     fig = new_figure(max(10.0, 3.0 + 1.4 * len(names)), 8.0)
     top, bottom = fig.subplots(2, 1, sharex=True)
@@ -124,7 +125,7 @@ def phases_chart(phases: Mapping[str, Any], path: Path) -> Path:
         return save_png(fig, path)
     _success_panel(top, phases)
     _manner_panel(bottom, phases)
-    ticks = [phase_tick(n, int(p["total"]["attempts"])) for n, p in phases.items()]
+    ticks = [phase_tick(n, p.total.attempts) for n, p in phases.items()]
     bottom.set_xticks(range(len(names)), ticks, fontsize=8)
     bottom.set_xlim(-0.5, len(names) - 0.5)
     bottom.set_xlabel("chaos phase, in time order (n = attempts)")

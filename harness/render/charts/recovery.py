@@ -9,26 +9,19 @@ gets its status written instead of a bar.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.numbers import finite
+from harness.analysis.summary import Recovery
 from harness.render.charts.figures import new_figure, no_data, save_png
-from harness.render.present import (
-    baseline_success,
-    pct,
-    recovery_state,
-    recovery_text,
-)
+from harness.render.present import pct, recovery_state, recovery_text
 
 RECOVERED_COLOR = "#2ca02c"
 NOT_RECOVERED_COLOR = "#d62728"
 
 
-def recovery_bars(
-    recovery: Sequence[Mapping[str, Any]], run_end_s: float | None
-) -> list[dict[str, Any]]:
+def recovery_bars(recovery: Sequence[Recovery], run_end_s: float | None) -> list[dict[str, Any]]:
     """What to draw per window: ``label``, ``length_s``, ``kind`` and ``text`` (pure).
 
     ``kind`` is ``recovered`` (length ``recovery_s``), ``not_recovered`` (length from the
@@ -36,12 +29,9 @@ def recovery_bars(
     """
     bars = []
     for rec in recovery:
-        seconds = finite(rec.get("recovery_s"))
-        reverted = finite(rec.get("reverted_s"))
-        base = baseline_success(rec)
-        note = f"; baseline success {pct(base, 0)}" if base is not None else ""
-        fault = rec.get("fault")
-        label = f"{rec.get('label')}\n({fault})" if fault else str(rec.get("label"))
+        seconds, reverted = rec.recovery_s, rec.reverted_s
+        note = f"; baseline success {pct(rec.baseline_success_rate, 0)}"
+        label = f"{rec.label}\n({rec.fault})" if rec.fault else rec.label
         state = recovery_state(rec)
         if state == "recovered":
             kind, length = "recovered", seconds or 0.0
@@ -59,12 +49,12 @@ def recovery_bars(
 
 
 def recovery_chart(
-    recovery: Sequence[Mapping[str, Any]], path: Path, run_end_s: float | None = None
+    recovery: Sequence[Recovery], path: Path, run_end_s: float | None = None
 ) -> Path:
-    """Write the time-to-recover chart of the summary's ``recovery`` entries.
+    """Write the time-to-recover chart of the summary's recovery entries.
 
     Args:
-        recovery: from :func:`harness.render.present.recovery` (each with a ``label``).
+        recovery: the summary's recovery entries, in its order.
         path: the PNG to write.
         run_end_s: the end of the run, seconds since its start (for windows that never
             recovered: how long they were watched).

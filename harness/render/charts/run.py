@@ -1,34 +1,30 @@
 """PNG charts of a run (matplotlib's Agg canvas on each Figure; no pyplot, no global state).
 
-Each chart reads only the DataFrames of :mod:`harness.analysis.frames` (and the phases of
-the summary) and writes one PNG (dpi 100) into the run's ``charts/`` directory. A chart
-without data still renders, with a "no data" note, so a report of an empty or cut-short
-run is complete. Times on the x axis are seconds since the run's start; every applied
-chaos window (``chaos.jsonl``) is shaded and labelled on every time chart
-(:mod:`harness.render.charts.marks`).
+Each chart reads the run (:class:`harness.analysis.run.Run`: attempts with ``t_s`` and
+``phase``, samples) and its summary, and writes one PNG (dpi 100) into the run's ``charts/``
+directory. A chart without data still renders, with a "no data" note, so a report of an
+empty or cut-short run is complete. Times on the x axis are seconds since the run's start,
+in bins of a round width; every applied chaos window (``chaos.jsonl``) is shaded and
+labelled on every time chart (:mod:`harness.render.charts.marks`).
 
-The charts, in report order, are listed with their captions in :data:`CHART_CAPTIONS`;
-the recovery chart is drawn only when the summary has ``recovery`` entries.
+The charts, in report order, are listed with their captions in
+:data:`harness.render.charts.captions.CHART_CAPTIONS`; the two phase charts are drawn only
+when the run had chaos, the recovery chart only when the summary has recovery entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from harness.analysis.frames import no_chaos
-from harness.analysis.phases import WindowSpan, run_spans
-from harness.analysis.summary import (
-    attempt_phases,
-    ordered_kinds,
-    phase_sections,
-    run_duration_s,
-)
+from harness.analysis.phases import WindowSpan, window_spans
+from harness.analysis.run import Run
+from harness.analysis.sections import ordered_kinds
+from harness.analysis.summary import Summary
 from harness.analysis.timeline import (
     Timeline,
     handshake_by_bin,
@@ -38,6 +34,7 @@ from harness.analysis.timeline import (
     verdict_rates_by_bin,
 )
 from harness.protocol.outcomes import Verdict
+from harness.render.charts.captions import CHART_FILES, RECOVERY_CHART, expected_charts
 from harness.render.charts.connections import open_connections_chart, open_durations_chart
 from harness.render.charts.figures import new_figure, no_data, save_png
 from harness.render.charts.marks import reserve_headroom, shade_windows
@@ -47,25 +44,6 @@ from harness.render.charts.recovery import recovery_chart
 
 #: Chaos windows to shade, in time order.
 Spans = Sequence[WindowSpan]
-
-#: Every chart file, in report order, with its caption (what it shows, with units).
-CHART_CAPTIONS: Mapping[str, str] = {
-    "success_rate.png": "Success rate over time per token kind (expected outcome / counted).",
-    "outcomes.png": "Outcomes per token kind: close codes and HTTP statuses named.",
-    "outcomes_by_phase.png": "Outcomes per chaos phase (all token kinds): how refusals "
-    "changed under each fault and after it.",
-    "handshake_latency.png": "Handshake time p50/p95/p99 over time (ms).",
-    "attempts_rate.png": "Attempts per second by verdict over time.",
-    "open_connections.png": "Open WebSocket connections over time (client side, from the "
-    "records) and the target's own TCP connection count.",
-    "open_durations.png": "How long connections stayed open (s): held as planned vs closed "
-    "early by the server vs dropped.",
-    "target_resources.png": "Target CPU, memory, open file descriptors and connections.",
-    "phases.png": "Per chaos phase: success rate per token kind; refusals graceful vs abrupt.",
-    "recovery.png": "Time to recover after each fault (s from its revert until success is "
-    "back near baseline).",
-}
-CHART_FILES: tuple[str, ...] = tuple(CHART_CAPTIONS)
 
 #: Colours of verdicts: green is good, red is a security or availability problem.
 VERDICT_COLORS: Mapping[str, str] = {
@@ -191,7 +169,7 @@ def resources_chart(
     fig = new_figure(10.0, 8.0)
     axes = fig.subplots(4, 1, sharex=True)
     fig.suptitle("Target resources over time (probe samples, one per second)")
-    data = samples_relative(samples, tl)
+    data = samples_relative(samples)
     panels = [
         ("cpu_percent", "CPU (%)", "#1f77b4"),
         ("rss_mb", "RSS (MB)", "#2ca02c"),
@@ -203,7 +181,7 @@ def resources_chart(
         if data.empty or pd.isna(values).all():
             no_data(ax, "no samples")
         else:
-            ax.plot(data["t_rel"].to_numpy(dtype=float), values, color=color, lw=1.5)
+            ax.plot(data["t_s"].to_numpy(dtype=float), values, color=color, lw=1.5)
             ax.set_ylim(bottom=0)
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
@@ -213,64 +191,43 @@ def resources_chart(
     return save_png(fig, path)
 
 
-def write_charts(
-    attempts: pd.DataFrame,
-    samples: pd.DataFrame,
-    meta: Mapping[str, Any],
-    out_dir: Path,
-    *,
-    windows: pd.DataFrame | None = None,
-    phases: Mapping[str, Any] | None = None,
-    recovery: Sequence[Mapping[str, Any]] = (),
-    planned_hold_s: float | None = None,
-) -> list[Path]:
-    """Write every chart as a PNG into ``out_dir`` (created if needed); return their paths.
+def write_charts(run: Run, summary: Summary, out_dir: Path) -> list[Path]:
+    """Write every chart of the run as a PNG into ``out_dir`` (created if needed).
 
     Args:
-        attempts: from :func:`harness.analysis.frames.load_attempts`.
-        samples: from :func:`harness.analysis.frames.load_samples`.
-        meta: the run's ``meta.json``.
-        out_dir: the charts directory.
-        windows: chaos windows from :func:`harness.analysis.frames.load_chaos` (None: none).
-        phases: the summary's ``phases``; None computes them from ``attempts`` and
-            ``windows``.
-        recovery: the summary's recovery per window (see
-            :func:`harness.render.present.recovery`); the recovery chart is drawn only
-            when there is at least one.
-        planned_hold_s: how long a user holds a connection open (the scenario's
-            ``load.session.hold``, seconds), marked on the open-durations chart.
+        run: the run (attempts, samples, chaos windows, scenario's planned hold).
+        summary: its summary (phases, recovery).
+        out_dir: the charts directory; charts of an earlier build that this one does not
+            draw (phase charts of a run without chaos, a recovery chart without recovery)
+            are removed.
 
     Returns:
-        The PNGs written, in :data:`CHART_CAPTIONS` order.
+        The PNGs written, in :data:`~harness.render.charts.captions.CHART_CAPTIONS` order.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    if windows is None:
-        windows = no_chaos()
-    if phases is None:
-        phases = phase_sections(attempts, meta, windows)
-    spans, end_s = run_spans(windows, run_duration_s(attempts, meta))
-    tl = make_timeline(attempts, samples, meta, until_s=end_s)
-    assigned, _ = attempt_phases(attempts, meta, windows)
-    paths = [
-        success_rate_chart(attempts, tl, out_dir / "success_rate.png", spans),
-        outcomes_chart(attempts, out_dir / "outcomes.png"),
-        outcomes_chart(
-            attempts,
-            out_dir / "outcomes_by_phase.png",
-            groups=assigned,
-            order=list(phases),
-            what="chaos phase",
+    spans = window_spans(run.windows, run.end_s)
+    tl = make_timeline(run)
+    attempts = run.attempts
+    wanted = expected_charts(summary.has_chaos, bool(summary.recovery))
+    draw: Mapping[str, Callable[[Path], Path]] = {
+        "success_rate.png": lambda p: success_rate_chart(attempts, tl, p, spans),
+        "outcomes.png": lambda p: outcomes_chart(attempts, p),
+        "outcomes_by_phase.png": lambda p: outcomes_chart(
+            attempts, p, groups=attempts["phase"], order=list(summary.phases), what="chaos phase"
         ),
-        handshake_chart(attempts, tl, out_dir / "handshake_latency.png", spans),
-        attempts_rate_chart(attempts, tl, out_dir / "attempts_rate.png", spans),
-        open_connections_chart(attempts, samples, tl, out_dir / "open_connections.png", spans),
-        open_durations_chart(attempts, out_dir / "open_durations.png", planned_hold_s),
-        resources_chart(samples, tl, out_dir / "target_resources.png", spans),
-        phases_chart(phases, out_dir / "phases.png"),
-    ]
-    if recovery:
-        paths.append(recovery_chart(recovery, out_dir / "recovery.png", end_s))
-    stale = out_dir / "recovery.png"
-    if not recovery and stale.exists():
-        stale.unlink()  # from an earlier build of the same run directory
-    return paths
+        "handshake_latency.png": lambda p: handshake_chart(attempts, tl, p, spans),
+        "attempts_rate.png": lambda p: attempts_rate_chart(attempts, tl, p, spans),
+        "open_connections.png": lambda p: open_connections_chart(
+            attempts, run.samples, tl, p, spans
+        ),
+        "open_durations.png": lambda p: open_durations_chart(attempts, p, run.planned_hold_s),
+        "target_resources.png": lambda p: resources_chart(run.samples, tl, p, spans),
+        "phases.png": lambda p: phases_chart(summary.phases, p),
+        RECOVERY_CHART: lambda p: recovery_chart(list(summary.recovery.values()), p, run.end_s),
+    }
+    assert set(draw) == set(CHART_FILES), "every chart file needs a drawing"
+    for name in CHART_FILES:
+        stale = out_dir / name
+        if name not in wanted and stale.exists():
+            stale.unlink()  # from an earlier build of the same run directory
+    return [draw[name](out_dir / name) for name in wanted]

@@ -1,0 +1,73 @@
+"""The summary of a run (pure): a :class:`~harness.analysis.run.Run` in, a
+:class:`~harness.analysis.summary.Summary` out.
+
+Totals and token kinds (:mod:`harness.analysis.sections`), chaos windows and phases (from
+the run, computed once on load), recovery per window (:mod:`harness.analysis.recovery`) and
+findings (:mod:`harness.analysis.findings`). Gates are evaluated after it, on the summary
+(:func:`harness.analysis.gates.with_gates`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from harness.analysis.findings import compute_findings, findings_by_severity
+from harness.analysis.phases import phase_kind, phase_labels
+from harness.analysis.recovery import MARGIN, compute_recovery
+from harness.analysis.run import Run
+from harness.analysis.sections import kind_sections, section
+from harness.analysis.stats import ratio
+from harness.analysis.summary import Phase, Summary
+from harness.protocol.outcomes import Verdict
+
+
+def phase_sections(run: Run) -> dict[str, Phase]:
+    """Every phase of the run, in time order: its span, its total and its token kinds."""
+    phase = run.attempts["phase"].astype(str).to_numpy()
+    out = {}
+    for name, (start, end) in run.phases.items():
+        rows = run.attempts[phase == name]
+        out[name] = Phase(
+            name=name,
+            kind=phase_kind(name),
+            labels=tuple(phase_labels(name)),
+            start_s=start,
+            end_s=end,
+            total=section(rows),
+            token_kinds=kind_sections(rows),
+        )
+    return out
+
+
+def summarize(run: Run, *, margin: float = MARGIN) -> Summary:
+    """The summary of a run (pure): totals, kinds, chaos windows, phases, recovery, findings.
+
+    Args:
+        run: from :func:`harness.analysis.run.load_run` or :func:`~harness.analysis.run.make_run`.
+        margin: how far (0..1, absolute) below its baseline valid-token success counts as
+            recovered after a chaos window (see :mod:`harness.analysis.recovery`).
+
+    Returns:
+        The summary, without gates (see :func:`harness.analysis.gates.with_gates`).
+    """
+    meta = run.meta
+    total = section(run.attempts)
+    summary = Summary(
+        run_id=meta.run_id,
+        scenario=meta.scenario,
+        target_url=meta.target_url,
+        started_at=run.started_at,
+        ended_at=meta.ended_at,
+        duration_s=run.duration_s,
+        duration_planned_s=meta.duration_planned_s,
+        complete=meta.complete and meta.ended_at is not None,
+        stop_reason=meta.stop_reason,
+        generator_fault_share=ratio(total.verdict(Verdict.GENERATOR_FAULT), total.attempts),
+        total=total,
+        token_kinds=kind_sections(run.attempts),
+        chaos_windows=run.windows,
+        phases=phase_sections(run),
+        recovery=compute_recovery(run, margin=margin),
+    )
+    findings = compute_findings(summary, run)
+    return replace(summary, findings=findings, findings_by_severity=findings_by_severity(findings))

@@ -1,0 +1,74 @@
+"""The verdict of a whole run, decided in one place (pure); the CLI maps it to an exit code.
+
+Not to be confused with :class:`harness.protocol.outcomes.Verdict`, what one attempt's
+outcome means for its token kind: this module judges the run. In order, the first that holds:
+
+1. ``interrupted``: the load was stopped before its planned end (a signal, a user's stop);
+2. ``untrusted``: more than half of the attempts (:data:`GENERATOR_FAULT_DOMINATES`) failed
+   inside the load generator itself: the results say nothing about the target;
+3. ``gate_failed``: at least one gate failed;
+4. ``pass``: every gate passed (trivially when there are none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from harness.analysis.summary import GateResult, Summary
+
+#: Share of attempts (0..1) failed in the load generator above which a run is untrusted.
+GENERATOR_FAULT_DOMINATES = 0.5
+
+
+class RunVerdict(StrEnum):
+    """What a run's result means (see the module docstring for the order)."""
+
+    PASS = "pass"
+    GATE_FAILED = "gate_failed"
+    UNTRUSTED = "untrusted"  # the load generator's own faults dominate (> 50 % of attempts)
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A run's verdict and the one line that explains it.
+
+    Attributes:
+        kind: the verdict.
+        message: one line for the terminal, e.g. "2 of 6 gates failed: 'x' (FAIL ...)".
+    """
+
+    kind: RunVerdict
+    message: str
+
+
+def judge_run(
+    summary: Summary, gate_results: Sequence[GateResult], *, interrupted_by: str | None = None
+) -> Verdict:
+    """The verdict of a run (pure; see the module docstring for the order of the rules).
+
+    Args:
+        summary: the run's summary (its ``generator_fault_share`` is read).
+        gate_results: the gates' results (e.g. ``summary.gates``).
+        interrupted_by: what stopped the load early (``"SIGTERM"``, ``"SIGINT"``, ``"the web
+            UI"``); None when it ran as planned.
+    """
+    if interrupted_by:
+        return Verdict(RunVerdict.INTERRUPTED, f"run stopped early by {interrupted_by}")
+    share = summary.generator_fault_share or 0.0
+    if share > GENERATOR_FAULT_DOMINATES:
+        return Verdict(
+            RunVerdict.UNTRUSTED,
+            f"{share:.0%} of attempts failed inside the load generator itself "
+            "(e.g. out of file descriptors): the results say nothing about the target",
+        )
+    failed = [g for g in gate_results if not g.passed]
+    if failed:
+        return Verdict(
+            RunVerdict.GATE_FAILED,
+            f"{len(failed)} of {len(gate_results)} gates failed: "
+            + "; ".join(f"{g.name!r} ({g.message})" for g in failed),
+        )
+    return Verdict(RunVerdict.PASS, f"all {len(gate_results)} gates passed")
