@@ -214,10 +214,10 @@ def _enable_one(d: Path, controller: str) -> bool:
     return True
 
 
-def _enable(mount: Path, parent: Path, controller: str) -> tuple[Path, ...]:
+def enable_controller(mount: Path, parent: Path, controller: str) -> tuple[Path, ...]:
     """Enable a v2 controller for the children of ``parent`` and of each group above it.
 
-    Returns the groups where this call enabled it, top first (undone by :func:`_disable`).
+    Returns the groups where this call enabled it, top first (undone by :func:`disable_controller`).
     """
     parts = parent.relative_to(mount).parts
     enabled: list[Path] = []
@@ -226,13 +226,14 @@ def _enable(mount: Path, parent: Path, controller: str) -> tuple[Path, ...]:
             if _enable_one(d, controller):
                 enabled.append(d)
     except ChaosError:
-        _disable(enabled, controller)
+        disable_controller(enabled, controller)
         raise
     return tuple(enabled)
 
 
-def _disable(enabled: Sequence[Path], controller: str) -> None:
-    """Undo :func:`_enable`, deepest first, where no ``harness-*`` group is left (best effort)."""
+def disable_controller(enabled: Sequence[Path], controller: str) -> None:
+    """Undo :func:`enable_controller`, deepest first, where no ``harness-*`` group is left
+    (best effort)."""
     for d in reversed(enabled):
         with contextlib.suppress(OSError):
             if not any(GROUP_NAME.match(c.name) for c in d.iterdir() if c.is_dir()):
@@ -262,7 +263,7 @@ class CgroupHandle:
             parent = h.mount if for_pid is None else placement(h, group_of(for_pid, h))
         except ProcessLookupError:
             raise ChaosError(f"cannot place a cgroup for PID {for_pid}: no such process") from None
-        enabled = _enable(h.mount, parent, controller) if h.version == 2 else ()
+        enabled = enable_controller(h.mount, parent, controller) if h.version == 2 else ()
         path = parent / f"{PREFIX}-{os.getpid()}-{secrets.token_hex(4)}"
         group = cls(controller, h, path, enabled)
         try:
@@ -338,7 +339,7 @@ class CgroupHandle:
                 time.sleep(0.05)
         self._origins.clear()
         enabled, self.enabled_in = self.enabled_in, ()
-        _disable(enabled, self.controller)
+        disable_controller(enabled, self.controller)
 
 
 def sweep_stale(controller: str = "cpu") -> list[Path]:

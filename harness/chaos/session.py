@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 import harness
 from harness.chaos import load_faults
-from harness.chaos.driver import _die_with_parent
+from harness.children import die_with_parent
 from harness.config.scenario import ChaosEntry, Scenario
 from harness.errors import HarnessError
 from harness.rundir.chaos_log import ChaosFollower
-from harness.rundir.layout import CHAOS, CHAOS_DRIVER_LOG, CHAOS_PLAN, CHAOS_READY
+from harness.rundir.layout import CHAOS, CHAOS_DRIVER_LOG, CHAOS_PLAN, CHAOS_READY, TARGET_LOG
 
 READY_TIMEOUT_S = 20.0  # seconds for the driver (and its proxy) to come up
 STOP_TIMEOUT_S = 30.0  # seconds for the driver to revert everything and exit
@@ -104,7 +104,7 @@ class ChaosSession:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         #: the driver's timeline as read so far (the same rule as the report's)
         self.timeline = ChaosFollower(run_dir / CHAOS)
@@ -172,6 +172,56 @@ class ChaosSession:
         self.poll()
         self.log.close()
         return self.proc.returncode
+
+
+def start_session(
+    scenario: Scenario,
+    windows: Sequence[ChaosEntry],
+    run_dir: Path,
+    *,
+    url: str,
+    target_pid: int | None,
+    secret: str,
+) -> ChaosSession:
+    """Start the chaos driver process (and its proxy) for one run and wait until it is ready.
+
+    Args:
+        scenario: the scenario (its target says how to restart the target).
+        windows: the windows :func:`preflight` kept.
+        run_dir: the run directory (plan, timeline and driver log go there).
+        url: the target's WebSocket URL (the proxy, if any, goes in front of it).
+        target_pid: the target's process, for faults that act on it.
+        secret: the signing secret, passed to the driver only through its environment
+            (a restarted embedded target needs it).
+
+    Raises:
+        HarnessError: the driver exited early or did not get ready in time.
+    """
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    t = scenario.target
+    restart: dict[str, Any] | None = None
+    if t.is_embedded:
+        restart = embedded_restart_spec(scenario, port, run_dir / TARGET_LOG)
+    elif t.restart_command:
+        restart = {"kind": "command", "command": t.restart_command, "pid_file": t.pid_file}
+    plan = {
+        "run_dir": str(run_dir),
+        "parent_pid": os.getpid(),
+        "target": {"pid": target_pid, "cgroup": t.cgroup, "host": parts.hostname, "port": port},
+        "restart": restart,
+        "proxy": {"upstream_host": parts.hostname, "upstream_port": port}
+        if needs_proxy(windows)
+        else None,
+        "windows": fill_ports(windows, port),
+    }
+    session = ChaosSession(run_dir, plan, {**os.environ, "HARNESS_JWT_SECRET": secret})
+    try:
+        session.wait_ready()
+    except BaseException:
+        session.stop()
+        raise
+    return session
 
 
 def proxied_url(url: str, proxy_port: int) -> str:

@@ -12,7 +12,6 @@ the report cannot be written (one line ``harness: error: ...``, no traceback).
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -75,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     """``harness compare RUN_A RUN_B``: print the table, write the report, return 0, 1 or 2."""
     # The report stage (pandas, matplotlib) is imported only when a comparison is made.
+    from harness.cli.exits import ExitCode, print_error
     from harness.render.compare_html import format_table
     from harness.render.compare_report import compare_runs, default_out_dir, write_comparison
 
@@ -91,8 +91,8 @@ def main(argv: Sequence[str]) -> int:
         except OSError as exc:
             raise HarnessError(f"{out}: cannot write the report: {exc}") from exc
     except HarnessError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return 2
+        print_error(str(exc))
+        return int(ExitCode.CANNOT_RUN)
     print(format_table(cmp))
     print(f"report: {index.resolve().as_uri()}")
-    return 1 if cmp.regressions else 0
+    return int(ExitCode.FAILED if cmp.regressions else ExitCode.PASS)

@@ -7,6 +7,12 @@ threads and under gevent (Locust monkey-patches ``socket``), and never calls
 gevent's ``GreenletExit`` and would keep a stopping Locust user alive. The
 closing handshake is done by hand instead (RFC 6455 section 7.1.2), bounded
 in time, then the socket is shut.
+
+An attempt never polls to learn that the run is stopping: each blocking read waits
+until the next thing the session plan has to do (a send, a reply deadline, the end
+of the hold), so a held connection costs nothing while it waits. The run stops an
+attempt by interrupting it (Locust kills the user's greenlet; a signal raises in a
+thread): the interruption is recorded as far as the attempt got and re-raised.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import socket
 import ssl
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -27,9 +33,9 @@ from harness.protocol.outcomes import Observation, Stage
 from harness.redact import redact
 
 CLOSE_WAIT_S = 1.0  # seconds to wait for the server's close reply after our close frame
-POLL_S = 0.2  # longest single blocking read while open, so a stop request is seen quickly
 ERROR_MAX = 160  # characters kept of an error text
-STOPPED_EARLY = "session ended early: the run is stopping"
+#: The error text of an attempt the harness interrupted (its stop), followed by the cause.
+STOPPED_BY_HARNESS = "stopped by the harness"
 
 
 @dataclass(frozen=True)
@@ -126,23 +132,18 @@ def parse_close(payload: bytes) -> tuple[int | None, str | None]:
     return code, payload[2:].decode("utf-8", errors="replace") or None
 
 
-def open_attempt(
-    req: Request,
-    plan: SessionPlan,
-    *,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> Result:
+def open_attempt(req: Request, plan: SessionPlan) -> Result:
     """Connect, hand-shake, run the session plan, close; never raises for target behaviour.
 
     Args:
         req: endpoint and token.
         plan: what to do while open.
-        should_stop: polled while open; True ends the session early with a normal close.
 
     Returns:
-        A :class:`Result`. Interruption by ``BaseException`` (e.g. gevent's
-        ``GreenletExit``) is not swallowed: it is re-raised after the socket is shut,
-        with the partial result attached as ``exc.harness_result``.
+        A :class:`Result`. Interruption by ``BaseException`` (gevent's ``GreenletExit``
+        when Locust stops the user, ``KeyboardInterrupt``) is not swallowed: it is
+        re-raised after the socket is shut, with the partial result attached as
+        ``exc.harness_result`` (see :func:`partial_result`).
     """
     secrets = [req.token] if req.token else []
     parts = urlsplit(req.url)
@@ -221,17 +222,23 @@ def open_attempt(
             return res
         stage = Stage.OPEN
         t_open = time.perf_counter()
-        res.observation = _session(ws, plan, res, should_stop, secrets)
+        res.observation = _session(ws, plan, res, secrets)
         return res
     except BaseException as exc:  # GreenletExit, KeyboardInterrupt: record, then let it go on
         res.observation = Observation(stage=stage, interrupted=True, closed_by="client")
-        res.error = res.error or f"stopped by the harness ({type(exc).__name__})"
+        res.error = res.error or f"{STOPPED_BY_HARNESS} ({type(exc).__name__})"
         exc.harness_result = res  # type: ignore[attr-defined]
         raise
     finally:
         if t_open is not None:
             res.open_s = time.perf_counter() - t_open
         _shut(ws, sock)
+
+
+def partial_result(exc: BaseException) -> Result | None:
+    """The result recorded so far of an attempt that ``exc`` interrupted, if any."""
+    res = getattr(exc, "harness_result", None)
+    return res if isinstance(res, Result) else None
 
 
 def _shut(ws: websocket.WebSocket | None, sock: socket.socket | None) -> None:
@@ -246,13 +253,13 @@ def _shut(ws: websocket.WebSocket | None, sock: socket.socket | None) -> None:
 
 
 def _session(
-    ws: websocket.WebSocket,
-    plan: SessionPlan,
-    res: Result,
-    should_stop: Callable[[], bool],
-    secrets: Sequence[str],
+    ws: websocket.WebSocket, plan: SessionPlan, res: Result, secrets: Sequence[str]
 ) -> Observation:
-    """Hold the open connection per ``plan``; return the observation of how it ended."""
+    """Hold the open connection per ``plan``; return the observation of how it ended.
+
+    Each read blocks until the next event of the plan (a send, a reply deadline, the
+    end of the hold): nothing wakes up in between.
+    """
     start = time.perf_counter()
     deadline = start + plan.hold
     step = plan.hold / (plan.messages + 1) if plan.messages else plan.hold
@@ -260,9 +267,6 @@ def _session(
     sent_at: float | None = None  # time of the message awaiting its reply
     while True:
         now = time.perf_counter()
-        if should_stop():
-            res.error = STOPPED_EARLY
-            break
         if sent_at is not None and now - sent_at > plan.reply_timeout:
             res.error = f"no reply within {plan.reply_timeout:g} s"
             sent_at = None
@@ -282,7 +286,7 @@ def _session(
         wake = deadline if sent_at is None else sent_at + plan.reply_timeout
         if res.msgs_sent < plan.messages:
             wake = min(wake, next_send)
-        ws.settimeout(max(0.001, min(POLL_S, wake - now)))
+        ws.settimeout(max(0.001, wake - now))
         try:
             opcode, frame = ws.recv_data_frame(True)
         except websocket.WebSocketTimeoutException:
@@ -321,7 +325,7 @@ def _client_close(ws: websocket.WebSocket, res: Result, secrets: Sequence[str]) 
         return Observation(stage=Stage.OPEN, errno=_errno_of(exc))
     end = time.perf_counter() + CLOSE_WAIT_S
     while (left := end - time.perf_counter()) > 0:
-        ws.settimeout(min(POLL_S, left))
+        ws.settimeout(left)
         try:
             frame = ws.recv_frame()  # type: ignore[no-untyped-call]
         except websocket.WebSocketTimeoutException:

@@ -14,54 +14,51 @@ so the findings come from the same report stage (:mod:`harness.render.report`):
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import jwt
 
-from harness import __version__
-from harness.config.scenario import HS_ALGORITHMS, PLACEMENTS, TOKEN_KINDS, Auth, Secret
-from harness.errors import HarnessError
+from harness.analysis.summary import Finding
+from harness.config.scenario import TOKEN_KINDS, Auth
 from harness.load.attempt import AttemptInfo, build_record
 from harness.load.client import Request, SessionPlan, open_attempt
 from harness.protocol.outcomes import CLOSE_CODE_NAMES, DEFAULT_APP_CLOSE_CODES
 from harness.protocol.tokens import mint
+from harness.render.report import build_report
+from harness.render.terminal import format_findings
 from harness.rundir.jsonl import JsonlWriter
-from harness.rundir.layout import ATTEMPTS
+from harness.rundir.layout import RunDir, new_run_id, write_json_atomic
+from harness.rundir.meta import RunMeta
 from harness.rundir.records import AttemptRecord
 
 PER_KIND = 3  # attempts per token kind
-HEARTBEAT_HOLD_S = 12.0  # how long the heartbeat probe holds its connection
 RAMP_STEP = 10  # connections added per ramp step
 RAMP_STEP_S = 0.5  # seconds between ramp steps
 
 
 @dataclass(frozen=True)
 class DoctorOptions:
+    """What to probe and how (the command line gives the defaults: ``harness doctor -h``)."""
+
     url: str
     secret: str
     auth: Auth
-    ramp: int = 50  # concurrent connections at the top of the ramp
-    timeout: float = 5.0  # connect and handshake timeout, seconds
-    out_dir: Path = Path("reports")
-    heartbeat_s: float = HEARTBEAT_HOLD_S  # how long the heartbeat probe holds its connection
+    ramp: int  # concurrent connections at the top of the ramp
+    timeout: float  # connect and handshake timeout, seconds
+    out_dir: Path  # where the run directory goes
+    heartbeat_s: float  # how long the heartbeat probe holds its connection, seconds
 
 
-class _Collector:
+class Collector:
     """Thread-safe record sink writing the doctor's attempts.jsonl."""
 
-    def __init__(self, run_dir: Path, run_id: str) -> None:
-        self.writer = JsonlWriter(run_dir / ATTEMPTS)
+    def __init__(self, run: RunDir, run_id: str) -> None:
+        self.writer = JsonlWriter(run.attempts)
         self.run_id = run_id
         self.records: list[AttemptRecord] = []
         self._lock = threading.Lock()
@@ -105,7 +102,7 @@ class _Collector:
         return rec
 
 
-def _token_kinds(opts: DoctorOptions, col: _Collector, say: Callable[[str], None]) -> None:
+def _token_kinds(opts: DoctorOptions, col: Collector, say: Callable[[str], None]) -> None:
     """Every kind PER_KIND times, all at once (the target is not under pressure yet)."""
     plan = SessionPlan(hold=0.3, messages=1, message_bytes=32, reply_timeout=opts.timeout)
     got: dict[str, list[str]] = {kind: [] for kind in TOKEN_KINDS}
@@ -134,13 +131,13 @@ def _token_kinds(opts: DoctorOptions, col: _Collector, say: Callable[[str], None
         say(f"  {kind:14} {', '.join(f'{o} x{n}' for o, n in counts.items()) or 'no answer'}")
 
 
-def _heartbeat(opts: DoctorOptions, col: _Collector) -> None:
+def _heartbeat(opts: DoctorOptions, col: Collector) -> None:
     token = mint("valid", opts.auth, opts.secret)
     plan = SessionPlan(hold=opts.heartbeat_s, messages=0, expect_reply=False)
     col.attempt(opts, "valid", token, plan, "heartbeat")
 
 
-def _ramp(opts: DoctorOptions, col: _Collector, say: Callable[[str], None]) -> None:
+def _ramp(opts: DoctorOptions, col: Collector, say: Callable[[str], None]) -> None:
     hold = RAMP_STEP_S * (opts.ramp // RAMP_STEP + 2)
     threads: list[threading.Thread] = []
     results: list[AttemptRecord] = []
@@ -164,27 +161,34 @@ def _ramp(opts: DoctorOptions, col: _Collector, say: Callable[[str], None]) -> N
     say(f"  ramp to {opts.ramp}: {', '.join(f'{o} x{n}' for o, n in outcomes.most_common())}")
 
 
-def run_doctor(opts: DoctorOptions, say: Callable[[str], None] = print) -> tuple[int, Path]:
-    """Probe the target, write a run directory with its report; return (exit code, run dir)."""
-    run_id = time.strftime("doctor-%Y%m%d-%H%M%S")
-    run_dir = opts.out_dir / run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
-    started = time.time()
-    meta: dict[str, Any] = {
-        "run_id": run_id,
-        "scenario": "doctor",
-        "started_at": started,
-        "ended_at": None,
-        "duration_planned_s": opts.heartbeat_s,
-        "target_url": opts.url,
-        "command": "harness doctor",
-        "versions": {"harness": __version__, "python": platform.python_version()},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count() or 0},
-        "complete": False,
-    }
-    (run_dir / "scenario.json").write_text(json.dumps({"name": "doctor", "gates": []}))
-    (run_dir / "meta.json").write_text(json.dumps(meta))
-    col = _Collector(run_dir, run_id)
+@dataclass(frozen=True)
+class DoctorResult:
+    """What the doctor found: its run directory, the findings and the report's page."""
+
+    run_dir: Path
+    findings: tuple[Finding, ...]
+    report: Path
+
+
+def run_doctor(opts: DoctorOptions, say: Callable[[str], None] = print) -> DoctorResult:
+    """Probe the target, write a run directory with its report (see the module docstring).
+
+    Raises:
+        HarnessError: the run directory cannot be made.
+    """
+    run = RunDir.create(opts.out_dir, new_run_id("doctor", prefix="doctor"))
+    meta = RunMeta(
+        run_id=run.run_id,
+        scenario="doctor",
+        route="doctor",
+        command="harness doctor",
+        duration_planned_s=opts.heartbeat_s,
+        target_url=opts.url,
+        started_at=time.time(),
+    )
+    write_json_atomic(run.scenario, {"name": "doctor", "gates": []})
+    meta.write(run.path)
+    col = Collector(run, run.run_id)
     say(f"doctor: probing {opts.url} (about {opts.heartbeat_s + 8:.0f} s)")
     heartbeat = threading.Thread(target=_heartbeat, args=(opts, col), daemon=True)
     heartbeat.start()
@@ -199,20 +203,16 @@ def run_doctor(opts: DoctorOptions, say: Callable[[str], None] = print) -> tuple
         seen = f"{r.pings} server pings in {r.open_s or 0:.1f} s" if r.open_s else r.outcome
         say(f"heartbeat: {seen}")
     col.writer.close()
-    meta.update(ended_at=time.time(), complete=True, attempts=len(col.records))
-    (run_dir / "meta.json").write_text(json.dumps(meta))
+    meta.ended_at, meta.complete, meta.attempts = time.time(), True, len(col.records)
+    meta.stop_reason = "planned duration"
+    meta.write(run.path)
     _say_codes(col.records, say)
-
-    from harness.render.report import build_report
-    from harness.render.terminal import format_findings
-
-    report = build_report(run_dir, gates=[])
-    findings = report.summary.findings
+    report = build_report(run.path, gates=[])
+    findings = tuple(report.summary.findings)
     say("")
     say(format_findings(findings))
     say(f"report: {report.paths.index_html.resolve().as_uri()}")
-    serious = [f for f in findings if f.severity in ("high", "critical")]
-    return (1 if serious else 0), run_dir
+    return DoctorResult(run.path, findings, report.paths.index_html)
 
 
 def _say_codes(records: list[AttemptRecord], say: Callable[[str], None]) -> None:
@@ -226,101 +226,3 @@ def _say_codes(records: list[AttemptRecord], say: Callable[[str], None]) -> None
             seen[f"close {r.close_code} {name}{reason}".replace("  ", " ")] += 1
     if seen:
         say("refusals and closes seen: " + "; ".join(f"{k} x{n}" for k, n in seen.most_common()))
-
-
-EPILOG = """\
-examples:
-  HARNESS_JWT_SECRET=... harness doctor ws://127.0.0.1:8765/ws
-  harness doctor wss://chat.local/ws --secret-file secret.txt --placement header
-  harness doctor ws://127.0.0.1:8765/ws --secret-env MY_KEY --ramp 100
-
-exit codes: 0 no high or critical finding, 1 at least one, 2 the doctor could not run
-"""
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("url", help="the target's ws:// or wss:// URL")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument(
-        "--secret-env",
-        default="HARNESS_JWT_SECRET",
-        metavar="NAME",
-        help="environment variable holding the signing secret (default %(default)s)",
-    )
-    g.add_argument("--secret-file", metavar="PATH", help="file holding the signing secret")
-    p.add_argument("--algorithm", choices=HS_ALGORITHMS, default="HS256")
-    p.add_argument(
-        "--placement",
-        choices=PLACEMENTS,
-        default="query",
-        help="token in the query string or the Authorization header",
-    )
-    p.add_argument("--query-param", default="token", help="query parameter name")
-    p.add_argument(
-        "--claims",
-        default='{"sub": "doctor"}',
-        metavar="JSON",
-        help="claims template as JSON (default %(default)s)",
-    )
-    p.add_argument(
-        "--ramp",
-        type=int,
-        default=50,
-        metavar="N",
-        help="concurrent connections at the top of the ramp (default %(default)s)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=5.0,
-        metavar="SECONDS",
-        help="connect and handshake timeout (default %(default)s)",
-    )
-    p.add_argument(
-        "--heartbeat",
-        type=float,
-        default=HEARTBEAT_HOLD_S,
-        metavar="SECONDS",
-        help="how long to hold a connection waiting for server pings "
-        "(default %(default)s; the no-heartbeat finding needs > 10)",
-    )
-    p.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR")
-
-
-def options_from_args(args: argparse.Namespace) -> DoctorOptions:
-    """Check the arguments; bad input is a HarnessError naming the flag."""
-    parts = urlsplit(args.url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise HarnessError(f"URL: expected a ws:// or wss:// URL with a host, got {args.url!r}")
-    if args.secret_file:
-        try:
-            secret = Path(args.secret_file).read_text().strip()
-        except OSError as exc:
-            msg = f"--secret-file: cannot read {args.secret_file}: {exc.strerror}"
-            raise HarnessError(msg) from None
-        source = Secret(file=args.secret_file)
-    else:
-        secret = os.environ.get(args.secret_env, "")
-        source = Secret(env=args.secret_env)
-    if not secret:
-        raise HarnessError(f"no signing secret: set {source.describe()} (or --secret-file PATH)")
-    try:
-        claims = json.loads(args.claims)
-    except ValueError as exc:
-        raise HarnessError(f"--claims: not JSON: {exc}") from None
-    if not isinstance(claims, dict):
-        raise HarnessError("--claims: expected a JSON object")
-    if not 1 <= args.ramp <= 5000:
-        raise HarnessError(f"--ramp: expected an integer in [1, 5000], got {args.ramp}")
-    auth = Auth(
-        secret=source,
-        algorithm=args.algorithm,
-        claims=claims,
-        placement=args.placement,
-        query_param=args.query_param,
-    )
-    if not 0 < args.heartbeat <= 120 or not 0 < args.timeout <= 60:
-        raise HarnessError("--heartbeat: expected (0, 120] s; --timeout: expected (0, 60] s")
-    return DoctorOptions(
-        args.url, secret, auth, args.ramp, args.timeout, args.out, heartbeat_s=args.heartbeat
-    )

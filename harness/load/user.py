@@ -2,18 +2,24 @@
 
 Importing this module imports Locust (and so gevent's monkey-patching): import it
 before anything that imports ``ssl``.
+
+A user is stopped by being interrupted, never by polling: :meth:`WebSocketUser.stop`
+always kills the user's greenlet (Locust's graceful stop would wait for a held session
+to end on its own). The attempt in progress records how far it got (see
+:func:`harness.load.client.open_attempt`): an open session as accepted, a handshake cut
+short as ``interrupted`` (excluded from every rate).
 """
 
 from __future__ import annotations
 
 import gevent
 from locust import User, between, task
-from locust.user.task import LOCUST_STATE_STOPPING
+from locust.exception import StopUser
 
 import itertools
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -21,7 +27,7 @@ import jwt
 
 from harness.config.scenario import Scenario
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Request, Result, SessionPlan, open_attempt
+from harness.load.client import Request, Result, SessionPlan, open_attempt, partial_result
 from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES
 from harness.protocol.tokens import mint
 from harness.rundir.records import AttemptRecord
@@ -49,6 +55,8 @@ class UserConfig:
     load_stage: Callable[[], str] = field(default=lambda: "steady")
     #: meaning of private close codes 4000-4999 for this target
     app_codes: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_APP_CLOSE_CODES))
+    #: user numbers of this run, from 1
+    numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
 class WebSocketUser(User):
@@ -61,14 +69,19 @@ class WebSocketUser(User):
     """
 
     abstract = True
-    config: ClassVar[UserConfig]
-    _numbers: ClassVar[itertools.count[int]] = itertools.count(1)
+    #: set by the run lifecycle when a test starts (None: no run, the user stops at once)
+    config: ClassVar[UserConfig | None] = None
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.number = next(WebSocketUser._numbers)
+        cfg = type(self).config
+        if cfg is None:
+            self.number, self.attempts, self._kinds = 0, 0, []
+            return
+        self.run_config = cfg
+        self.number = next(cfg.numbers)
         self.attempts = 0
-        load = self.config.scenario.load
+        load = cfg.scenario.load
         self._kinds = [k for k, w in load.mix.items() if w > 0]
         self._weights = [load.mix[k] for k in self._kinds]
         s = load.session
@@ -80,13 +93,16 @@ class WebSocketUser(User):
             reply_timeout=s.reply_timeout,
         )
 
-    def _stopping(self) -> bool:
-        return bool(self._state == LOCUST_STATE_STOPPING)
+    def stop(self, force: bool = False) -> bool:
+        """Stop by interrupting: the greenlet is killed at once, whatever ``force`` says."""
+        return bool(super().stop(force=True))
 
     @task
     def connect_once(self) -> None:
         """One connection attempt (two for ``expired_reused``: while valid, then stale)."""
-        cfg = self.config
+        if not self._kinds:
+            raise StopUser  # no run configured this user (its set-up failed)
+        cfg = self.run_config
         kind = random.choices(self._kinds, self._weights)[0]
         token = mint(
             kind, cfg.scenario.auth, cfg.secret, user=self.number, attempt=self.attempts + 1
@@ -97,12 +113,10 @@ class WebSocketUser(User):
             exp = jwt.decode(token, options={"verify_signature": False})["exp"]
             # a JWT is expired once now > exp (RFC 7519 section 4.1.4; no leeway)
             gevent.sleep(max(0.0, exp + 1.05 - time.time()))
-            if self._stopping():
-                return
         self._attempt(kind, token)
 
     def _attempt(self, kind: str, token: str | None) -> None:
-        cfg = self.config
+        cfg = self.run_config
         auth = cfg.scenario.auth
         timeouts = cfg.scenario.load.timeouts
         self.attempts += 1
@@ -118,9 +132,9 @@ class WebSocketUser(User):
         stage = cfg.load_stage()
         t_start = time.time()
         try:
-            res = open_attempt(req, self._plan, should_stop=self._stopping)
-        except BaseException as exc:
-            partial: Result | None = getattr(exc, "harness_result", None)
+            res = open_attempt(req, self._plan)
+        except BaseException as exc:  # interrupted by the run's stop: record, then go on
+            partial = partial_result(exc)
             if partial is not None:
                 chaos = cfg.faults_between(t_start, time.time())
                 self._record(kind, token, t_start, partial, chaos, stage)
@@ -139,7 +153,7 @@ class WebSocketUser(User):
         chaos: list[str],
         stage: str,
     ) -> None:
-        cfg = self.config
+        cfg = self.run_config
         info = AttemptInfo(
             run_id=cfg.run_id,
             worker=cfg.worker,
@@ -158,7 +172,7 @@ class WebSocketUser(User):
             return
         self.environment.events.request.fire(
             request_type="WS",
-            name=f"WS {kind}",
+            name=kind,
             response_time=res.handshake_ms,  # None: not counted in percentiles
             response_length=res.msgs_recv,
             exception=None if rec.verdict == "ok" else RuntimeError(f"{rec.verdict}: {outcome}"),
@@ -166,15 +180,19 @@ class WebSocketUser(User):
         )
 
 
-def make_user_class(config: UserConfig) -> type[WebSocketUser]:
-    """A concrete user class bound to one run's configuration."""
-    session = config.scenario.load.session
-    return type(
-        "WebSocketTokenUser",
-        (WebSocketUser,),
-        {
-            "abstract": False,
-            "config": config,
-            "wait_time": between(session.wait_min, session.wait_max),
-        },
-    )
+def configure_users(user_classes: Iterable[type[Any]], config: UserConfig | None) -> None:
+    """Give every harness user class among ``user_classes`` this run's configuration
+    (None: no run; users stop at once) and the scenario's wait between attempts."""
+    for cls in user_classes:
+        if isinstance(cls, type) and issubclass(cls, WebSocketUser):
+            cls.config = config
+            if config is not None:
+                s = config.scenario.load.session
+                cls.wait_time = between(s.wait_min, s.wait_max)
+
+
+class ScenarioUser(WebSocketUser):
+    """The scenario's user, the one every route runs (``harness run``, the locustfile)."""
+
+    abstract = False
+    wait_time = between(0.1, 0.5)

@@ -7,7 +7,6 @@ The secret travels only in the child's environment, never on its command line.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -20,12 +19,12 @@ from pathlib import Path
 from types import TracebackType
 
 import harness
+from harness.children import die_with_parent
 from harness.config.scenario import EmbeddedTarget
 from harness.errors import TargetStartError
-from harness.target.cli import DEFAULT_SECRET_ENV, options_to_argv
+from harness.target.options import DEFAULT_SECRET_ENV, options_to_argv
 
 POLL_INTERVAL_S = 0.05  # seconds between checks for the ready file
-PR_SET_PDEATHSIG = 1  # prctl(2) option
 LOG_TAIL_LINES = 20  # lines of the log quoted in a TargetStartError
 
 
@@ -159,7 +158,7 @@ def start_target(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
         try:
             return _wait_ready(popen, ready_file, ready_timeout, host, path, log_path)
@@ -171,15 +170,6 @@ def start_target(
             raise
     finally:
         shutil.rmtree(ready_dir, ignore_errors=True)
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the harness dies, even by SIGKILL (Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: stop() and the context manager still stop the target
 
 
 def _wait_ready(

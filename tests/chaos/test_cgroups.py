@@ -91,12 +91,12 @@ def fake_v2_tree(root: Path, delegated: dict[str, str]) -> None:
 
 def test_v2_enable_down_the_tree_and_undo(tmp_path: Path) -> None:
     fake_v2_tree(tmp_path, {".": "cpu memory", "a": "cpu", "a/b": "cpu"})
-    enabled = cgroups._enable(tmp_path, tmp_path / "a" / "b", "cpu")
+    enabled = cgroups.enable_controller(tmp_path, tmp_path / "a" / "b", "cpu")
     assert enabled == (tmp_path, tmp_path / "a" / "b")  # "a" had it already
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu"
     assert (tmp_path / "a/b/cgroup.subtree_control").read_text() == "+cpu"
     (tmp_path / "harness-1-0badf00d").mkdir()  # another harness group still uses the root
-    cgroups._disable(enabled, "cpu")
+    cgroups.disable_controller(enabled, "cpu")
     assert (tmp_path / "a/b/cgroup.subtree_control").read_text() == "-cpu"
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu"
     assert (tmp_path / "a/cgroup.subtree_control").read_text() == "cpu\n"
@@ -105,7 +105,7 @@ def test_v2_enable_down_the_tree_and_undo(tmp_path: Path) -> None:
 def test_v2_enable_not_delegated_undoes_what_it_did(tmp_path: Path) -> None:
     fake_v2_tree(tmp_path, {".": "cpu", "x": "cpu", "x/y": "memory"})
     with pytest.raises(ChaosError, match=r"cpu controller is not delegated to .*/x/y"):
-        cgroups._enable(tmp_path, tmp_path / "x" / "y", "cpu")
+        cgroups.enable_controller(tmp_path, tmp_path / "x" / "y", "cpu")
     assert (tmp_path / "cgroup.subtree_control").read_text() == "-cpu"
     assert (tmp_path / "x/cgroup.subtree_control").read_text() == "-cpu"
 

@@ -17,18 +17,17 @@ from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import ClientConnection, connect
 
 from harness.chaos.proxy.relay import Relay
-from harness.chaos.proxy.server import (
+from harness.chaos.proxy.server import ChaosProxy, ProxyThread
+from harness.chaos.proxy.streams import StreamConn
+from harness.chaos.proxy.toxics import (
     Bandwidth,
     Blackhole,
-    ChaosProxy,
     ConnectionCap,
     CutHandshake,
     Latency,
-    ProxyThread,
     Reset,
     Toxic,
 )
-from harness.chaos.proxy.streams import StreamConn
 from harness.config.scenario import Auth, EmbeddedTarget
 from harness.load.client import Request, Result, SessionPlan, open_attempt
 from harness.protocol.outcomes import Manner, Outcome, classify, manner

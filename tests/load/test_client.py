@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Iterator
 
 import pytest
 
-from harness.load.client import Request, SessionPlan, build_url, open_attempt
+from harness.load.client import (
+    STOPPED_BY_HARNESS,
+    Request,
+    SessionPlan,
+    build_url,
+    open_attempt,
+    partial_result,
+)
 from harness.protocol.outcomes import Outcome, classify
 from tests.rawserver import raw_server
 
@@ -99,16 +107,38 @@ def test_refused_port() -> None:
     assert res.connect_ms is None  # type: ignore[attr-defined]
 
 
-def test_should_stop_ends_the_session_early(server: tuple[str, list[object]]) -> None:
+class _Stop(BaseException):
+    """What a stopping run raises into a held attempt (as GreenletExit does under Locust)."""
+
+
+def test_an_interrupted_session_is_recorded_and_the_interruption_goes_on(
+    server: tuple[str, list[object]],
+) -> None:
+    """A held connection blocks in one read (no polling); interrupting it records how far it
+    got (open, so accepted) and lets the interruption through."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Stop
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
     req = Request(url=server[0] + "/echo", token="t")
-    res = open_attempt(req, SessionPlan(hold=30, messages=0), should_stop=lambda: True)
+    try:
+        with pytest.raises(_Stop) as info:
+            open_attempt(req, SessionPlan(hold=30, messages=0))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    res = partial_result(info.value)
+    assert res is not None and res.observation.interrupted
     assert classify(res.observation) is Outcome.ACCEPTED
-    assert res.open_s is not None and res.open_s < 2
+    assert res.open_s is not None and 0.3 < res.open_s < 2
+    assert res.error is not None and res.error.startswith(STOPPED_BY_HARNESS)
 
 
 def test_a_server_close_crossing_ours_is_the_servers(server: tuple[str, list[object]]) -> None:
     """The server's 4401 arrives while we are ending the session: classify by its code."""
     req = Request(url=server[0] + "/close/4401/late", token="t")
-    res = open_attempt(req, SessionPlan(hold=5, messages=0), should_stop=lambda: True)
+    res = open_attempt(req, SessionPlan(hold=0, messages=0))  # we close at once
     assert res.observation.closed_by == "server"
     assert classify(res.observation) is Outcome.CLOSED_AUTH

@@ -24,7 +24,7 @@ from websockets.sync.client import ClientConnection, connect
 from harness.config.scenario import EmbeddedTarget
 from harness.errors import TargetStartError
 from harness.target.auth import CAUSES, REJECTIONS
-from harness.target.cli import args_to_options, build_parser, options_to_argv
+from harness.target.options import args_to_options, build_parser, options_to_argv
 from harness.target.process import TargetProcess, start_target
 
 #: Multiplies every timeout here, for slow CI machines.

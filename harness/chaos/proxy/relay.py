@@ -21,8 +21,8 @@ import contextlib
 import errno
 import functools
 import socket
-from typing import TYPE_CHECKING
 
+from harness.chaos.proxy.core import ProxyCore
 from harness.chaos.proxy.streams import (
     CHUNK_BYTES,
     CONNECT_TIMEOUT_S,
@@ -31,9 +31,6 @@ from harness.chaos.proxy.streams import (
     rst_socket,
 )
 from harness.chaos.proxy.toxics import CLEAN
-
-if TYPE_CHECKING:
-    from harness.chaos.proxy.server import ChaosProxy
 
 
 class Relay:
@@ -66,7 +63,7 @@ class Relay:
 
     def __init__(
         self,
-        proxy: ChaosProxy,
+        proxy: ProxyCore,
         loop: asyncio.AbstractEventLoop,
         client: socket.socket,
         reset_after_ms: float | None,

@@ -28,54 +28,19 @@ import random
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
+from harness.chaos.proxy.core import Connection
 from harness.chaos.proxy.relay import Relay
 from harness.chaos.proxy.streams import (
-    CHUNK_BYTES,
-    CONNECT_TIMEOUT_S,
-    HALF_CLOSE_GRACE_S,
-    LINE_LIMIT_BYTES,
-    REFUSE_READ_S,
-    REFUSE_RESPONSE,
-    SLICE_S,
     StreamConn,
     rst_socket,
 )
 from harness.chaos.proxy.toxics import (
-    CAP_MODES,
     CLEAN,
     ActiveToxics,
-    Bandwidth,
-    Blackhole,
-    ConnectionCap,
-    CutHandshake,
-    Latency,
-    Reset,
     Toxic,
 )
-
-__all__ = [  # the toxics and tunables are re-exported: imports from here keep working
-    "CALL_TIMEOUT_S",
-    "CAP_MODES",
-    "CHUNK_BYTES",
-    "CONNECT_TIMEOUT_S",
-    "HALF_CLOSE_GRACE_S",
-    "LINE_LIMIT_BYTES",
-    "REFUSE_READ_S",
-    "REFUSE_RESPONSE",
-    "SLICE_S",
-    "STOP_TIMEOUT_S",
-    "Bandwidth",
-    "Blackhole",
-    "ChaosProxy",
-    "ConnectionCap",
-    "CutHandshake",
-    "Latency",
-    "ProxyThread",
-    "Reset",
-    "Toxic",
-]
 
 # --- Tunables -------------------------------------------------------------------------
 
@@ -87,15 +52,6 @@ CALL_TIMEOUT_S = 10.0  # seconds ProxyThread waits for the loop thread
 _RESOURCE_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 T = TypeVar("T")
-
-
-class _Connection(Protocol):
-    """What the proxy keeps of a connection, on either path."""
-
-    admitted: bool  # holds a slot under the connection cap
-    task: asyncio.Task[None] | None  # the task running it, if any
-
-    def close(self, reset: bool = False) -> None: ...
 
 
 def _numeric(host: str, port: int) -> tuple[int, tuple[str, int]] | None:
@@ -144,7 +100,7 @@ class ChaosProxy:
         self._listeners: list[socket.socket] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
-        self._conns: set[_Connection] = set()
+        self._conns: set[Connection] = set()
         self._total = 0
         self._port = 0
 
@@ -316,12 +272,12 @@ class ChaosProxy:
         self._conns.add(conn)
         conn.start(functools.partial(conn.serve, sock, reset_after))
 
-    def hand_over(self, old: _Connection, new: _Connection) -> None:
+    def hand_over(self, old: Connection, new: Connection) -> None:
         """``new`` carries on ``old`` (with its slot, if it held one)."""
         self._conns.discard(old)
         self._conns.add(new)
 
-    def release(self, conn: _Connection) -> None:
+    def release(self, conn: Connection) -> None:
         """``conn`` has ended: forget it and free its slot."""
         self._conns.discard(conn)
         if conn.admitted:

@@ -16,10 +16,9 @@ import contextlib
 import socket
 import struct
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from harness.chaos.proxy.server import ChaosProxy
+from harness.chaos.proxy.core import ProxyCore
 
 # --- Tunables -------------------------------------------------------------------------
 
@@ -69,7 +68,7 @@ class StreamConn:
 
     def __init__(
         self,
-        proxy: ChaosProxy,
+        proxy: ProxyCore,
         socks: list[socket.socket],
         *,
         admitted: bool = False,

@@ -1,0 +1,65 @@
+"""Argument types and options shared by several commands (argparse only: no heavy imports)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+SET_HELP = (
+    "set any scenario key, e.g. --set load.users=50 --set 'load.mix={valid: 1}'"
+    " (repeatable; the value is YAML, checked as strictly as the file)"
+)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def add_set_option(parser: Any) -> None:
+    """``--set KEY.PATH=VALUE`` (repeatable), on argparse or Locust's parser."""
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY.PATH=VALUE", dest="set", help=SET_HELP
+    )
+
+
+def add_secret_options(parser: Any) -> None:
+    """``--secret-env NAME`` / ``--secret-file PATH``: where the signing secret comes from,
+    overriding the scenario's ``auth.secret``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--secret-env",
+        metavar="NAME",
+        help="environment variable holding the JWT signing secret (overrides auth.secret)",
+    )
+    group.add_argument(
+        "--secret-file",
+        metavar="PATH",
+        help="file holding the JWT signing secret (overrides auth.secret)",
+    )
+
+
+def add_out_option(parser: Any, default: Path = Path("reports")) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=default,
+        metavar="DIR",
+        help=f"where run directories go (default: {default}/)",
+    )

@@ -1,0 +1,81 @@
+"""The Locust route: ``locust -f locustfile.py --scenario FILE`` (headless or the web UI).
+
+Locust parses the command line and drives the load; this module adds the harness's options
+to Locust's parser and, when Locust fires ``init``, loads the scenario and hangs the run
+engine (:mod:`harness.load.lifecycle`, the one ``harness run`` uses) on Locust's events.
+Every test is a run with its own directory, chaos timeline, report and verdict; the last
+run's verdict is Locust's exit code (0 / 1 / 2 / 130, see :mod:`harness.cli.exits`).
+``-u`` and ``-r`` default to the scenario's users and spawn rate; the load stops at the
+scenario's duration unless ``-t`` (or the web UI's stop button) ends it earlier, and the
+run is then marked incomplete.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.cli.args import add_secret_options, add_set_option
+from harness.cli.exits import ExitCode, print_error, report_run
+from harness.errors import HarnessError
+
+
+def add_arguments(parser: Any) -> None:
+    """The harness's options on Locust's parser (``init_command_line_parser``)."""
+    group = parser.add_argument_group("harness", "the WebSocket scenario to run")
+    group.add_argument(
+        "--scenario",
+        default="scenarios/smoke.yaml",
+        help="scenario YAML file (default %(default)s)",
+    )
+    group.add_argument(
+        "--out",
+        default="reports",
+        help="directory for run directories (default %(default)s/)",
+    )
+    add_set_option(group)
+    add_secret_options(group)
+
+
+def on_init(environment: Any, **_: Any) -> None:
+    """Load the scenario and attach the run engine; a bad scenario ends Locust with exit 2."""
+    from harness.cli.scenario import scenario_from_args
+    from harness.load.lifecycle import RunEngine, RunPlan
+
+    opts = environment.parsed_options
+    if opts is None:  # the locustfile imported in library mode: the caller drives the runs
+        return
+    if getattr(opts, "master", False) or getattr(opts, "worker", False):
+        print_error("Locust's --master/--worker modes are not supported by this locustfile yet")
+        raise SystemExit(int(ExitCode.CANNOT_RUN))
+    try:
+        scenario = scenario_from_args(opts)
+        if opts.num_users is None:
+            opts.num_users = scenario.load.users
+        if opts.spawn_rate is None:
+            opts.spawn_rate = scenario.load.spawn_rate
+        plan = RunPlan(
+            scenario=scenario,
+            out_dir=Path(opts.out),
+            command=shlex.join(["locust", *sys.argv[1:]]),
+            route="locust" if opts.headless else "locust web ui",
+        )
+        engine = RunEngine(plan, say=_say, on_finished=report_run)
+        engine.prepare()
+    except HarnessError as exc:
+        print_error(str(exc))
+        raise SystemExit(int(ExitCode.CANNOT_RUN)) from None
+    engine.attach(environment.events)
+    print(f"harness: scenario {scenario.name!r}; each test writes a run directory in {opts.out}")
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def install(events: Any) -> None:
+    """Hang the harness on Locust's events (the locustfile calls this with ``locust.events``)."""
+    events.init_command_line_parser.add_listener(add_arguments)
+    events.init.add_listener(on_init)

@@ -1,0 +1,118 @@
+"""``harness run SCENARIO``: the scenario against its target, in Locust's library mode.
+
+The run itself is :mod:`harness.load.lifecycle`, the same engine the Locust route uses;
+this module parses the command line, starts Locust's local runner, turns Ctrl-C and
+SIGTERM into an interrupted run, and exits with the run's verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+from typing import Any
+
+from harness.cli.args import (
+    add_out_option,
+    add_secret_options,
+    add_set_option,
+    positive_float,
+    positive_int,
+)
+from harness.config.scenario import DEFECTS
+
+EPILOG = """\
+examples:
+  harness run scenarios/smoke.yaml                        the embedded target, 30 s
+  harness run scenarios/smoke.yaml --duration 10 --defect accept-empty-token   (exit 1)
+  harness run scenarios/smoke.yaml --target-url ws://127.0.0.1:9000/ws --secret-env MY_KEY
+  harness run scenarios/cpu-starvation.yaml --set load.users=50 --set chaos[0].percent=10
+  harness run scenarios/smoke.yaml -q --out /tmp/runs     no progress lines
+
+exit codes:
+  0    every gate passed
+  1    a gate failed (the terminal, summary.json and index.html name it)
+  2    the harness could not run: bad scenario or flag, target failed to start, or the
+       load generator's own faults dominate the results
+  130  stopped by Ctrl-C or SIGTERM (the report of what ran is still written)
+"""
+
+
+def add_parser(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run a scenario and write a report",
+        description="Run a scenario: start the target (embedded unless a URL is given), drive "
+        "WebSocket users with the scenario's token mix, record every attempt, build the "
+        "report and exit by the gates.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("scenario", help="scenario YAML file, e.g. scenarios/smoke.yaml")
+    run.add_argument(
+        "--duration", type=positive_float, metavar="SECONDS", help="override load.duration"
+    )
+    run.add_argument("--users", type=positive_int, help="override load.users")
+    run.add_argument(
+        "--spawn-rate", type=positive_float, metavar="PER_SECOND", help="override load.spawn_rate"
+    )
+    add_out_option(run)
+    run.add_argument(
+        "--target-url",
+        metavar="URL",
+        help="test this ws:// or wss:// URL instead of the scenario's target",
+    )
+    run.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        choices=DEFECTS,
+        metavar="NAME",
+        help="start the embedded target with this defect (repeatable): " + ", ".join(DEFECTS),
+    )
+    add_set_option(run)
+    add_secret_options(run)
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace, argv: list[str]) -> int:
+    """Run the scenario; the exit code is the run's verdict (see :mod:`harness.cli.exits`)."""
+    from harness.cli.scenario import scenario_from_args
+
+    scenario = scenario_from_args(args)
+    # Locust monkey-patches with gevent on import: from here on, and before ssl & co.
+    import gevent
+    import locust
+    from locust.env import Environment
+
+    import signal
+
+    from harness.cli.exits import ExitCode, report_run
+    from harness.load.lifecycle import RunEngine, RunPlan
+    from harness.load.user import ScenarioUser
+
+    def say(line: str) -> None:
+        if not args.quiet or not line.startswith("["):
+            print(line, flush=True)
+
+    plan = RunPlan(
+        scenario=scenario,
+        out_dir=Path(args.out),
+        command=shlex.join(["harness", *argv]),
+        route="harness run",
+    )
+    engine = RunEngine(plan, say=say, on_finished=report_run)
+    engine.prepare()
+    env = Environment(user_classes=[ScenarioUser], events=locust.events)
+    runner = env.create_local_runner()
+    engine.attach(env.events)
+    env.events.init.fire(environment=env, runner=runner, web_ui=None)  # type: ignore[no-untyped-call]
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(sig, engine.interrupt, env, sig.name)
+    runner.start(scenario.load.users, spawn_rate=scenario.load.spawn_rate)
+    runner.greenlet.join()
+    env.events.quitting.fire(environment=env, reverse=True)  # type: ignore[no-untyped-call]
+    if env.process_exit_code is None:  # no run reported (cannot happen unless Locust failed)
+        return int(ExitCode.CANNOT_RUN)
+    return int(env.process_exit_code)

@@ -1,0 +1,267 @@
+"""The reference target's options on its command line (pure: argparse and the scenario's
+:class:`~harness.config.scenario.EmbeddedTarget`), shared by ``python -m harness.target``,
+``harness target`` and the process that starts the embedded target for a run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from harness.config.scenario import DEFECTS, HS_ALGORITHMS, REJECTION_MODES, EmbeddedTarget
+
+DEFAULT_SECRET_ENV = "HARNESS_JWT_SECRET"
+
+EPILOG = """\
+example:
+  HARNESS_JWT_SECRET=change-me python -m harness.target --port 0 \\
+      --max-connections 100 --rejection close --defect accept-empty-token
+
+The secret is read from the environment variable named by --secret-env, or from
+--secret-file; it is never taken on the command line. SIGTERM or SIGINT closes
+open connections with 1001 and exits 0.
+"""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in [0, 65535], got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the target's options to ``parser`` (defaults from :class:`EmbeddedTarget`)."""
+    d = EmbeddedTarget()
+    net = parser.add_argument_group("listening")
+    net.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    net.add_argument(
+        "--port",
+        type=_port,
+        default=8765,
+        help="TCP port; 0 lets the OS pick (default: %(default)s)",
+    )
+    net.add_argument("--path", default="/ws", help="WebSocket path (default: %(default)s)")
+    net.add_argument(
+        "--ready-file",
+        type=Path,
+        metavar="PATH",
+        help='once listening, atomically write {"pid","host","port","url"} as JSON here',
+    )
+    net.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="level of the target's own log lines on stdout (default: %(default)s)",
+    )
+    auth = parser.add_argument_group("auth")
+    secret = auth.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--secret-env",
+        default=DEFAULT_SECRET_ENV,
+        metavar="NAME",
+        help="environment variable holding the JWT secret (default: %(default)s)",
+    )
+    secret.add_argument("--secret-file", type=Path, metavar="PATH", help="file holding the secret")
+    auth.add_argument(
+        "--algorithm",
+        default="HS256",
+        choices=HS_ALGORITHMS,
+        help="the only JWT algorithm accepted (default: %(default)s)",
+    )
+    auth.add_argument(
+        "--query-param",
+        default="token",
+        help="query parameter holding the token (default: %(default)s)",
+    )
+    auth.add_argument(
+        "--rejection",
+        default=d.rejection,
+        choices=REJECTION_MODES,
+        help="refuse bad tokens at the upgrade (401/403) or by closing "
+        "(4401/4403) (default: %(default)s)",
+    )
+    limits = parser.add_argument_group("limits")
+    limits.add_argument(
+        "--capacity-rejection",
+        default=d.capacity_rejection,
+        choices=REJECTION_MODES,
+        help="refuse over capacity with 503 or by closing 1013 (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=d.max_connections,
+        metavar="N",
+        help="concurrent connections (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-rss-mb",
+        type=_non_negative,
+        default=d.max_rss_mb,
+        metavar="MB",
+        help="refuse above this resident memory; 0: off (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-cpu-percent",
+        type=_non_negative,
+        default=d.max_cpu_percent,
+        metavar="PCT",
+        help="refuse above this CPU use, one core = 100; 0: off (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--handshake-timeout",
+        type=_non_negative,
+        default=d.handshake_timeout,
+        metavar="S",
+        help="seconds to finish the opening handshake; 0: none (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--ping-interval",
+        type=_non_negative,
+        default=d.ping_interval,
+        metavar="S",
+        help="seconds between pings; 0: off (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--ping-timeout",
+        type=_non_negative,
+        default=d.ping_timeout,
+        metavar="S",
+        help="seconds to wait for a pong; 0: forever (default: %(default)s)",
+    )
+    defects = parser.add_argument_group("deliberate defects")
+    defects.add_argument(
+        "--defect",
+        action="append",
+        choices=DEFECTS,
+        default=[],
+        dest="defects",
+        help="enable a defect (repeatable)",
+    )
+    defects.add_argument(
+        "--drop-probability",
+        type=_probability,
+        default=d.drop_probability,
+        metavar="P",
+        help="share dropped by drop-before-handshake (default: %(default)s)",
+    )
+    defects.add_argument(
+        "--cache-ttl",
+        type=_non_negative,
+        default=d.cache_ttl,
+        metavar="S",
+        help="seconds a cache-past-expiry entry lives (default: %(default)s)",
+    )
+
+
+def build_parser(prog: str = "python -m harness.target") -> argparse.ArgumentParser:
+    """The stand-alone parser of the target."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Embedded reference WebSocket target: JWT auth, limits, deliberate defects.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return parser
+
+
+def args_to_options(args: argparse.Namespace) -> EmbeddedTarget:
+    """The :class:`EmbeddedTarget` described by parsed arguments."""
+    return EmbeddedTarget(
+        rejection=args.rejection,
+        capacity_rejection=args.capacity_rejection,
+        max_connections=args.max_connections,
+        max_rss_mb=args.max_rss_mb,
+        max_cpu_percent=args.max_cpu_percent,
+        handshake_timeout=args.handshake_timeout,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
+        defects=tuple(dict.fromkeys(args.defects)),
+        drop_probability=args.drop_probability,
+        cache_ttl=args.cache_ttl,
+    )
+
+
+def options_to_argv(
+    opts: EmbeddedTarget,
+    *,
+    path: str = "/ws",
+    query_param: str = "token",
+    algorithm: str = "HS256",
+    secret_env: str = DEFAULT_SECRET_ENV,
+) -> list[str]:
+    """Command line arguments that reproduce ``opts`` (host, port and ready file excluded)."""
+    argv = [
+        "--path",
+        path,
+        "--query-param",
+        query_param,
+        "--algorithm",
+        algorithm,
+        "--secret-env",
+        secret_env,
+        "--rejection",
+        opts.rejection,
+        "--capacity-rejection",
+        opts.capacity_rejection,
+        "--max-connections",
+        str(opts.max_connections),
+        "--max-rss-mb",
+        repr(float(opts.max_rss_mb)),
+        "--max-cpu-percent",
+        repr(float(opts.max_cpu_percent)),
+        "--handshake-timeout",
+        repr(float(opts.handshake_timeout)),
+        "--ping-interval",
+        repr(float(opts.ping_interval)),
+        "--ping-timeout",
+        repr(float(opts.ping_timeout)),
+        "--drop-probability",
+        repr(float(opts.drop_probability)),
+        "--cache-ttl",
+        repr(float(opts.cache_ttl)),
+    ]
+    for defect in opts.defects:
+        argv += ["--defect", defect]
+    return argv
+
+
+def read_secret(args: argparse.Namespace) -> str:
+    """The secret from ``--secret-file`` or ``--secret-env``; ValueError names what is missing."""
+    if args.secret_file is not None:
+        try:
+            secret = args.secret_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(
+                f"cannot read secret file {args.secret_file}: {exc.strerror}"
+            ) from None
+        if not secret:
+            raise ValueError(f"secret file {args.secret_file} is empty")
+        return str(secret)
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        raise ValueError(f"no secret: environment variable {args.secret_env} is not set or empty")
+    return secret
