@@ -1,6 +1,6 @@
 # Two commands for a new user:
 #   make demo   install the harness in .venv and run scenarios/smoke.yaml against the embedded target
-#   make test   install the test dependencies too and run lint, type checks and the test suite
+#   make test   install the test dependencies too and run lint, types, layer contracts and the tests
 # Everything goes into .venv (override with VENV=...); nothing is installed system-wide.
 
 VENV ?= .venv
@@ -36,7 +36,9 @@ demo: install
 
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 system-deps:
 	@missing=""; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
