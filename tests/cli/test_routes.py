@@ -32,7 +32,7 @@ load:
   users: 6
   spawn_rate: 20
   duration: {duration}
-  mix: {{valid: 4, empty: 1, expired: 1}}
+  mix: {{valid: 2, empty: 1, expired: 1}}
   session: {{hold: 0.5, messages: 1, wait: [0.05, 0.2]}}
 gates:
   - {{name: valid get a session, metric: success_rate, token_kind: valid, op: ">=",
@@ -158,9 +158,10 @@ def test_locust_headless_runs_the_chaos_timeline(tmp_path: Path) -> None:
 def test_locust_run_time_shorter_than_the_plan_marks_the_run_incomplete(tmp_path: Path) -> None:
     out = tmp_path / "out"
     path = scenario(tmp_path, duration=30)
-    proc = run_proc(locust_cmd(path, out, "--headless", "-t", "3s"))
+    # no gates: the verdict is not what this test is about (3 s may hold no empty token)
+    proc = run_proc(locust_cmd(path, out, "--headless", "-t", "3s", "--set", "gates=[]"))
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-3000:]  # the gates judge what ran
+    assert proc.returncode == 0, output[-3000:]
     assert_clean(output)
     (run_dir,) = run_dirs(out)
     meta = meta_of(run_dir)
