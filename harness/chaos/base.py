@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from harness.config.faults import FAULT_SPECS, FaultSpec, NoParams
 from harness.errors import HarnessError
+from harness.processes import refusal
 
 
 class ChaosError(HarnessError):
@@ -87,17 +88,15 @@ def pid_alive(pid: int) -> bool:
 
 
 def check_target_pid(pid: int, protected: frozenset[int] = frozenset()) -> None:
-    """Refuse PID 1, the harness's own processes, and processes we may not signal."""
-    if pid <= 1:
-        raise ChaosError(f"refusing to act on PID {pid}")
-    if pid == os.getpid() or pid in protected:
-        raise ChaosError(f"refusing to act on PID {pid}: it is one of the harness's own processes")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        raise ChaosError(f"target PID {pid} does not exist") from None
-    except PermissionError:
-        raise ChaosError(f"not allowed to signal target PID {pid}") from None
+    """Refuse what :func:`harness.processes.refusal` refuses: PID 1, the harness's own
+    processes, its ancestors and session, other users' processes, processes we may not signal.
+
+    Raises:
+        ChaosError: the reason.
+    """
+    reason = refusal(pid, protected=protected)
+    if reason is not None:
+        raise ChaosError(f"refusing to act on PID {pid}: {reason}")
 
 
 #: The class attributes a fault takes from its spec (attribute -> FaultSpec field).

@@ -159,6 +159,9 @@ def start_target(
                 stderr=subprocess.STDOUT,
                 env=env,
                 preexec_fn=die_with_parent(signal.SIGTERM),
+                # its own session: a terminal's Ctrl-C (SIGINT to the foreground process
+                # group) reaches the harness, which stops the run, never the target
+                start_new_session=True,
             )
         try:
             return _wait_ready(popen, ready_file, ready_timeout, host, path, log_path)

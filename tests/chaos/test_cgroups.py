@@ -120,7 +120,7 @@ needs_cpu_cgroup = pytest.mark.skipif(
 
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(["sleep", str(scaled(60))])
+    proc = subprocess.Popen(["sleep", str(scaled(60))], start_new_session=True)
     try:
         yield proc
     finally:
@@ -171,7 +171,7 @@ def test_remove_after_member_died(sleeper: subprocess.Popen[bytes]) -> None:
 
 
 def _dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
+    proc = subprocess.Popen(["true"], start_new_session=True)
     proc.wait(timeout=scaled(5))
     return proc.pid
 

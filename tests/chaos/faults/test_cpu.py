@@ -53,7 +53,7 @@ def busy_nice(pid: int) -> int:
 @pytest.fixture
 def busy() -> Iterator[int]:
     """A busy-loop child (at most 60 s, niceness BUSY_NICE if allowed); resumed, killed after."""
-    proc = subprocess.Popen([sys.executable, "-c", BUSY, str(scaled(60))])
+    proc = subprocess.Popen([sys.executable, "-c", BUSY, str(scaled(60))], start_new_session=True)
     try:
         with contextlib.suppress(PermissionError):
             os.setpriority(os.PRIO_PROCESS, proc.pid, BUSY_NICE)
@@ -110,7 +110,7 @@ def test_cpu_quota_throttles_and_reverts(busy: int, tmp_path: Path) -> None:
 
 @needs_cpu_cgroup
 def test_cpu_quota_revert_after_target_died(tmp_path: Path) -> None:
-    proc = subprocess.Popen(["sleep", str(scaled(30))])
+    proc = subprocess.Popen(["sleep", str(scaled(30))], start_new_session=True)
     fault = CpuQuota()
     try:
         fault.apply(ctx_for(proc.pid, tmp_path))

@@ -50,6 +50,7 @@ class Allocator:
             stdout=subprocess.PIPE,
             text=True,
             preexec_fn=die_with_parent(),
+            start_new_session=True,  # a target is never in the harness's session
         )
 
     @property

@@ -35,7 +35,7 @@ class Targets:
         self.restarts = 0
 
     def start(self) -> int:
-        proc = subprocess.Popen(["sleep", str(scaled(60))], text=True)
+        proc = subprocess.Popen(["sleep", str(scaled(60))], text=True, start_new_session=True)
         self.procs.append(proc)
         return proc.pid
 
@@ -45,7 +45,10 @@ class Targets:
 
     def start_stubborn(self) -> int:
         proc = subprocess.Popen(
-            [sys.executable, "-c", STUBBORN, str(scaled(60))], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", STUBBORN, str(scaled(60))],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         self.procs.append(proc)
         assert proc.stdout is not None
