@@ -28,7 +28,7 @@ class ScenarioError(HarnessError):
         path: the scenario file as the user named it, or the command-line edit the mistake
             is in (``--set load.users=ten``).
         key: dotted key path inside the file, e.g. ``load.mix.expired`` ("" for the whole file).
-        msg: what is wrong, e.g. ``expected a number >= 0, got 'ten'``.
+        msg: what is wrong, e.g. ``expected a number in [0, 1000000], got 'ten'``.
         line: 1-based line of the offending key or value, when known.
     """
 

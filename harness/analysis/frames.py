@@ -30,6 +30,8 @@ ATTEMPT_TEXT_COLUMNS: tuple[str, ...] = (
     "stage",
     "close_reason",
     "closed_by",
+    "gave_up",
+    "violation",
     "error",
     "load_stage",
 )
@@ -40,8 +42,10 @@ ATTEMPT_INT_COLUMNS: tuple[str, ...] = (
     "attempt",
     "http_status",
     "close_code",
+    "client_close_code",
     "msgs_sent",
     "msgs_recv",
+    "msgs_unmatched",
     "pings",
 )
 

@@ -55,6 +55,19 @@ def add_secret_options(parser: Any) -> None:
     )
 
 
+def add_allow_host_option(parser: Any) -> None:
+    """``--allow-host HOST`` (repeatable): a host outside loopback the run may load."""
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        dest="allow_host",
+        help="let the run load HOST although it is not loopback (repeatable; as "
+        "target.allow_hosts)",
+    )
+
+
 def add_out_option(parser: Any, default: Path = Path("reports")) -> None:
     parser.add_argument(
         "--out",

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cli.args import add_secret_options, add_set_option
+from harness.cli.args import add_allow_host_option, add_secret_options, add_set_option
 from harness.cli.exits import ExitCode, print_error, report_run
 from harness.errors import HarnessError
 
@@ -36,6 +36,7 @@ def add_arguments(parser: Any) -> None:
         help="directory for run directories (default %(default)s/)",
     )
     add_set_option(group)
+    add_allow_host_option(group)
     add_secret_options(group)
 
 

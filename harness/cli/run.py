@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.args import (
+    add_allow_host_option,
     add_out_option,
     add_secret_options,
     add_set_option,
@@ -71,6 +72,7 @@ def add_parser(sub: Any) -> None:
         help="start the embedded target with this defect (repeatable): " + ", ".join(DEFECTS),
     )
     add_set_option(run)
+    add_allow_host_option(run)
     add_secret_options(run)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     run.set_defaults(handler=main)

@@ -17,7 +17,11 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     Raises:
         HarnessError: the file or an override is invalid (the message names file/flag and key).
     """
-    scenario = load_scenario(args.scenario, sets=getattr(args, "set", None) or ())
+    scenario = load_scenario(
+        args.scenario,
+        sets=getattr(args, "set", None) or (),
+        allow_hosts=getattr(args, "allow_host", None) or (),
+    )
     scenario = apply_overrides(
         scenario,
         duration=getattr(args, "duration", None),

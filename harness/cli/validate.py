@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from harness.cli.args import add_set_option
+from harness.cli.args import add_allow_host_option, add_set_option
 
 EPILOG = """\
 Every error of a file is reported (file, line and key path), not only the first.
@@ -29,6 +29,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("scenarios", nargs="+", metavar="FILE", help="scenario YAML files")
     add_set_option(p)
+    add_allow_host_option(p)
     p.set_defaults(handler=main)
 
 
@@ -38,13 +39,13 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
 
     bad = 0
     for path in args.scenarios:
-        errors = validate_scenario(path, sets=args.set)
+        errors = validate_scenario(path, sets=args.set, allow_hosts=args.allow_host)
         if errors:
             bad += 1
             for error in errors:
                 print_error(str(error))
             continue
-        s = load_scenario(path, sets=args.set)
+        s = load_scenario(path, sets=args.set, allow_hosts=args.allow_host)
         target = s.target.url or "embedded target"
         mix = ", ".join(f"{k}={w:g}" for k, w in s.load.mix.items())
         chaos = f"; {len(s.chaos)} chaos windows" if s.chaos else ""

@@ -9,10 +9,11 @@ same value.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from harness.config import scenario as sc
+from harness.config.faults import fmt_num
 
 
 class Invalid(ValueError):
@@ -48,7 +50,8 @@ def show(v: object) -> str:
 
 #: The types of a number: integers and floats, stored as float.
 NUM: tuple[type, ...] = (int, float)
-_EXPONENT = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+")  # YAML 1.1 reads 1e-3 as text
+#: A number YAML 1.1 reads as text: an exponent without a dot before it or a sign in it.
+_EXPONENT = re.compile(r"([-+]?)([0-9]+)(\.[0-9]*)?[eE]([-+]?)([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,11 @@ class Check:
         except OverflowError:  # an integer too large for a float
             pass
         msg = f"expected {self.expected}, got {show(v)}"
-        if float in self.types and isinstance(v, str) and _EXPONENT.fullmatch(v):
-            msg += " (YAML reads 1e-3 as text: write 1.0e-3)"
+        if float in self.types and isinstance(v, str) and (m := _EXPONENT.fullmatch(v)):
+            sign, whole, dot, exp_sign, exp = m.groups()
+            spelled = f"{sign}{whole}{dot or '.0'}e{exp_sign or '+'}{exp}"
+            if spelled != v:  # else it was quoted: text on purpose
+                msg += f" (YAML reads {v} as text: write {spelled})"
         raise Invalid(msg)
 
 
@@ -86,27 +92,89 @@ def one_of(choices: Sequence[str]) -> Check:
     return Check("one of " + ", ".join(choices), (str,), lambda v: v in choices)
 
 
+def bounded(kind: str, low: float, high: float, *, low_open: bool = False) -> Check:
+    """A ``"number"`` or an ``"integer"`` in [low, high] (``low_open``: in (low, high]).
+
+    The message says the bounds: ``expected an integer in [1, 100000], got 0``.
+    """
+    integer = kind == "integer"
+    text = f"{'an integer' if integer else 'a number'} in {'(' if low_open else '['}"
+    text += f"{fmt_num(low)}, {fmt_num(high)}]"
+    if low_open:
+        return Check(text, (int,) if integer else NUM, lambda v: low < v <= high)
+    return Check(text, (int,) if integer else NUM, lambda v: low <= v <= high)
+
+
+_HOST_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def normal_host(host: str) -> str:
+    """A host as compared: lowercase, no trailing dot, no IPv6 brackets, an IP address in
+    its short form (``[::0001]`` -> ``::1``)."""
+    h = host.strip().lower().rstrip(".")
+    h = h[1:-1] if h.startswith("[") and h.endswith("]") else h
+    try:
+        return str(ipaddress.ip_address(h))
+    except ValueError:
+        return h
+
+
+def is_host(s: str) -> bool:
+    """A host name (dot-separated labels of letters, digits, ``-``, ``_``; at most 253
+    characters) or an IPv4 or IPv6 address (brackets allowed)."""
+    h = normal_host(s)
+    try:
+        ipaddress.ip_address(h)
+        return True
+    except ValueError:
+        pass
+    labels = h.split(".")
+    return 0 < len(h) <= 253 and all(_HOST_LABEL.fullmatch(x) for x in labels)
+
+
 def is_ws_url(s: str) -> bool:
-    """A ``ws://`` or ``wss://`` URL with a host (and a numeric port, if any)."""
+    """A ``ws://`` or ``wss://`` URL with a host (:func:`is_host`) and a numeric port, if any."""
     try:
         u = urlsplit(s)
-        return u.scheme in ("ws", "wss") and bool(u.hostname) and (u.port or 0) >= 0
+        host = u.hostname
+        return (
+            u.scheme in ("ws", "wss") and bool(host) and is_host(host or "") and (u.port or 0) >= 0
+        )
     except ValueError:  # e.g. a port that is not a number
         return False
 
 
-POSITIVE = Check("a number > 0", NUM, lambda v: v > 0)
-NON_NEGATIVE = Check("a number >= 0", NUM, lambda v: v >= 0)
+# --- Upper bounds: every number of a scenario has one (docs/scenario.md, "Bounds") --------
+
+MIB = 1 << 20
+MAX_USERS = 100_000  # concurrent users, across all workers
+MAX_SPAWN_RATE = 10_000  # users started per second
+MAX_DURATION = 7 * 86_400  # s: a week-long soak; also hold, chaos at and for
+MAX_TIMEOUT = 3_600  # s: every timeout and wait, client's and embedded target's
+MAX_MESSAGES = 1_000_000  # messages per connection
+MAX_MESSAGE_BYTES = 16 * MIB  # bytes of one message a user sends
+MAX_LIMIT_BYTES = 64 * MIB  # bytes of load.limits (frame, message)
+MAX_FRAGMENTS = 65_536  # frames of one message
+MAX_WEIGHT = 1_000_000  # a token kind's weight in load.mix
+MAX_LIFETIME = 365 * 86_400  # s: a valid token's lifetime
+MAX_CONNECTIONS = 100_000  # the embedded target's connection limit
+MAX_RSS_MB = 1 << 20  # MB: the embedded target's memory threshold (1 TiB)
+MAX_PID = 1 << 22  # Linux's largest pid_max
+MAX_HOSTS = 256  # entries of target.allow_hosts
+
+
 SHARE = Check("a number in [0, 1]", NUM, lambda v: 0 <= v <= 1)
 NUMBER = Check("a number", NUM)
-AT_LEAST_ONE = Check("an integer >= 1", (int,), lambda v: v >= 1)
-COUNT = Check("an integer >= 0", (int,), lambda v: v >= 0)
 BOOL = Check("true or false", (bool,))
 TEXT = Check("a string", (str,))
 NAME = Check("a non-empty string", (str,), bool)
 URL = Check("a ws:// or wss:// URL with a host", (str,), is_ws_url)
+HOST = Check("a host name or an IP address", (str,), is_host)
+USERS = bounded("integer", 1, MAX_USERS)
+SPAWN_RATE = bounded("number", 0, MAX_SPAWN_RATE, low_open=True)
+DURATION = bounded("number", 0, MAX_DURATION, low_open=True)
+TIMEOUT = bounded("number", 0, MAX_TIMEOUT, low_open=True)
 DEFECT = one_of(sc.DEFECTS)
-WAIT_ONE = replace(NON_NEGATIVE, expected="a number >= 0 or a [min, max] list")
 CLOSE_CODE = Check("an integer in [4000, 4999]", (int,), lambda v: 4000 <= v <= 4999)
 KEY = Check("a scalar key", (object, bool))  # any constructed scalar
 JSON_SCALAR = Check("a string, number, boolean or null", (str, int, float, bool, type(None)))

@@ -170,14 +170,21 @@ CPU_QUOTA = FaultSpec(
 @dataclass(frozen=True)
 class MemoryBallastParams:
     mb: int = param(256, unit="MiB", low=1, high=1 << 20, doc="memory the ballast holds")
-    margin_mb: int = param(2048, unit="MiB", low=0, doc="MemAvailable that must remain")
+    margin_mb: int = param(
+        2048, unit="MiB", low=0, high=1 << 20, doc="MemAvailable that must remain"
+    )
     lifetime: float = param(600.0, unit="s", low=1, high=86400, doc="ballast exits after this")
 
 
 @dataclass(frozen=True)
 class MemoryCgroupParams:
     limit_mb: float = param(
-        256.0, unit="MiB", low=0, low_open=True, doc="limit on memory charged after the move"
+        256.0,
+        unit="MiB",
+        low=0,
+        low_open=True,
+        high=1 << 20,
+        doc="limit on memory charged after the move",
     )
     mode: str = param("stall", choices=("kill", "stall"), doc="at the limit: OOM kill, or stall")
 
@@ -185,7 +192,12 @@ class MemoryCgroupParams:
 @dataclass(frozen=True)
 class MemoryRlimitParams:
     headroom_mb: float = param(
-        64.0, unit="MiB", low=0, low_open=True, doc="allowed growth beyond current use"
+        64.0,
+        unit="MiB",
+        low=0,
+        low_open=True,
+        high=1 << 20,
+        doc="allowed growth beyond current use",
     )
     resource: str = param(
         "as", choices=("as", "data"), doc="as: virtual size (VMS); data: data segment (VmData)"

@@ -7,17 +7,22 @@ in a ``--set`` names the set instead of a line. One pass finds every mistake:
 :func:`validate_scenario` returns them all, :func:`load_scenario` raises the one, or a
 :class:`~harness.errors.ScenarioErrors` with all of them in file order.
 
-The steps: the file is composed into YAML nodes (:mod:`yaml`, safe, with lines), the
-``--set`` edits are applied to the nodes (:mod:`harness.config.sets`), each section is
-checked and built by its table (:mod:`harness.config.sections`), and then this module
-checks what sections say about each other (a gate's token kind must be in ``load.mix``,
-its phase and fault must name chaos windows, a window must start before the run ends).
-The signing secret is never read here (see :mod:`harness.config.secret`).
-``docs/scenario.md`` documents every key.
+The steps: the file (a regular file of at most :data:`MAX_SCENARIO_BYTES`) is composed
+into YAML nodes, safe, with lines, within the bounds of :mod:`harness.config.compose`
+(nesting, nodes, aliases); the ``--set`` edits are applied to the nodes
+(:mod:`harness.config.sets`); the tree, aliases expanded, is measured once more; each
+section is checked and built by its table (:mod:`harness.config.sections`); then this
+module checks what sections say about each other (a gate's token kind must be in
+``load.mix``, its phase and fault must name chaos windows, a window must start before the
+run ends), and the guards (:mod:`harness.config.guards`: a target host outside loopback
+must be allowed, a named target PID must be one the harness may touch). The signing
+secret is never read here (see :mod:`harness.config.secret`). ``docs/scenario.md``
+documents every key and bound.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,29 +31,43 @@ import yaml
 from yaml.nodes import Node
 
 from harness.config import scenario as sc
+from harness.config.checks import HOST, Invalid
+from harness.config.compose import check_expansion, compose_bounded
+from harness.config.files import Unreadable, read_limited, size_text
+from harness.config.guards import check_guards
 from harness.config.metrics import GATE_METRICS
 from harness.config.nodes import NodeReader
+from harness.config.overrides import with_allowed_hosts
 from harness.config.sections import TOP
 from harness.config.sets import SetEdit, apply_set, parse_set
 from harness.errors import ScenarioError, ScenarioErrors
 
+#: The largest scenario file, in bytes (a scenario is a few KiB).
+MAX_SCENARIO_BYTES = 1 << 20
+
 # --- Public API ---------------------------------------------------------------------------
 
 
-def load_scenario(path: str | Path, sets: Sequence[str] = ()) -> sc.Scenario:
+def load_scenario(
+    path: str | Path, sets: Sequence[str] = (), *, allow_hosts: Sequence[str] = ()
+) -> sc.Scenario:
     """Read and check a scenario file (schema: ``docs/scenario.md``).
 
     Args:
         path: the YAML file; messages name it exactly as given.
         sets: ``--set KEY.PATH=VALUE`` edits, applied in order to the file's YAML before
             it is checked (see :mod:`harness.config.sets`).
+        allow_hosts: ``--allow-host HOST`` values: added to ``target.allow_hosts`` before
+            the target URL (of the file or of a set) is checked.
 
     Raises:
-        ScenarioError: the one mistake: the file is unreadable, not YAML, or breaks a rule
-            of the schema, or a set is malformed or breaks one.
-        ScenarioErrors: several mistakes, all of them, in file order (then the sets').
+        ScenarioError: the one mistake: the file is unreadable, too large, not YAML, or
+            breaks a rule of the schema, or a set or an allowed host is malformed or
+            breaks one.
+        ScenarioErrors: several mistakes, all of them, in file order (then the sets',
+            then the allowed hosts').
     """
-    scenario, errors = _read(path, sets)
+    scenario, errors = _read(path, sets, allow_hosts)
     if len(errors) == 1:
         raise errors[0]
     if errors:
@@ -57,18 +76,22 @@ def load_scenario(path: str | Path, sets: Sequence[str] = ()) -> sc.Scenario:
     return scenario
 
 
-def validate_scenario(path: str | Path, sets: Sequence[str] = ()) -> list[ScenarioError]:
+def validate_scenario(
+    path: str | Path, sets: Sequence[str] = (), *, allow_hosts: Sequence[str] = ()
+) -> list[ScenarioError]:
     """Every mistake of a scenario file and its sets, in file order; empty: it is valid.
 
     Takes the same arguments as :func:`load_scenario`, and never raises for a bad file.
     """
-    return _read(path, sets)[1]
+    return _read(path, sets, allow_hosts)[1]
 
 
 # --- Steps --------------------------------------------------------------------------------
 
 
-def _read(path: str | Path, sets: Sequence[str]) -> tuple[sc.Scenario | None, list[ScenarioError]]:
+def _read(
+    path: str | Path, sets: Sequence[str], allow_hosts: Sequence[str]
+) -> tuple[sc.Scenario | None, list[ScenarioError]]:
     """The scenario (None when there are errors) and every error, in file order."""
     source = os.fspath(path)
     edits: list[SetEdit] = []
@@ -81,37 +104,55 @@ def _read(path: str | Path, sets: Sequence[str]) -> tuple[sc.Scenario | None, li
         except ScenarioError as e:
             set_errors.append(e)
             order.setdefault(e.path, i)
+    hosts: list[str] = []
+    host_errors: list[ScenarioError] = []
+    for host in allow_hosts:
+        try:
+            hosts.append(HOST(host))
+        except Invalid as e:
+            host_errors.append(ScenarioError("--allow-host", "", str(e)))
     try:
         root = compose_file(source)
     except ScenarioError as e:
-        return None, [e, *set_errors]
+        return None, [e, *set_errors, *host_errors]
     reader = NodeReader(source)
     for edit in edits:
         with reader.each():
             root = apply_set(reader, root, edit)
     scenario = None
     with reader.each():
-        scenario = sc.Scenario(source=source, **reader.fields("", root, TOP, required=("name",)))
+        check_expansion(reader, root)
+        fields = reader.fields("", root, TOP, required=("name",))
+        scenario = with_allowed_hosts(sc.Scenario(source=source, **fields), hosts)
     if scenario is not None and not reader.errors:
         check_references(reader, scenario)
+        check_guards(reader, scenario)
     in_file = sorted((e for e in reader.errors if e.path == source), key=lambda e: e.line or 0)
     from_sets = sorted(
         [*set_errors, *(e for e in reader.errors if e.path != source)],
         key=lambda e: order.get(e.path, len(order)),
     )
-    return (scenario if not in_file and not from_sets else None), [*in_file, *from_sets]
+    errors = [*in_file, *from_sets, *host_errors]
+    return (scenario if not errors else None), errors
 
 
 def compose_file(source: str) -> Node:
-    """The YAML node tree of a file (lines kept; nothing constructed yet).
+    """The YAML node tree of a file (lines kept; nothing constructed yet), within the bounds
+    of :mod:`harness.config.compose`.
 
     Raises:
-        ScenarioError: the file is unreadable, empty, or not YAML (with the line when known).
+        ScenarioError: the file is unreadable, not a regular file, larger than
+            :data:`MAX_SCENARIO_BYTES`, empty, not YAML (with the line when known), or
+            beyond a bound (nesting, nodes, aliases: with the key and line).
     """
     try:
-        root = yaml.compose(Path(source).read_bytes(), Loader=yaml.SafeLoader)
-    except OSError as e:
-        raise ScenarioError(source, "", f"cannot read: {e.strerror or e}") from None
+        data = read_limited(source, MAX_SCENARIO_BYTES)
+    except Unreadable as e:
+        if e.reason == (too_large := f"larger than {size_text(MAX_SCENARIO_BYTES)}"):
+            raise ScenarioError(source, "", f"{too_large}, the limit of a scenario file") from None
+        raise ScenarioError(source, "", f"cannot read: {e.reason}") from None
+    try:
+        root = compose_bounded(data, source)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         detail = ", ".join(p for p in (e.context, e.problem) if p)
@@ -120,10 +161,22 @@ def compose_file(source: str) -> Node:
     except yaml.reader.ReaderError as e:  # bytes that are not text, or a control character
         what = f"character #x{e.character:04x}" if e.encoding == "unicode" else "byte"
         msg = f"invalid YAML: {what} at position {e.position}: {e.reason}"
-        raise ScenarioError(source, "", msg) from None
+        raise ScenarioError(source, "", msg, _line_at(data, e)) from None
     if root is None:
         raise ScenarioError(source, "", "empty file; expected a mapping with at least 'name'")
     return root
+
+
+def _line_at(data: bytes, e: yaml.reader.ReaderError) -> int:
+    """The 1-based line of a reader error: its position counts characters of the decoded
+    text for a character that is not allowed, bytes for bytes that do not decode."""
+    if e.encoding != "unicode":
+        return data.count(b"\n", 0, e.position) + 1
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16", errors="replace")
+    else:
+        text = data.decode("utf-8", errors="replace")
+    return text.count("\n", 0, e.position) + 1
 
 
 def check_references(reader: NodeReader, scenario: sc.Scenario) -> None:

@@ -29,6 +29,13 @@ from harness.config.faults import fmt_num
 UNITS: tuple[str, ...] = ("share", "count", "ms", "s")
 #: Where a metric is read: a summary section, one chaos window's recovery, the findings.
 SCOPES: tuple[str, ...] = ("section", "recovery", "findings")
+#: The largest count a threshold may name: more attempts than a run can make
+#: (100,000 users for 7 days at 100,000 attempts a second is below 10^11).
+MAX_COUNT = 1e12
+#: The largest time a handshake percentile may name, in ms: one hour, every timeout's bound.
+MAX_HANDSHAKE_MS = 3_600_000.0
+#: The largest recovery a threshold may name, in s: 7 days, the longest run.
+MAX_RECOVERY_S = 604_800.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def _share(name: str, doc: str) -> GateMetric:
 
 
 def _count(name: str, doc: str) -> GateMetric:
-    return GateMetric(name, "count", doc, "section", low=0.0)
+    return GateMetric(name, "count", doc, "section", low=0.0, high=MAX_COUNT)
 
 
 def _handshake(p: int) -> GateMetric:
@@ -82,7 +89,7 @@ def _handshake(p: int) -> GateMetric:
         f"{p}th percentile of the handshake time (upgrade request sent to its response), "
         "linear interpolation, over attempts that got an upgrade response"
     )
-    return GateMetric(f"handshake_p{p}_ms", "ms", doc, "section", low=0.0)
+    return GateMetric(f"handshake_p{p}_ms", "ms", doc, "section", low=0.0, high=MAX_HANDSHAKE_MS)
 
 
 #: Every gate metric by name, in documentation order.
@@ -138,6 +145,7 @@ GATE_METRICS: Mapping[str, GateMetric] = MappingProxyType(
                 "back near its baseline (needs `fault`: the window's label)",
                 "recovery",
                 low=0.0,
+                high=MAX_RECOVERY_S,
             ),
             GateMetric(
                 "findings",
@@ -145,6 +153,7 @@ GATE_METRICS: Mapping[str, GateMetric] = MappingProxyType(
                 "findings of the run at or above `severity` (needs `severity`)",
                 "findings",
                 low=0.0,
+                high=MAX_COUNT,
             ),
         )
     }

@@ -1,7 +1,8 @@
 """A scenario as typed, frozen configuration (built from YAML by :mod:`harness.config.loader`).
 
 Units: seconds for durations, milliseconds only where a name ends in ``_ms``,
-megabytes where it ends in ``_mb``.
+megabytes where it ends in ``_mb``, bytes where it ends in ``_bytes``. Every number's
+bounds are in :mod:`harness.config.sections` (and ``docs/scenario.md``).
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ class Target:
     path: str = "/ws"  # path used on the embedded target
     #: meaning of private close codes 4000-4999 (auth, capacity, policy, ...)
     close_codes: Mapping[int, str] = field(default_factory=_frozen)
+    #: hosts (names or IP addresses, lowercase) this scenario may load beyond loopback
+    allow_hosts: tuple[str, ...] = ()
     # An external target's process, for chaos (the embedded target's is known):
-    pid: int | None = None  # its PID
+    pid: int | None = None  # its PID (checked with harness.processes.refusal at load)
     pid_file: str | None = None  # a file holding its PID (read when chaos starts)
     cgroup: str | None = None  # an existing cgroup directory it runs in
     restart_command: str | None = None  # command line that (re)starts it (no shell)
@@ -144,8 +147,24 @@ class Session:
 
 @dataclass(frozen=True)
 class Timeouts:
-    connect: float = 5.0  # seconds for the TCP connect
-    handshake: float = 5.0  # seconds for the upgrade response
+    """Client deadlines, in seconds; each expiry means the client gave up, not that the peer
+    vanished."""
+
+    connect: float = 5.0  # the TCP connect
+    handshake: float = 5.0  # the whole upgrade, TLS included: a deadline, not a per-read timeout
+    send: float = 5.0  # one send (a whole message) before the client gives up
+    close: float = 1.0  # the close handshake: our close frame sent, the peer's awaited
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a client reads from the target at most, in bytes and frames: beyond any of them
+    the client fails the connection with 1009 (RFC 6455 section 7.4.1) and never reads the
+    rest into memory."""
+
+    max_frame_bytes: int = 1 << 20  # payload of one frame (1 MiB)
+    max_message_bytes: int = 4 << 20  # payload of one message, all its fragments (4 MiB)
+    max_fragments: int = 256  # frames of one message, the first one included
 
 
 @dataclass(frozen=True)
@@ -157,6 +176,7 @@ class Load:
     mix: Mapping[str, float] = field(default_factory=lambda: _frozen({"valid": 1.0}))
     session: Session = field(default_factory=Session)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 A scenario names the secret's source (``auth.secret: {env: NAME}`` or ``{file: PATH}``);
 the command line may replace it (``--secret-env NAME``, ``--secret-file PATH``:
 :func:`with_secret`). The value is read only when a run starts (:func:`resolve_secret`),
-so validating a scenario needs neither the variable nor the file.
+so validating a scenario needs neither the variable nor the file. A secret file must be a
+regular file of at most :data:`MAX_SECRET_BYTES` (a FIFO would hang the run, a device
+never end), read with that limit.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from pathlib import Path
 
 from harness.config import scenario as sc
 from harness.config.checks import PATH, VARIABLE_NAME
+from harness.config.files import Unreadable, check_regular, read_limited
 from harness.config.overrides import checked_flag
 from harness.errors import HarnessError, ScenarioError
+
+#: The largest secret file, in bytes (an HMAC key is tens of bytes).
+MAX_SECRET_BYTES = 64 << 10
 
 
 def with_secret(s: sc.Scenario, *, env: str | None, file: str | None) -> sc.Scenario:
@@ -25,7 +31,9 @@ def with_secret(s: sc.Scenario, *, env: str | None, file: str | None) -> sc.Scen
         s: the loaded scenario.
         env: ``--secret-env``, the name of an environment variable holding the secret.
         file: ``--secret-file``, a file holding it; a relative path is relative to the
-            current directory (not the scenario file's), and stored absolute.
+            current directory (not the scenario file's), and stored absolute. It is read
+            when the run starts (:func:`resolve_secret`); a path that is there already
+            must be a regular file.
 
     Returns:
         ``s`` itself when both are None.
@@ -33,15 +41,20 @@ def with_secret(s: sc.Scenario, *, env: str | None, file: str | None) -> sc.Scen
     Raises:
         HarnessError: both are given, or one is not a variable name or a path
             (``--secret-env: expected a variable name, got '1X'``,
-            ``--secret-file: expected a path, got ''``).
+            ``--secret-file: expected a path, got ''``), or the file is not a regular
+            file (``--secret-file: /tmp/fifo: not a regular file (a FIFO)``).
     """
     if env is not None and file is not None:
         raise HarnessError("--secret-env, --secret-file: expected one of them, got both")
     if env is not None:
         secret = sc.Secret(env=checked_flag("--secret-env", VARIABLE_NAME, env))
     elif file is not None:
-        path = checked_flag("--secret-file", PATH, file)
-        secret = sc.Secret(file=os.path.abspath(os.path.expanduser(path)))
+        path = os.path.abspath(os.path.expanduser(checked_flag("--secret-file", PATH, file)))
+        try:
+            check_regular(path)
+        except Unreadable as e:
+            raise HarnessError(f"--secret-file: {path}: {e.reason}") from None
+        secret = sc.Secret(file=path)
     else:
         return s
     return replace(s, auth=replace(s.auth, secret=secret))
@@ -54,8 +67,9 @@ def resolve_secret(s: sc.Scenario) -> str | None:
     trailing newline is stripped. No message ever contains the secret.
 
     Raises:
-        ScenarioError: the variable is unset or empty, the file is unreadable or empty,
-            or no secret is named although the target is an external URL.
+        ScenarioError: the variable is unset or empty; the file is unreadable, not a
+            regular file (a FIFO, a device), larger than :data:`MAX_SECRET_BYTES`, not
+            UTF-8 or empty; or no secret is named although the target is an external URL.
     """
     sec = s.auth.secret
     if sec.env:
@@ -68,9 +82,9 @@ def resolve_secret(s: sc.Scenario) -> str | None:
         p = Path(sec.file).expanduser()
         p = p if p.is_absolute() else Path(s.source).parent / p
         try:
-            value = p.read_bytes().decode("utf-8").rstrip("\r\n")
-        except OSError as e:
-            msg = f"cannot read {p}: {e.strerror or type(e).__name__}"
+            value = read_limited(p, MAX_SECRET_BYTES).decode("utf-8").rstrip("\r\n")
+        except Unreadable as e:
+            msg = f"cannot read {p}: {e.reason}"
             raise ScenarioError(s.source, "auth.secret.file", msg) from None
         except UnicodeDecodeError:  # its message would quote a byte of the secret
             raise ScenarioError(s.source, "auth.secret.file", f"{p} is not UTF-8 text") from None

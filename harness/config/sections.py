@@ -21,29 +21,43 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.config import scenario as sc
 from harness.config.checks import (
-    AT_LEAST_ONE,
     BOOL,
     CLOSE_CODE,
-    COUNT,
     DEFECT,
+    DURATION,
     HEADER_NAME,
+    HOST,
     JSON_SCALAR,
+    MAX_CONNECTIONS,
+    MAX_DURATION,
+    MAX_FRAGMENTS,
+    MAX_HOSTS,
+    MAX_LIFETIME,
+    MAX_LIMIT_BYTES,
+    MAX_MESSAGE_BYTES,
+    MAX_MESSAGES,
+    MAX_PID,
+    MAX_RSS_MB,
+    MAX_TIMEOUT,
+    MAX_WEIGHT,
     NAME,
-    NON_NEGATIVE,
     NUM,
     NUMBER,
-    POSITIVE,
     SHARE,
+    SPAWN_RATE,
     TEXT,
+    TIMEOUT,
     URL,
+    USERS,
     VARIABLE_NAME,
-    WAIT_ONE,
     Check,
     Invalid,
+    bounded,
+    normal_host,
     one_of,
     show,
 )
-from harness.config.faults import FAULT_SPECS, param_bounds, param_is_integer
+from harness.config.faults import FAULT_SPECS, fmt_num, param_bounds, param_is_integer
 from harness.config.metrics import GATE_METRICS, GateMetric
 from harness.config.nodes import NodeReader, Table, is_null, join, section
 
@@ -51,7 +65,7 @@ from harness.config.nodes import NodeReader, Table, is_null, join, section
 TIME_CLAIMS: frozenset[str] = frozenset({"exp", "nbf", "iat"})
 #: Target keys that only an external (``url``) target takes.
 EXTERNAL_ONLY: tuple[str, ...] = ("pid", "pid_file", "cgroup", "restart_command")
-MAX_DEPTH = 32  # nesting limit of claim values (a recursive YAML alias would never end)
+MAX_CLAIM_DEPTH = 32  # nesting limit of claim values, below auth.claims
 
 # --- target -----------------------------------------------------------------------------
 
@@ -72,6 +86,21 @@ def _embedded(r: NodeReader, key: str, node: Node) -> sc.EmbeddedTarget:
         r.value(key, node, Check("a mapping of options or true", (bool,), bool))
         return sc.EmbeddedTarget()
     return sc.EmbeddedTarget(**r.fields(key, node, _EMBEDDED))
+
+
+def _allow_hosts(r: NodeReader, key: str, node: Node) -> tuple[str, ...]:
+    """Host names or IP addresses, each as compared (:func:`~harness.config.checks.normal_host`)."""
+    out: list[str] = []
+    with r.whole():
+        items = [] if is_null(node) else r.sequence(key, node, "a list of hosts")
+        if len(items) > MAX_HOSTS:
+            raise r.error(key, f"expected at most {MAX_HOSTS} hosts, got {len(items)}", node)
+        for i, item in enumerate(items):
+            with r.each():
+                if (host := normal_host(r.value(f"{key}[{i}]", item, HOST))) in out:
+                    raise r.error(f"{key}[{i}]", f"{host!r} is listed twice", item)
+                out.append(host)
+    return tuple(out)
 
 
 def _close_codes(r: NodeReader, key: str, node: Node) -> Mapping[int, str]:
@@ -133,7 +162,12 @@ def param_check(f: Field[Any]) -> Check:
     return Check(what, (int,) if integer else NUM, ok)
 
 
-_WINDOW: Table = {"fault": NAME, "at": NON_NEGATIVE, "for": POSITIVE, "optional": BOOL}
+_WINDOW: Table = {
+    "fault": NAME,
+    "at": bounded("number", 0, MAX_DURATION),
+    "for": DURATION,
+    "optional": BOOL,
+}
 
 
 def _window(r: NodeReader, key: str, node: Node, counts: dict[str, int]) -> sc.ChaosEntry:
@@ -204,8 +238,8 @@ def _secret(r: NodeReader, key: str, node: Node) -> sc.Secret:
 
 def _json(r: NodeReader, key: str, node: Node, depth: int = 0) -> Any:
     """A claim value: a JSON scalar, or a list or mapping of them."""
-    if depth > MAX_DEPTH:
-        raise r.error(key, f"nested deeper than {MAX_DEPTH} levels", node)
+    if depth > MAX_CLAIM_DEPTH:
+        raise r.error(key, f"nested deeper than {MAX_CLAIM_DEPTH} levels", node)
     if isinstance(node, SequenceNode):
         items = r.sequence(key, node, "a list")
         out_list: list[Any] = []
@@ -239,7 +273,7 @@ def _claims(r: NodeReader, key: str, node: Node) -> Mapping[str, Any]:
 
 
 def _mix(r: NodeReader, key: str, node: Node) -> Mapping[str, float]:
-    weights = r.fields(key, node, dict.fromkeys(sc.TOKEN_KINDS, NON_NEGATIVE))
+    weights = r.fields(key, node, dict.fromkeys(sc.TOKEN_KINDS, _WEIGHT))
     if not any(w > 0 for w in weights.values()):
         raise r.error(key, "expected at least one weight > 0", node)
     return MappingProxyType(weights)
@@ -254,14 +288,35 @@ def _session(r: NodeReader, key: str, node: Node) -> sc.Session:
 
 def _wait(r: NodeReader, key: str, node: Node) -> tuple[float, float]:
     if not isinstance(node, SequenceNode):
-        one = r.value(key, node, WAIT_ONE)
+        one = r.value(key, node, replace(_WAIT, expected=f"{_WAIT.expected} or a [min, max] list"))
         return one, one
     if len(items := r.sequence(key, node, "[min, max]")) != 2:
         raise r.error(key, f"expected [min, max], got a list of {len(items)}", node)
-    lo, hi = (r.value(f"{key}[{i}]", n, NON_NEGATIVE) for i, n in enumerate(items))
+    lo, hi = (r.value(f"{key}[{i}]", n, _WAIT) for i, n in enumerate(items))
     if lo > hi:
         raise r.error(key, f"expected [min, max] with min <= max, got [{lo:g}, {hi:g}]", node)
     return lo, hi
+
+
+def _load(r: NodeReader, key: str, node: Node) -> sc.Load:
+    """The load section; an echo larger than ``limits.max_message_bytes`` is refused here
+    (the client would fail every connection with 1009 when the reply came)."""
+    load = sc.Load(**r.fields(key, node, _LOAD))
+    ses, lim = load.session, load.limits
+    if ses.expect_reply and ses.messages and ses.message_bytes > lim.max_message_bytes:
+        size, limit = f"{key}.session.message_bytes", f"{key}.limits.max_message_bytes"
+        msg = (
+            f"the echo of a {ses.message_bytes}-byte message would exceed {limit} "
+            f"({lim.max_message_bytes}): raise that limit, or set expect_reply: false"
+        )
+        if size not in r.keys:  # the limit was lowered below the default size
+            msg = (
+                f"below {size} ({ses.message_bytes}): the echo of every message would "
+                "fail the connection (1009)"
+            )
+            size = limit
+        raise r.error(size, msg)
+    return load
 
 
 # --- gates ------------------------------------------------------------------------------
@@ -279,7 +334,7 @@ def _threshold_error(metric: GateMetric, threshold: float) -> str | None:
     if metric.accepts(threshold):
         return None
     note = _UNIT_NOTE[metric.unit].format(metric.name)
-    return f"expected a number {metric.bounds_text()} ({note}), got {threshold:g}"
+    return f"expected a number {metric.bounds_text()} ({note}), got {fmt_num(threshold)}"
 
 
 def _scope_errors(v: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -326,25 +381,29 @@ def parse_gates(r: NodeReader, key: str, node: Node) -> tuple[sc.Gate, ...]:
 
 # --- Tables -----------------------------------------------------------------------------
 
+_WEIGHT = bounded("number", 0, MAX_WEIGHT)
+_WAIT = bounded("number", 0, MAX_TIMEOUT)
+
 _EMBEDDED: Table = {
     "rejection": one_of(sc.REJECTION_MODES),
     "capacity_rejection": one_of(sc.REJECTION_MODES),
-    "max_connections": AT_LEAST_ONE,
-    "max_rss_mb": POSITIVE,
-    "max_cpu_percent": Check("a number in (0, 800]", NUM, lambda v: 0 < v <= 800),
-    "handshake_timeout": POSITIVE,
-    "ping_interval": NON_NEGATIVE,
-    "ping_timeout": POSITIVE,
+    "max_connections": bounded("integer", 1, MAX_CONNECTIONS),
+    "max_rss_mb": bounded("number", 0, MAX_RSS_MB, low_open=True),
+    "max_cpu_percent": bounded("number", 0, 800, low_open=True),
+    "handshake_timeout": TIMEOUT,
+    "ping_interval": bounded("number", 0, MAX_TIMEOUT),
+    "ping_timeout": TIMEOUT,
     "defects": _defects,
     "drop_probability": SHARE,
-    "cache_ttl": POSITIVE,
+    "cache_ttl": DURATION,
 }
 _TARGET: Table = {
     "embedded": _embedded,
     "url": URL,
     "path": Check("a path starting with '/'", (str,), lambda v: v.startswith("/")),
     "close_codes": _close_codes,
-    "pid": Check("an integer > 1", (int,), lambda v: v > 1),
+    "allow_hosts": _allow_hosts,
+    "pid": bounded("integer", 1, MAX_PID),
     "pid_file": NAME,
     "cgroup": NAME,
     "restart_command": NAME,
@@ -354,26 +413,33 @@ _AUTH: Table = {
     "secret": _secret,
     "algorithm": one_of(sc.HS_ALGORITHMS),
     "claims": _claims,
-    "lifetime": POSITIVE,
+    "lifetime": bounded("number", 0, MAX_LIFETIME, low_open=True),
     "placement": one_of(sc.PLACEMENTS),
     "query_param": NAME,
     "header": HEADER_NAME,
 }
 _SESSION: Table = {
-    "hold": NON_NEGATIVE,
-    "messages": COUNT,
-    "message_bytes": AT_LEAST_ONE,
+    "hold": bounded("number", 0, MAX_DURATION),
+    "messages": bounded("integer", 0, MAX_MESSAGES),
+    "message_bytes": bounded("integer", 1, MAX_MESSAGE_BYTES),
     "expect_reply": BOOL,
-    "reply_timeout": POSITIVE,
+    "reply_timeout": TIMEOUT,
     "wait": _wait,
 }
+_TIMEOUTS: Table = dict.fromkeys(("connect", "handshake", "send", "close"), TIMEOUT)
+_LIMITS: Table = {
+    "max_frame_bytes": bounded("integer", 125, MAX_LIMIT_BYTES),  # a control frame: 125
+    "max_message_bytes": bounded("integer", 1, MAX_LIMIT_BYTES),
+    "max_fragments": bounded("integer", 1, MAX_FRAGMENTS),
+}
 _LOAD: Table = {
-    "users": AT_LEAST_ONE,
-    "spawn_rate": POSITIVE,
-    "duration": POSITIVE,
+    "users": USERS,
+    "spawn_rate": SPAWN_RATE,
+    "duration": DURATION,
     "mix": _mix,
     "session": _session,
-    "timeouts": section(sc.Timeouts, {"connect": POSITIVE, "handshake": POSITIVE}),
+    "timeouts": section(sc.Timeouts, _TIMEOUTS),
+    "limits": section(sc.Limits, _LIMITS),
 }
 _GATE: Table = {
     "name": NAME,
@@ -395,7 +461,24 @@ TOP: Table = {
     "description": TEXT,
     "target": _target,
     "auth": section(sc.Auth, _AUTH),
-    "load": section(sc.Load, _LOAD),
+    "load": _load,
     "gates": parse_gates,
     "chaos": _chaos,
 }
+#: Every section's table by its key path (``docs/scenario.md`` has one reference table each;
+#: a test holds the documented bounds to these checks).
+SECTIONS: Mapping[str, Table] = MappingProxyType(
+    {
+        "": TOP,
+        "target": _TARGET,
+        "target.embedded": _EMBEDDED,
+        "auth": _AUTH,
+        "auth.secret": _SECRET,
+        "load": _LOAD,
+        "load.session": _SESSION,
+        "load.timeouts": _TIMEOUTS,
+        "load.limits": _LIMITS,
+        "gates": _GATE,
+        "chaos": _WINDOW,
+    }
+)

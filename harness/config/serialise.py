@@ -42,6 +42,7 @@ def scenario_to_dict(s: sc.Scenario) -> dict[str, Any]:
         target: dict[str, Any] = {"url": t.url, **external}
     else:
         target = {"embedded": _plain(t.embedded), "path": t.path}
+    target["allow_hosts"] = list(t.allow_hosts)
     where = {k: v for k, v in _plain(secret).items() if v} or None
     session = {k: v for k, v in _plain(ses).items() if k not in ("wait_min", "wait_max")}
     return {

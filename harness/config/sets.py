@@ -18,6 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.config.checks import show
+from harness.config.compose import compose_bounded
 from harness.config.nodes import NULL_TAG, NodeReader, is_null, join
 from harness.errors import ScenarioError
 from harness.redact import REDACTED
@@ -54,7 +55,8 @@ def parse_set(text: str) -> SetEdit:
 
     Raises:
         ScenarioError: no ``=``, a malformed key path (``--set load.users: expected
-            KEY.PATH=VALUE``), or a value that is not YAML.
+            KEY.PATH=VALUE``), a value that is not YAML, or one beyond the bounds of
+            :mod:`harness.config.compose` (nesting, nodes, aliases).
     """
     key, eq, value_text = text.partition("=")
     if not eq or not _PATH.fullmatch(key):
@@ -62,7 +64,7 @@ def parse_set(text: str) -> SetEdit:
     label = f"--set {_shown(text, key)}"
     path = tuple(name or int(index) for name, index in _PART.findall(key))
     try:
-        node = yaml.compose(value_text, Loader=yaml.SafeLoader)
+        node = compose_bounded(value_text, label, prefix=key, with_lines=False)
     except yaml.MarkedYAMLError as e:
         detail = ", ".join(p for p in (e.context, e.problem) if p)
         raise ScenarioError(label, key, f"invalid YAML: {detail}") from None

@@ -1,12 +1,26 @@
-"""One WebSocket connection attempt with websocket-client, measured stage by stage.
+"""One WebSocket connection attempt, measured stage by stage, every wait bounded by a deadline.
 
 This is the I/O edge that turns a URL and a token into protocol facts
 (:class:`harness.protocol.outcomes.Observation`) plus measurements. It works in plain
-threads and under gevent (Locust monkey-patches ``socket``), and never calls
-``WebSocket.close()``: that method ends in a bare ``except`` that swallows
-gevent's ``GreenletExit`` and would keep a stopping Locust user alive. The
-closing handshake is done by hand instead (RFC 6455 section 7.1.2), bounded
-in time, then the socket is shut.
+threads and under gevent (Locust monkey-patches ``socket``).
+
+Deadlines, each ending the attempt with an outcome that names it (the client gave up; it
+never reads as "the peer vanished"):
+
+- the TCP connect (``Request.connect_timeout``);
+- TLS and the whole upgrade response, one deadline (``Request.handshake_timeout``): the
+  socket handed to websocket-client gives each read only the time left, so a 101 sent
+  one byte a second ends at the deadline, and the response is cut at
+  :data:`UPGRADE_MAX_BYTES`;
+- once open (:mod:`harness.load.connection`): each send, each reply (an echo of what we
+  sent, nothing else), each frame or fragmented message from its first byte, and the
+  server's answer to our close frame (``SessionPlan.*_timeout``).
+
+websocket-client does the opening handshake only; frames are read and written by
+:class:`harness.load.connection.Connection`, which enforces RFC 6455 and our limits
+(``SessionPlan.max_*``) and fails the connection with the close code the RFC asks for
+(1002, 1007, 1009). ``WebSocket.close()`` is never called: it ends in a bare ``except``
+that swallows gevent's ``GreenletExit`` and would keep a stopping Locust user alive.
 
 An attempt never polls to learn that the run is stopping: each blocking read waits
 until the next thing the session plan has to do (a send, a reply deadline, the end
@@ -17,23 +31,39 @@ thread): the interruption is recorded as far as the attempt got and re-raised.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import selectors
 import socket
 import ssl
-import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websocket
-from websocket import ABNF
 
-from harness.protocol.outcomes import Observation, Stage
+from harness.load.connection import Connection, GaveUp, PeerClosed
+from harness.protocol.frames import (
+    MIB,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PONG,
+    CloseFrame,
+    FrameViolation,
+    Limits,
+    Message,
+    Ping,
+    Violation,
+    close_payload,
+)
+from harness.protocol.outcomes import Deadline, Observation, Stage
 from harness.redact import redact
 
-CLOSE_WAIT_S = 1.0  # seconds to wait for the server's close reply after our close frame
 ERROR_MAX = 160  # characters kept of an error text
+UPGRADE_MAX_BYTES = 256 * 1024  # bytes of the upgrade response (status, headers, body)
+NORMAL_CLOSURE = 1000  # our close code at the end of a session
+GOING_AWAY = 1001  # our close code when we give up on a connection (RFC 6455 section 7.4.1)
 #: The error text of an attempt the harness interrupted (its stop), followed by the cause.
 STOPPED_BY_HARNESS = "stopped by the harness"
 
@@ -49,7 +79,8 @@ class Request:
         query_param: name of the query parameter.
         header: name of the header.
         connect_timeout: seconds for the TCP connect.
-        handshake_timeout: seconds for the upgrade response.
+        handshake_timeout: seconds for TLS and the whole upgrade response together (one
+            deadline, not per read).
         verify_tls: verify the server certificate for wss://.
     """
 
@@ -58,33 +89,78 @@ class Request:
     placement: str = "query"
     query_param: str = "token"
     header: str = "Authorization"
+    # Timeouts
     connect_timeout: float = 5.0
     handshake_timeout: float = 5.0
+    # TLS
     verify_tls: bool = True
 
 
 @dataclass(frozen=True)
 class SessionPlan:
-    """What to do once open: hold for ``hold`` s, sending ``messages`` spread over it."""
+    """What to do once open: hold for ``hold`` s, sending ``messages`` spread over it.
 
-    hold: float = 2.0  # seconds
+    A reply awaited or a message from the server under way when the hold ends is seen
+    to its end or to its deadline, so an attempt lasts at most about ``hold`` plus the
+    longest of ``reply_timeout`` and ``message_timeout``, plus ``close_timeout``.
+
+    Attributes:
+        hold: seconds to keep the connection open.
+        messages: binary messages sent, spread over the hold.
+        message_bytes: bytes of each message (random, incompressible).
+        expect_reply: wait for the echo of each message (an equal payload) before the next.
+        reply_timeout: seconds for each echo.
+        send_timeout: seconds for each frame we send (a message, a pong, a close).
+        message_timeout: seconds for a frame, or a fragmented message, from its first byte.
+        close_timeout: seconds for the server's answer to our close frame.
+        max_frame_bytes: payload bytes of one frame from the server (over: 1009).
+        max_message_bytes: payload bytes of one message from the server (over: 1009).
+        max_fragments: frames of one message from the server (over: 1009).
+    """
+
+    hold: float = 2.0
     messages: int = 2
     message_bytes: int = 64
     expect_reply: bool = True
-    reply_timeout: float = 5.0  # seconds per reply
+    # Timeouts
+    reply_timeout: float = 5.0
+    send_timeout: float = 5.0
+    message_timeout: float = 5.0
+    close_timeout: float = 1.0
+    # Limits
+    max_frame_bytes: int = 1 * MIB
+    max_message_bytes: int = 4 * MIB
+    max_fragments: int = 256
+
+    @property
+    def limits(self) -> Limits:
+        """The limits on what the server sends, as the frame parser takes them."""
+        return Limits(self.max_frame_bytes, self.max_message_bytes, self.max_fragments)
 
 
 @dataclass
 class Result:
-    """The protocol facts and measurements of one attempt."""
+    """The protocol facts and measurements of one attempt.
+
+    Attributes:
+        client_close_code: code of the close frame the client started: 1000 at the end of
+            a session, 1001 when it gave up, 1002/1007/1009 when it failed the connection
+            (None: it sent none, or only echoed the server's).
+        msgs_recv: data messages received, replies or not.
+        msgs_unmatched: of those, messages that were not the echo awaited (unsolicited,
+            or a different payload): counted, never a round trip.
+        rtts_ms: round trips (milliseconds) of the echoes received.
+    """
 
     observation: Observation
     connect_ms: float | None = None
     handshake_ms: float | None = None
     close_reason: str | None = None
+    client_close_code: int | None = None
     open_s: float | None = None
     msgs_sent: int = 0
     msgs_recv: int = 0
+    msgs_unmatched: int = 0
     rtts_ms: list[float] = field(default_factory=list)
     pings: int = 0
     error: str | None = None
@@ -124,12 +200,119 @@ def _errno_of(exc: BaseException) -> int | None:
     return None
 
 
-def parse_close(payload: bytes) -> tuple[int | None, str | None]:
-    """Code and reason of a close frame payload (RFC 6455 section 5.5.1)."""
-    if len(payload) < 2:
-        return None, None
-    (code,) = struct.unpack("!H", payload[:2])
-    return code, payload[2:].decode("utf-8", errors="replace") or None
+# --- The opening handshake ------------------------------------------------------------
+
+
+class UpgradeTooLarge(Exception):
+    """The upgrade response went past :data:`UPGRADE_MAX_BYTES`."""
+
+    def __str__(self) -> str:
+        return f"upgrade response over {UPGRADE_MAX_BYTES} bytes ({Violation.UPGRADE_SIZE})"
+
+
+class DeadlineSocket:
+    """A socket as websocket-client uses it, every call bounded by one shared deadline.
+
+    websocket-client leaves the timeout of a socket it is given as it is and reads the
+    upgrade response one byte per call, so a per-call timeout never expires against a
+    server that sends a byte now and then. Here each ``recv``/``send`` gets only the time
+    left before ``deadline`` (``time.monotonic()``), then raises ``TimeoutError``; reads
+    past ``budget`` bytes raise :class:`UpgradeTooLarge`. Reads are buffered (one system
+    call per :data:`READ_BYTES`, not per byte); what the handshake did not consume (the
+    first frames, when the server sent them with its 101) is :meth:`leftover`.
+    """
+
+    READ_BYTES = 4096
+
+    def __init__(self, sock: socket.socket, deadline: float, budget: int) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._budget = budget
+        self._buf = bytearray()
+        self.received = 0  # bytes read from the socket so far
+
+    def _left(self) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("handshake deadline passed")
+        return left
+
+    def gettimeout(self) -> float:
+        """The time left (never 0, which websocket-client takes for non-blocking)."""
+        return max(0.001, self._deadline - time.monotonic())
+
+    def settimeout(self, timeout: float | None) -> None:
+        """Ignored: the deadline decides."""
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def recv(self, bufsize: int) -> bytes:
+        if not self._buf:
+            self._sock.settimeout(self._left())
+            data = self._sock.recv(self.READ_BYTES)
+            if not data:
+                return b""  # EOF: websocket-client reports the connection lost
+            self.received += len(data)
+            if self.received > self._budget:
+                raise UpgradeTooLarge
+            self._buf += data
+        chunk = bytes(self._buf[:bufsize])
+        del self._buf[:bufsize]
+        return chunk
+
+    def leftover(self) -> bytes:
+        """Bytes read past the upgrade response: the start of the server's first frames."""
+        data, self._buf = bytes(self._buf), bytearray()
+        return data
+
+    def send(self, data: bytes) -> int:
+        """Send all of ``data`` before the deadline (websocket-client sends the request once)."""
+        view = memoryview(data)
+        done = 0
+        while done < len(view):
+            self._sock.settimeout(self._left())
+            done += self._sock.send(view[done:])
+        return done
+
+    def close(self) -> None:
+        """Ignored: the attempt closes the real socket itself."""
+
+
+def _wait(sock: socket.socket, events: int, deadline: float) -> None:
+    """Block until ``sock`` is ready for ``events`` (selectors) or raise at ``deadline``."""
+    left = deadline - time.monotonic()
+    if left > 0:
+        with selectors.DefaultSelector() as sel:
+            sel.register(sock, events)
+            if sel.select(left):
+                return
+    raise TimeoutError("TLS handshake deadline passed")
+
+
+def _tls(raw: socket.socket, host: str, verify: bool, deadline: float) -> ssl.SSLSocket:
+    """The TLS handshake on ``raw``, bounded by ``deadline`` as a whole (non-blocking steps)."""
+    ctx = ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    tls = ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+    try:
+        tls.settimeout(0.0)
+        while True:
+            try:
+                tls.do_handshake()
+                return tls
+            except ssl.SSLWantReadError:
+                _wait(tls, selectors.EVENT_READ, deadline)
+            except ssl.SSLWantWriteError:
+                _wait(tls, selectors.EVENT_WRITE, deadline)
+    except BaseException:
+        tls.close()  # it owns the descriptor now; the caller's close of ``raw`` is a no-op
+        raise
+
+
+# --- The attempt ----------------------------------------------------------------------
 
 
 def open_attempt(req: Request, plan: SessionPlan) -> Result:
@@ -153,15 +336,14 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
     stage = Stage.CONNECT
     res = Result(observation=Observation(stage=stage))
     sock: socket.socket | None = None
-    ws: websocket.WebSocket | None = None
     t_open: float | None = None
     try:
         t0 = time.perf_counter()
         try:
             sock = socket.create_connection((host, port), timeout=req.connect_timeout)
-        except TimeoutError as exc:
-            res.error = _short(exc, secrets)
-            res.observation = Observation(stage=stage, timed_out=True)
+        except TimeoutError:
+            res.error = str(GaveUp(Deadline.CONNECT, req.connect_timeout))
+            res.observation = Observation(stage=stage, timed_out=True, gave_up=Deadline.CONNECT)
             return res
         except OSError as exc:
             res.error = _short(exc, secrets)
@@ -170,59 +352,23 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
         res.connect_ms = (time.perf_counter() - t0) * 1000.0
         stage = Stage.HANDSHAKE
         t1 = time.perf_counter()
-        try:
-            sock.settimeout(req.handshake_timeout)  # websocket-client leaves a given socket as is
-            if secure:
-                ctx = ssl.create_default_context()
-                if not req.verify_tls:
-                    ctx.check_hostname = False
-                    ctx.verify_mode = ssl.CERT_NONE
-                sock = ctx.wrap_socket(sock, server_hostname=host)
-            ws = websocket.WebSocket(skip_utf8_validation=True)
-            ws.connect(  # type: ignore[no-untyped-call]
-                build_url(req),
-                socket=sock,
-                header=build_headers(req),
-                timeout=req.handshake_timeout,
-                suppress_origin=True,
-                redirect_limit=0,
-            )
-        except websocket.WebSocketBadStatusException as exc:
-            res.handshake_ms = (time.perf_counter() - t1) * 1000.0
-            body = exc.resp_body
-            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
-            res.error = redact(f"HTTP {exc.status_code}: {text.strip()}", secrets)[:ERROR_MAX]
-            res.observation = Observation(stage=stage, http_status=exc.status_code)
-            return res
-        except (websocket.WebSocketTimeoutException, TimeoutError) as exc:
-            res.error = _short(exc, secrets)
-            res.observation = Observation(stage=stage, timed_out=True)
-            return res
-        except ssl.SSLError as exc:
-            res.error = _short(exc, secrets)
-            res.observation = Observation(stage=stage, tls_error=True)
-            return res
-        except websocket.WebSocketConnectionClosedException as exc:
-            res.error = _short(exc, secrets)
-            res.observation = Observation(stage=stage, errno=_errno_of(exc))
-            return res
-        except OSError as exc:
-            res.error = _short(exc, secrets)
-            res.observation = Observation(stage=stage, errno=exc.errno)
-            return res
-        except (websocket.WebSocketException, ValueError) as exc:
-            res.error = _short(exc, secrets)
-            res.observation = Observation(stage=stage, protocol_error=True)
+        sock, got = _handshake(sock, req, host, secure, res, secrets)
+        if isinstance(got, Observation):
+            if got.http_status is not None:  # a response was read
+                res.handshake_ms = (time.perf_counter() - t1) * 1000.0
+            res.observation = got
             return res
         res.handshake_ms = (time.perf_counter() - t1) * 1000.0
-        status = ws.handshake_response.status if ws.handshake_response else 101
-        if status != 101:  # a redirect, not followed
-            res.error = f"HTTP {status} (redirect not followed)"
-            res.observation = Observation(stage=stage, http_status=status)
-            return res
         stage = Stage.OPEN
         t_open = time.perf_counter()
-        res.observation = _session(ws, plan, res, secrets)
+        conn = Connection(
+            sock,
+            plan.limits,
+            send_timeout=plan.send_timeout,
+            message_timeout=plan.message_timeout,
+            received=got,
+        )
+        res.observation = _open_session(conn, plan, res, secrets)
         return res
     except BaseException as exc:  # GreenletExit, KeyboardInterrupt: record, then let it go on
         res.observation = Observation(stage=stage, interrupted=True, closed_by="client")
@@ -232,7 +378,9 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
     finally:
         if t_open is not None:
             res.open_s = time.perf_counter() - t_open
-        _shut(ws, sock)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
 
 
 def partial_result(exc: BaseException) -> Result | None:
@@ -241,109 +389,244 @@ def partial_result(exc: BaseException) -> Result | None:
     return res if isinstance(res, Result) else None
 
 
-def _shut(ws: websocket.WebSocket | None, sock: socket.socket | None) -> None:
-    """Close the socket without websocket-client's exception-swallowing close()."""
+def _handshake(
+    sock: socket.socket,
+    req: Request,
+    host: str,
+    secure: bool,
+    res: Result,
+    secrets: Sequence[str],
+) -> tuple[socket.socket, Observation | bytes]:
+    """TLS (for wss://) and the upgrade, within one deadline of ``req.handshake_timeout``.
+
+    Returns:
+        The socket to go on with (the TLS one for wss://, to be closed by the caller) and,
+        when the 101 came, the bytes already read past it (the start of the first frames),
+        else the observation the attempt ended with (``res.error`` is set).
+    """
+    stage = Stage.HANDSHAKE
+    deadline = time.monotonic() + req.handshake_timeout
     try:
-        if ws is not None and ws.sock is not None:
-            ws.shutdown()  # type: ignore[no-untyped-call]
-        elif sock is not None:
+        if secure:
+            sock = _tls(sock, host, req.verify_tls, deadline)
+        ws = websocket.WebSocket(skip_utf8_validation=True)
+        bounded = DeadlineSocket(sock, deadline, UPGRADE_MAX_BYTES)
+        ws.connect(  # type: ignore[no-untyped-call]
+            build_url(req),
+            socket=bounded,
+            header=build_headers(req),
+            timeout=req.handshake_timeout,
+            suppress_origin=True,
+            redirect_limit=0,
+        )
+    except websocket.WebSocketBadStatusException as exc:
+        body = exc.resp_body
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+        res.error = redact(f"HTTP {exc.status_code}: {text.strip()}", secrets)[:ERROR_MAX]
+        return sock, Observation(stage=stage, http_status=exc.status_code)
+    except (websocket.WebSocketTimeoutException, TimeoutError):
+        res.error = str(GaveUp(Deadline.HANDSHAKE, req.handshake_timeout))
+        return sock, Observation(stage=stage, timed_out=True, gave_up=Deadline.HANDSHAKE)
+    except UpgradeTooLarge as exc:
+        res.error = str(exc)
+        return sock, Observation(stage=stage, violation=Violation.UPGRADE_SIZE)
+    except ssl.SSLError as exc:
+        res.error = _short(exc, secrets)
+        return sock, Observation(stage=stage, tls_error=True)
+    except websocket.WebSocketConnectionClosedException as exc:
+        res.error = _short(exc, secrets)
+        return sock, Observation(stage=stage, errno=_errno_of(exc))
+    except OSError as exc:
+        res.error = _short(exc, secrets)
+        return sock, Observation(stage=stage, errno=exc.errno)
+    except (websocket.WebSocketException, ValueError) as exc:
+        res.error = _short(exc, secrets)
+        return sock, Observation(stage=stage, protocol_error=True)
+    except BaseException:  # interrupted: the TLS socket, if made, is not the caller's yet
+        with contextlib.suppress(OSError):
             sock.close()
-    except OSError:
-        pass
+        raise
+    status = ws.handshake_response.status if ws.handshake_response else 101
+    if status != 101:  # a redirect, not followed
+        res.error = f"HTTP {status} (redirect not followed)"
+        return sock, Observation(stage=stage, http_status=status)
+    return sock, bounded.leftover()
+
+
+# --- The open session -----------------------------------------------------------------
+
+
+def _open_session(
+    conn: Connection, plan: SessionPlan, res: Result, secrets: Sequence[str]
+) -> Observation:
+    """Run the session on an open connection; how it ended, whatever the server did.
+
+    The one place that turns a deadline, a broken rule or a lost socket into the
+    observation (and fails the connection with the right close code first).
+    """
+    try:
+        return _session(conn, plan, res, secrets)
+    except GaveUp as exc:
+        res.error = str(exc)
+        if conn.send_close(GOING_AWAY, plan.close_timeout):
+            res.client_close_code = GOING_AWAY
+        return Observation(
+            stage=Stage.OPEN, timed_out=True, gave_up=exc.deadline, closed_by="client"
+        )
+    except FrameViolation as exc:
+        return _failed(conn, plan, res, exc, secrets)
+    except PeerClosed as exc:
+        res.error = str(exc)
+        return Observation(stage=Stage.OPEN)
+    except OSError as exc:
+        res.error = _short(exc, secrets)
+        return Observation(stage=Stage.OPEN, errno=exc.errno)
+
+
+def _failed(
+    conn: Connection,
+    plan: SessionPlan,
+    res: Result,
+    exc: FrameViolation,
+    secrets: Sequence[str],
+) -> Observation:
+    """Fail the connection for ``exc`` (RFC 6455 section 7.1.7): our close frame with the
+    code the rule asks for, no wait for an answer; the server's close code is kept."""
+    code = exc.client_code
+    failed = ""
+    if code is not None and conn.send_close(code, plan.close_timeout):
+        res.client_close_code = code
+        failed = f"; failed the connection with {code}"
+    res.error = redact(f"{exc}{failed}", secrets)[:ERROR_MAX]
+    if exc.close_reason:
+        res.close_reason = redact(exc.close_reason, secrets)[:ERROR_MAX]
+    return Observation(
+        stage=Stage.OPEN,
+        violation=exc.violation,
+        close_code=exc.close_code,
+        close_frame=exc.in_close,
+        closed_by="server" if exc.in_close else "client",
+    )
 
 
 def _session(
-    ws: websocket.WebSocket, plan: SessionPlan, res: Result, secrets: Sequence[str]
+    conn: Connection, plan: SessionPlan, res: Result, secrets: Sequence[str]
 ) -> Observation:
     """Hold the open connection per ``plan``; return the observation of how it ended.
 
     Each read blocks until the next event of the plan (a send, a reply deadline, the
-    end of the hold): nothing wakes up in between.
+    end of the hold): nothing wakes up in between. A reply awaited or a message under
+    way at the end of the hold is waited for, up to its own deadline.
+
+    Raises:
+        GaveUp, FrameViolation, PeerClosed, OSError: see :func:`_open_session`.
     """
-    start = time.perf_counter()
-    deadline = start + plan.hold
+    start = time.monotonic()
+    hold_end = start + plan.hold
     step = plan.hold / (plan.messages + 1) if plan.messages else plan.hold
     next_send = start + step
-    sent_at: float | None = None  # time of the message awaiting its reply
+    awaited: bytes | None = None  # the payload whose echo we wait for
+    sent_at = 0.0  # time.monotonic() when it was sent
+    t_sent = 0.0  # time.perf_counter() when it was sent, for the round trip
     while True:
-        now = time.perf_counter()
-        if sent_at is not None and now - sent_at > plan.reply_timeout:
-            res.error = f"no reply within {plan.reply_timeout:g} s"
-            sent_at = None
-        if sent_at is None and now >= deadline:
+        now = time.monotonic()
+        if awaited is not None and now >= sent_at + plan.reply_timeout:
+            raise GaveUp(Deadline.REPLY, plan.reply_timeout)
+        if awaited is None and now >= hold_end and not conn.busy:
             break
-        if sent_at is None and res.msgs_sent < plan.messages and now >= next_send:
-            try:
-                ws.send_binary(os.urandom(plan.message_bytes))
-            except (websocket.WebSocketException, OSError) as exc:
-                res.error = _short(exc, secrets)
-                return Observation(stage=Stage.OPEN, errno=_errno_of(exc))
+        if awaited is None and res.msgs_sent < plan.messages and next_send <= now < hold_end:
+            payload = os.urandom(plan.message_bytes)
+            t_sent = time.perf_counter()
+            conn.send(OP_BINARY, payload)
             res.msgs_sent += 1
             next_send += step
             if plan.expect_reply:
-                sent_at = time.perf_counter()
+                awaited, sent_at = payload, time.monotonic()
             continue
-        wake = deadline if sent_at is None else sent_at + plan.reply_timeout
-        if res.msgs_sent < plan.messages:
-            wake = min(wake, next_send)
-        ws.settimeout(max(0.001, wake - now))
-        try:
-            opcode, frame = ws.recv_data_frame(True)
-        except websocket.WebSocketTimeoutException:
+        if awaited is not None:
+            wake = sent_at + plan.reply_timeout
+        elif now < hold_end:
+            wake = min(hold_end, next_send) if res.msgs_sent < plan.messages else hold_end
+        else:  # the hold is over, a message is under way: its own deadline bounds it
+            wake = conn.message_deadline or now
+        event = conn.receive(wake)
+        if event is None:
             continue
-        except websocket.WebSocketConnectionClosedException as exc:
-            res.error = _short(exc, secrets)
-            return Observation(stage=Stage.OPEN, errno=_errno_of(exc))
-        except (websocket.WebSocketException, ValueError) as exc:
-            res.error = _short(exc, secrets)
-            return Observation(stage=Stage.OPEN, protocol_error=True)
-        except OSError as exc:
-            res.error = _short(exc, secrets)
-            return Observation(stage=Stage.OPEN, errno=exc.errno)
-        if opcode == ABNF.OPCODE_CLOSE:  # the server closed; websocket-client replied
-            code, reason = parse_close(frame.data if frame is not None else b"")
-            res.close_reason = redact(reason, secrets) if reason else None
+        if isinstance(event, CloseFrame):  # the server closes: answer with its code, done
+            res.close_reason = redact(event.reason, secrets) if event.reason else None
+            conn.send_close(event.code, plan.close_timeout)
             return Observation(
-                stage=Stage.OPEN, close_code=code, close_frame=True, closed_by="server"
+                stage=Stage.OPEN, close_code=event.code, close_frame=True, closed_by="server"
             )
-        if opcode == ABNF.OPCODE_PING:
+        if isinstance(event, Ping):
             res.pings += 1
-        elif opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY):
+            conn.send(OP_PONG, event.data)
+        elif isinstance(event, Message):
             res.msgs_recv += 1
-            if sent_at is not None:
-                res.rtts_ms.append((time.perf_counter() - sent_at) * 1000.0)
-                sent_at = None
-    return _client_close(ws, res, secrets)
+            if awaited is not None and event.data == awaited:
+                res.rtts_ms.append((time.perf_counter() - t_sent) * 1000.0)
+                awaited = None
+            else:
+                res.msgs_unmatched += 1
+    return _client_close(conn, plan, res, secrets)
 
 
-def _client_close(ws: websocket.WebSocket, res: Result, secrets: Sequence[str]) -> Observation:
-    """Send a normal close frame and wait briefly for the server's reply."""
-    try:
-        ws.send_close(websocket.STATUS_NORMAL, b"")
-    except (websocket.WebSocketException, OSError) as exc:
-        res.error = _short(exc, secrets)
-        return Observation(stage=Stage.OPEN, errno=_errno_of(exc))
-    end = time.perf_counter() + CLOSE_WAIT_S
-    while (left := end - time.perf_counter()) > 0:
-        ws.settimeout(left)
+def _client_close(
+    conn: Connection, plan: SessionPlan, res: Result, secrets: Sequence[str]
+) -> Observation:
+    """Send a normal close frame and wait up to ``plan.close_timeout`` for the server's.
+
+    Raises:
+        GaveUp: ``send``: our close frame could not be written in time.
+        OSError: the socket failed while sending it.
+    """
+    conn.send(OP_CLOSE, close_payload(NORMAL_CLOSURE))
+    res.client_close_code = NORMAL_CLOSURE
+    end = time.monotonic() + plan.close_timeout
+    ours = Observation(
+        stage=Stage.OPEN, close_code=NORMAL_CLOSURE, close_frame=False, closed_by="client"
+    )
+    while True:
         try:
-            frame = ws.recv_frame()  # type: ignore[no-untyped-call]
-        except websocket.WebSocketTimeoutException:
-            continue
-        except (websocket.WebSocketException, OSError, ValueError):
-            break  # the server hung up without replying: our close still stands
-        if frame.opcode == ABNF.OPCODE_CLOSE:
-            code, reason = parse_close(frame.data)
-            res.close_reason = redact(reason, secrets) if reason else None
-            if code not in (None, websocket.STATUS_NORMAL):
+            event = conn.receive(end)
+        except GaveUp:
+            event = None  # a message under way when our close wait ended
+        except (PeerClosed, OSError):
+            return ours  # the server hung up without replying: our close still stands
+        except FrameViolation as exc:  # no second close frame: record the rule broken
+            res.error = redact(str(exc), secrets)[:ERROR_MAX]
+            return Observation(
+                stage=Stage.OPEN,
+                violation=exc.violation,
+                close_code=exc.close_code,
+                close_frame=exc.in_close,
+                closed_by="server" if exc.in_close else "client",
+            )
+        if event is None:
+            res.error = res.error or str(GaveUp(Deadline.CLOSE, plan.close_timeout))
+            return Observation(
+                stage=Stage.OPEN,
+                close_code=NORMAL_CLOSURE,
+                close_frame=False,
+                closed_by="client",
+                gave_up=Deadline.CLOSE,
+            )
+        if isinstance(event, CloseFrame):
+            res.close_reason = redact(event.reason, secrets) if event.reason else None
+            if event.code not in (None, NORMAL_CLOSURE):
                 # not the echo of our 1000: the server was closing on its own (e.g. 4401
                 # sent while we were ending the session), so it is the server's close
                 return Observation(
-                    stage=Stage.OPEN, close_code=code, close_frame=True, closed_by="server"
+                    stage=Stage.OPEN, close_code=event.code, close_frame=True, closed_by="server"
                 )
             return Observation(
-                stage=Stage.OPEN, close_code=code or 1000, close_frame=True, closed_by="client"
+                stage=Stage.OPEN,
+                close_code=event.code or NORMAL_CLOSURE,
+                close_frame=True,
+                closed_by="client",
             )
-    return Observation(
-        stage=Stage.OPEN, close_code=websocket.STATUS_NORMAL, close_frame=False, closed_by="client"
-    )
+        if isinstance(event, Message):
+            res.msgs_recv += 1
+            res.msgs_unmatched += 1
+        elif isinstance(event, Ping):
+            res.pings += 1  # no pong: nothing more is sent after our close frame

@@ -59,6 +59,27 @@ class UserConfig:
     numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
+def session_plan(scenario: Scenario) -> SessionPlan:
+    """What a user does once open, with every deadline and limit of the scenario: the
+    session's hold and messages, ``load.timeouts`` (send, close; a message once begun must
+    be finished within the reply timeout) and ``load.limits``."""
+    load = scenario.load
+    s, t, lim = load.session, load.timeouts, load.limits
+    return SessionPlan(
+        hold=s.hold,
+        messages=s.messages,
+        message_bytes=s.message_bytes,
+        expect_reply=s.expect_reply,
+        reply_timeout=s.reply_timeout,
+        send_timeout=t.send,
+        message_timeout=s.reply_timeout,
+        close_timeout=t.close,
+        max_frame_bytes=lim.max_frame_bytes,
+        max_message_bytes=lim.max_message_bytes,
+        max_fragments=lim.max_fragments,
+    )
+
+
 class WebSocketUser(User):
     """A Locust user that opens WebSockets with a mix of token kinds.
 
@@ -84,14 +105,7 @@ class WebSocketUser(User):
         load = cfg.scenario.load
         self._kinds = [k for k, w in load.mix.items() if w > 0]
         self._weights = [load.mix[k] for k in self._kinds]
-        s = load.session
-        self._plan = SessionPlan(
-            hold=s.hold,
-            messages=s.messages,
-            message_bytes=s.message_bytes,
-            expect_reply=s.expect_reply,
-            reply_timeout=s.reply_timeout,
-        )
+        self._plan = session_plan(cfg.scenario)
 
     def stop(self, force: bool = False) -> bool:
         """Stop by interrupting: the greenlet is killed at once, whatever ``force`` says."""

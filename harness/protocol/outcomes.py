@@ -20,10 +20,21 @@ Rules, in the order :func:`classify` applies them:
    failure is ``tls_error``; a malformed response ``protocol_error``; a timeout
    ``timeout_handshake``; EOF or a reset before the 101 is
    ``abnormal_handshake`` ("closed before the connection is established").
-5. After the 101: a close frame from the server maps by code (RFC 6455 section 7.4
-   and the IANA registry; 4000-4999 through a per-target table); the connection
-   ending without a close frame is ``abnormal_closure`` (1006); a session that
-   ran until the client ended it is ``accepted``.
+   An upgrade response over our size limit is ``limit_exceeded``.
+5. After the 101, first what the client did about the server: a rule of RFC 6455 the
+   server broke (:class:`harness.protocol.frames.Violation`) is ``protocol_error``, or
+   ``limit_exceeded`` for our frame, message and fragment limits (the client failed the
+   connection with 1002, 1007 or 1009); a deadline of the client that expired while open
+   is ``timeout_send``, ``timeout_reply`` or ``timeout_message`` (the client gave up: the
+   peer may still be there, so never ``abnormal_closure``). Then what the server did: a
+   close frame maps by code (RFC 6455 section 7.4 and the IANA registry; 4000-4999
+   through a per-target table); the connection ending without a close frame is
+   ``abnormal_closure`` (1006); a session that ran until the client ended it is
+   ``accepted`` (also when the server did not answer our close frame in time: the
+   session had run its plan).
+
+Deadlines (:class:`Deadline`) and violations are kept on the :class:`Observation`, so the
+record says which deadline expired or which rule was broken.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from harness.config.scenario import APP_CLOSE_CLASSES, TOKEN_KINDS
+from harness.protocol.frames import LIMIT_VIOLATIONS, Violation
 
 
 class Outcome(StrEnum):
@@ -54,7 +66,11 @@ class Outcome(StrEnum):
     ABNORMAL_CLOSURE = "abnormal_closure"  # 1006: gone after open without a close frame
     REFUSED = "refused"  # ECONNREFUSED
     TIMEOUT_CONNECT = "timeout_connect"
-    TIMEOUT_HANDSHAKE = "timeout_handshake"
+    TIMEOUT_HANDSHAKE = "timeout_handshake"  # TLS and the whole upgrade response, one deadline
+    TIMEOUT_SEND = "timeout_send"  # open; a frame of ours not sent in time (peer not reading)
+    TIMEOUT_REPLY = "timeout_reply"  # open; no echo of what we sent in time
+    TIMEOUT_MESSAGE = "timeout_message"  # open; a frame or message begun, not finished in time
+    LIMIT_EXCEEDED = "limit_exceeded"  # over our frame/message/fragment or response limit; 1009
     CONNECT_ERROR = "connect_error"  # other TCP-level error before the connection
     TLS_ERROR = "tls_error"
     PROTOCOL_ERROR = "protocol_error"
@@ -80,6 +96,17 @@ class Stage(StrEnum):
     CONNECT = "connect"  # TCP connect
     HANDSHAKE = "handshake"  # HTTP upgrade sent, waiting for the 101
     OPEN = "open"  # WebSocket open
+
+
+class Deadline(StrEnum):
+    """Which of the client's deadlines expired: the client gave up waiting."""
+
+    CONNECT = "connect"  # the TCP connect
+    HANDSHAKE = "handshake"  # TLS and the whole upgrade response
+    SEND = "send"  # one frame of ours written to the socket
+    REPLY = "reply"  # the echo of a message we sent
+    MESSAGE = "message"  # a frame or message from the server, from its first byte
+    CLOSE = "close"  # the server's answer to our close frame
 
 
 class Manner(StrEnum):
@@ -160,7 +187,28 @@ DROP_ERRNOS: frozenset[int] = frozenset(
     {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN}
 )
 
-#: Outcomes where the target gave no reason: resets, silent drops, timeouts.
+#: The outcome of each expired deadline. ``close`` is absent: the session had run its plan
+#: when the server failed to answer our close frame, so it stays ``accepted`` (the record's
+#: ``gave_up`` still says ``close``).
+DEADLINE_OUTCOMES: Mapping[Deadline, Outcome] = {
+    Deadline.CONNECT: Outcome.TIMEOUT_CONNECT,
+    Deadline.HANDSHAKE: Outcome.TIMEOUT_HANDSHAKE,
+    Deadline.SEND: Outcome.TIMEOUT_SEND,
+    Deadline.REPLY: Outcome.TIMEOUT_REPLY,
+    Deadline.MESSAGE: Outcome.TIMEOUT_MESSAGE,
+}
+
+#: The outcome of each broken rule: our limits apart from the RFC's rules.
+VIOLATION_OUTCOMES: Mapping[Violation, Outcome] = {
+    v: Outcome.LIMIT_EXCEEDED if v in LIMIT_VIOLATIONS else Outcome.PROTOCOL_ERROR
+    for v in Violation
+}
+
+#: Outcomes where the client gave up waiting (its deadline expired): the peer may still be
+#: there, slow or not reading; never "gone" (that is ``abnormal_closure``).
+GAVE_UP_OUTCOMES: frozenset[Outcome] = frozenset(DEADLINE_OUTCOMES.values())
+
+#: Outcomes where the target gave no reason: resets, silent drops, timeouts, broken rules.
 ABRUPT_OUTCOMES: frozenset[Outcome] = frozenset(
     {
         Outcome.ABNORMAL_HANDSHAKE,
@@ -168,9 +216,13 @@ ABRUPT_OUTCOMES: frozenset[Outcome] = frozenset(
         Outcome.REFUSED,
         Outcome.TIMEOUT_CONNECT,
         Outcome.TIMEOUT_HANDSHAKE,
+        Outcome.TIMEOUT_SEND,
+        Outcome.TIMEOUT_REPLY,
+        Outcome.TIMEOUT_MESSAGE,
         Outcome.CONNECT_ERROR,
         Outcome.TLS_ERROR,
         Outcome.PROTOCOL_ERROR,
+        Outcome.LIMIT_EXCEEDED,
     }
 )
 
@@ -221,11 +273,15 @@ class Observation:
     Attributes:
         stage: where the attempt ended (or was when it failed).
         errno: the OS error number of a socket error, if any.
-        timed_out: a timeout fired at ``stage``.
+        timed_out: a timeout fired at ``stage`` (implied by ``gave_up``).
+        gave_up: which deadline of the client expired, if one did.
+        violation: the rule of RFC 6455 the server broke or the limit it exceeded, if any
+            (the client then failed the connection).
         http_status: status of the upgrade response, when one was read.
         tls_error: the TLS handshake failed.
         protocol_error: the peer sent something that is not valid HTTP/WebSocket.
-        close_code: code from the server's close frame (None: no code, or no frame).
+        close_code: code from the server's close frame (None: no code, or no frame); kept
+            when the code itself is invalid (e.g. 1005 or 5000 on the wire).
         close_frame: a close frame was received from the server.
         closed_by: "server", "client", or None when the connection just ended.
         interrupted: the harness stopped the attempt (e.g. at the end of the run).
@@ -234,6 +290,8 @@ class Observation:
     stage: Stage
     errno: int | None = None
     timed_out: bool = False
+    gave_up: Deadline | None = None
+    violation: Violation | None = None
     http_status: int | None = None
     tls_error: bool = False
     protocol_error: bool = False
@@ -253,6 +311,7 @@ def classify(obs: Observation, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_
     """
     if obs.errno in GENERATOR_ERRNOS:
         return Outcome.GENERATOR_FAULT
+    timed_out = obs.timed_out or obs.gave_up is not None
     if obs.stage is Stage.CONNECT:
         if obs.interrupted:
             return Outcome.INTERRUPTED
@@ -260,7 +319,7 @@ def classify(obs: Observation, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_
             return Outcome.REFUSED
         if obs.errno in DROP_ERRNOS:  # accepted by the kernel, then reset: dropped, not refused
             return Outcome.ABNORMAL_HANDSHAKE
-        if obs.timed_out or obs.errno == errno.ETIMEDOUT:
+        if timed_out or obs.errno == errno.ETIMEDOUT:
             return Outcome.TIMEOUT_CONNECT
         return Outcome.CONNECT_ERROR
     if obs.stage is Stage.HANDSHAKE:
@@ -270,12 +329,18 @@ def classify(obs: Observation, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_
             return Outcome.INTERRUPTED
         if obs.tls_error:
             return Outcome.TLS_ERROR
-        if obs.timed_out:
+        if obs.violation is not None:
+            return VIOLATION_OUTCOMES[obs.violation]
+        if timed_out:
             return Outcome.TIMEOUT_HANDSHAKE
         if obs.protocol_error:
             return Outcome.PROTOCOL_ERROR
         return Outcome.ABNORMAL_HANDSHAKE
     # Stage.OPEN: the 101 was received.
+    if obs.violation is not None:
+        return VIOLATION_OUTCOMES[obs.violation]
+    if obs.gave_up is not None and obs.gave_up in DEADLINE_OUTCOMES:
+        return DEADLINE_OUTCOMES[obs.gave_up]
     if obs.closed_by == "server" and obs.close_frame:
         return close_code_outcome(obs.close_code, app_codes)
     if obs.closed_by == "client" or obs.interrupted:

@@ -12,6 +12,7 @@ class AttemptRecord:
 
     Times are wall-clock seconds since the epoch (``t_start``) or durations in
     milliseconds (``*_ms``) / seconds (``open_s``). ``None`` means "not reached".
+    Fields added later have defaults, so older files still read.
     """
 
     run_id: str
@@ -32,10 +33,19 @@ class AttemptRecord:
     close_code: int | None = None  # from the close frame
     close_reason: str | None = None  # from the close frame (UTF-8)
     closed_by: str | None = None  # server, client, or None (connection just ended)
+    #: the close code the client started with: 1000 at the end of a session, 1001 when it
+    #: gave up, 1002/1007/1009 when it failed the connection (None: none sent)
+    client_close_code: int | None = None
+    #: which deadline of the client expired: connect, handshake, send, reply, message, close
+    gave_up: str | None = None
+    #: the rule of RFC 6455 the server broke or the limit it exceeded (see
+    #: harness.protocol.frames.Violation), e.g. close_code, text_utf8, frame_size
+    violation: str | None = None
     open_s: float | None = None  # how long the WebSocket stayed open
     msgs_sent: int = 0
-    msgs_recv: int = 0
-    rtt_ms_avg: float | None = None  # round trip of messages that got a reply
+    msgs_recv: int = 0  # data messages received, echoes or not
+    msgs_unmatched: int = 0  # of those, not the echo awaited (unsolicited or different)
+    rtt_ms_avg: float | None = None  # round trip of messages whose echo came back
     rtt_ms_max: float | None = None
     pings: int = 0  # server pings seen while open
     error: str | None = None  # short error text, secrets redacted

@@ -24,10 +24,10 @@ def error_lines(stderr: str) -> list[str]:
     ("args", "message"),
     [
         (["--set", "load.users=ten"],
-         "--set load.users=ten: load.users: expected an integer >= 1, got 'ten'"),
+         "--set load.users=ten: load.users: expected an integer in [1, 100000], got 'ten'"),
         (["--set", "load.users"], "--set load.users: expected KEY.PATH=VALUE"),
         (["--set", "load.userz=5"],
-         "--set load.userz=5: load.userz: unknown key; allowed: duration, mix, session,"
+         "--set load.userz=5: load.userz: unknown key; allowed: duration, limits, mix, session,"
          " spawn_rate, timeouts, users"),
         (["--secret-env", "1X"], "--secret-env: expected a variable name, got '1X'"),
         (["--secret-file", ""], "--secret-file: expected a path, got ''"),
@@ -125,7 +125,8 @@ def test_validate_checks_a_set_too() -> None:
     run = run_cli("validate", "scenarios/smoke.yaml", "--set", "load.duration=-1")
     assert run.code == 2
     assert error_lines(run.stderr) == [
-        "harness: error: --set load.duration=-1: load.duration: expected a number > 0, got -1"
+        "harness: error: --set load.duration=-1: load.duration:"
+        " expected a number in (0, 604800], got -1"
     ]
 
 

@@ -184,7 +184,7 @@ def test_bad_scenario_exits_2_with_the_key_and_no_traceback(tmp_path: Path) -> N
     run = run_cli("run", str(path), out_dir=tmp_path / "out")
     assert run.code == 2
     assert "Traceback" not in run.stderr
-    assert f"{path}:4: load.mix.expired: expected a number >= 0, got 'ten'" in run.stderr
+    assert f"{path}:4: load.mix.expired: expected a number in [0, 1000000], got 'ten'" in run.stderr
     assert not (tmp_path / "out").exists()
 
 

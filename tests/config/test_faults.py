@@ -43,6 +43,16 @@ def test_flags_of_some_faults() -> None:
     assert [n for n, s in FAULT_SPECS.items() if s.instant] == ["restart_target"]
 
 
+def test_every_numeric_param_has_an_upper_bound() -> None:
+    unbounded = [
+        (name, f.name)
+        for name, spec in FAULT_SPECS.items()
+        for f in dataclasses.fields(spec.params)
+        if not f.metadata.get("choices") and f.metadata.get("high") is None
+    ]
+    assert unbounded == []
+
+
 def test_params_have_defaults_except_the_port_the_driver_fills() -> None:
     required = {
         (name, f.name)
@@ -60,7 +70,9 @@ def test_bounds_text_and_integer_params() -> None:
     assert param_bounds(field(CpuQuotaParams, "percent")) == "in (0, 800]"
     assert param_bounds(field(CpuQuotaParams, "period_ms")) == "in [1, 1000]"
     assert param_bounds(field(FdLimitParams, "headroom")) == "in [0, 1000000]"
-    assert param_bounds(field(FAULT_SPECS["memory_ballast"].params, "margin_mb")) == ">= 0"
+    assert param_bounds(field(FAULT_SPECS["memory_ballast"].params, "margin_mb")) == (
+        "in [0, 1048576]"
+    )
     assert param_bounds(field(FAULT_SPECS["memory_rlimit"].params, "resource")) == ""
     assert param_is_integer(field(FdLimitParams, "headroom"))
     assert param_is_integer(field(PacketLossParams, "port"))  # no default: by its type

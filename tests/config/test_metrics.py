@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from harness.config.metrics import GATE_METRICS, SCOPES, UNITS, GateMetric, gate_metric_table
+from harness.config.metrics import (
+    GATE_METRICS,
+    MAX_COUNT,
+    MAX_HANDSHAKE_MS,
+    SCOPES,
+    UNITS,
+    GateMetric,
+    gate_metric_table,
+)
 from harness.protocol.outcomes import Verdict
 from tests.conftest import ROOT
 
@@ -37,10 +45,8 @@ def test_the_metrics_are_today_s_in_documentation_order() -> None:
 def test_units_bounds_and_scopes() -> None:
     for m in GATE_METRICS.values():
         assert m.unit in UNITS and m.scope in SCOPES and m.doc
-        if m.unit == "share":
-            assert (m.low, m.high) == (0.0, 1.0)
-        else:
-            assert (m.low, m.high) == (0.0, None)
+        expected_high = {"share": 1.0, "count": MAX_COUNT, "ms": MAX_HANDSHAKE_MS, "s": 604_800}
+        assert (m.low, m.high) == (0.0, expected_high[m.unit]), m.name
     assert [m.name for m in GATE_METRICS.values() if m.scope == "recovery"] == ["recovery_s"]
     assert [m.name for m in GATE_METRICS.values() if m.scope == "findings"] == ["findings"]
     verdicts = {v.value for v in Verdict} - {"excluded"}
@@ -59,7 +65,9 @@ def test_bounds() -> None:
     assert share.accepts(0) and share.accepts(1) and not share.accepts(1.01)
     assert not GATE_METRICS["attempts"].accepts(-1) and GATE_METRICS["attempts"].accepts(1e9)
     assert share.bounds_text() == "in [0, 1]"
-    assert GATE_METRICS["recovery_s"].bounds_text() == ">= 0"
+    assert GATE_METRICS["recovery_s"].bounds_text() == "in [0, 604800]"
+    assert not GATE_METRICS["attempts"].accepts(1e13)
+    assert GateMetric("x", "ms", "d", "section", low=0).bounds_text() == ">= 0"
     assert GateMetric("x", "ms", "d", "section", high=5).bounds_text() == "<= 5"
     assert GateMetric("x", "ms", "d", "section").bounds_text() == "any"
 

@@ -30,11 +30,13 @@ def test_target_url_override_keeps_close_codes() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"users": 0}, "--users: expected an integer >= 1, got 0"),
-        ({"users": True}, "--users: expected an integer >= 1, got true"),
-        ({"duration": -1.0}, "--duration: expected a number > 0, got -1.0"),
-        ({"duration": float("nan")}, "--duration: expected a number > 0, got nan"),
-        ({"spawn_rate": 0}, "--spawn-rate: expected a number > 0, got 0"),
+        ({"users": 0}, "--users: expected an integer in [1, 100000], got 0"),
+        ({"users": True}, "--users: expected an integer in [1, 100000], got true"),
+        ({"users": 10**30}, "--users: expected an integer in [1, 100000], got " + str(10**30)),
+        ({"duration": -1.0}, "--duration: expected a number in (0, 604800], got -1.0"),
+        ({"duration": float("nan")}, "--duration: expected a number in (0, 604800], got nan"),
+        ({"duration": 1e300}, "--duration: expected a number in (0, 604800], got 1e+300"),
+        ({"spawn_rate": 0}, "--spawn-rate: expected a number in (0, 10000], got 0"),
         (
             {"target_url": "http://x/ws"},
             "--target-url: expected a ws:// or wss:// URL with a host, got 'http://x/ws'",

@@ -56,7 +56,7 @@ def test_windows_get_their_parameters_and_numbered_labels() -> None:
         ),
         (
             "{fault: memory_ballast, at: 1, margin_mb: -1}",
-            "chaos[0].margin_mb: expected an integer >= 0 (MiB), got -1",
+            "chaos[0].margin_mb: expected an integer in [0, 1048576] (MiB), got -1",
         ),
         (
             "{fault: kill_target, at: 1, signal: HUP}",
@@ -68,11 +68,19 @@ def test_windows_get_their_parameters_and_numbered_labels() -> None:
         ),
         (
             "{fault: latency, at: -1}",
-            "chaos[0].at: expected a number >= 0, got -1",
+            "chaos[0].at: expected a number in [0, 604800], got -1",
         ),
         (
             "{fault: latency, at: 1, for: 0}",
-            "chaos[0].for: expected a number > 0, got 0",
+            "chaos[0].for: expected a number in (0, 604800], got 0",
+        ),
+        (
+            "{fault: latency, at: 1, for: 604801}",
+            "chaos[0].for: expected a number in (0, 604800], got 604801",
+        ),
+        (
+            "{fault: memory_cgroup, at: 1, limit_mb: 2000000}",
+            "chaos[0].limit_mb: expected a number in (0, 1048576] (MiB), got 2000000",
         ),
         (
             "{fault: latency, optional: yes please}",
@@ -144,12 +152,18 @@ def test_recovery_and_findings_gates() -> None:
     [
         (
             "{metric: attempts, op: '>', threshold: -1}",
-            "gates[0].threshold: expected a number >= 0 (attempts is a count), got -1",
+            "gates[0].threshold: expected a number in [0, 1000000000000] (attempts is a count), "
+            "got -1",
         ),
         (
             "{metric: handshake_p95_ms, op: '<', threshold: -5}",
-            "gates[0].threshold: expected a number >= 0 (handshake_p95_ms is in milliseconds), "
-            "got -5",
+            "gates[0].threshold: expected a number in [0, 3600000] (handshake_p95_ms is in "
+            "milliseconds), got -5",
+        ),
+        (
+            "{metric: handshake_p95_ms, op: '<', threshold: 3600001}",
+            "gates[0].threshold: expected a number in [0, 3600000] (handshake_p95_ms is in "
+            "milliseconds), got 3600001",
         ),
         (
             "{metric: abrupt_rate, op: '<', threshold: 1.5}",
@@ -199,7 +213,8 @@ def test_gate_errors(gate: str, message: str) -> None:
 def test_a_gate_s_errors_are_all_reported() -> None:
     text = "name: x\ngates:\n  - {metric: ok, severity: low, op: '>', threshold: -1}\n"
     assert [str(e) for e in validate_scenario(write(text))] == [
-        "x.yaml:3: gates[0].threshold: expected a number >= 0 (ok is a count), got -1",
+        "x.yaml:3: gates[0].threshold: expected a number in [0, 1000000000000] (ok is a count), "
+        "got -1",
         "x.yaml:3: gates[0].severity: only for findings, not ok",
     ]
     with pytest.raises(ScenarioError):

@@ -25,7 +25,8 @@ def test_scenario_to_dict_never_contains_the_secret() -> None:
 
 
 def test_scenario_to_dict_loads_back_into_an_equal_scenario() -> None:
-    for text in (FULL, "name: x\n", "name: y\ntarget: {url: 'wss://h/ws'}\n"):
+    external = "name: y\ntarget: {url: 'wss://h/ws', allow_hosts: [h, '::1'], pid_file: p}\n"
+    for text in (FULL, "name: x\n", external):
         s = load(text)
         d = scenario_to_dict(s)
         assert d.pop("source") == "x.yaml"

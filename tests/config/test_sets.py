@@ -37,14 +37,14 @@ def test_no_equals_sign() -> None:
 
 def test_a_bad_value_names_the_set_then_the_key() -> None:
     assert set_errors("load.users=ten") == [
-        "--set load.users=ten: load.users: expected an integer >= 1, got 'ten'"
+        "--set load.users=ten: load.users: expected an integer in [1, 100000], got 'ten'"
     ]
 
 
 def test_an_unknown_key_lists_the_allowed_ones() -> None:
     assert set_errors("load.userz=5") == [
         "--set load.userz=5: load.userz: unknown key; "
-        "allowed: duration, mix, session, spawn_rate, timeouts, users"
+        "allowed: duration, limits, mix, session, spawn_rate, timeouts, users"
     ]
 
 
@@ -65,7 +65,9 @@ def test_malformed_key_paths(text: str) -> None:
 def test_load_scenario_raises_the_one_error() -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario(write(TWO_GATES), ["load.users=0"])
-    assert str(info.value) == "--set load.users=0: load.users: expected an integer >= 1, got 0"
+    assert str(info.value) == (
+        "--set load.users=0: load.users: expected an integer in [1, 100000], got 0"
+    )
 
 
 # --- What a set does ----------------------------------------------------------------------
@@ -149,8 +151,10 @@ def test_adding_url_to_an_embedded_target_says_how_to_replace_it() -> None:
         "--set target.url=ws://h/ws: target: expected exactly one of embedded, url, got both; "
         "to replace the target, --set 'target={url: URL}' or --target-url URL"
     ]
-    s = load_scenario(write("name: x\ntarget: {embedded: {}}\n"), ["target={url: 'ws://h/ws'}"])
-    assert s.target == Target(url="ws://h/ws")
+    s = load_scenario(
+        write("name: x\ntarget: {embedded: {}}\n"), ["target={url: 'ws://h/ws'}"], allow_hosts=["h"]
+    )
+    assert s.target == Target(url="ws://h/ws", allow_hosts=("h",))
 
 
 def test_a_literal_secret_in_a_set_is_never_echoed() -> None:
@@ -170,11 +174,11 @@ def test_file_errors_come_first_in_file_order_then_the_sets_in_their_order() -> 
     with pytest.raises(ScenarioErrors) as info:
         load_scenario(write(text), ["load.duration=-1", "nope", "auth.lifetime=0"])
     assert str(info.value).splitlines() == [
-        "x.yaml:3: load.users: expected an integer >= 1, got 0",
+        "x.yaml:3: load.users: expected an integer in [1, 100000], got 0",
         "x.yaml:4: description: expected a string, got a list",
-        "--set load.duration=-1: load.duration: expected a number > 0, got -1",
+        "--set load.duration=-1: load.duration: expected a number in (0, 604800], got -1",
         "--set nope: expected KEY.PATH=VALUE",
-        "--set auth.lifetime=0: auth.lifetime: expected a number > 0, got 0",
+        "--set auth.lifetime=0: auth.lifetime: expected a number in (0, 31536000], got 0",
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from harness.load.client import (
     STOPPED_BY_HARNESS,
     Request,
+    Result,
     SessionPlan,
     build_url,
     open_attempt,
@@ -142,3 +144,43 @@ def test_a_server_close_crossing_ours_is_the_servers(server: tuple[str, list[obj
     res = open_attempt(req, SessionPlan(hold=0, messages=0))  # we close at once
     assert res.observation.closed_by == "server"
     assert classify(res.observation) is Outcome.CLOSED_AUTH
+
+
+def _interrupted_after(seconds: float, req: Request, plan: SessionPlan) -> tuple[object, float]:
+    """Run the attempt, raising _Stop into it after ``seconds``; (partial result, elapsed)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Stop
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(_Stop) as info:
+            open_attempt(req, plan)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    return partial_result(info.value), time.monotonic() - t0
+
+
+def test_an_interrupted_handshake_is_excluded_and_the_interruption_goes_on(
+    server: tuple[str, list[object]],
+) -> None:
+    """Cut inside the upgrade (a 101 sent one byte a second): interrupted, not a timeout."""
+    req = Request(url=server[0] + "/drip-101", token="t", handshake_timeout=30)
+    res, elapsed = _interrupted_after(0.5, req, SessionPlan())
+    assert isinstance(res, Result) and res.observation.interrupted
+    assert classify(res.observation) is Outcome.INTERRUPTED
+    assert res.error is not None and res.error.startswith(STOPPED_BY_HARNESS)
+    assert elapsed < 2
+
+
+def test_an_interrupted_send_goes_on_at_once(server: tuple[str, list[object]]) -> None:
+    """Cut inside a send the server never reads (long send timeout): recorded as open."""
+    req = Request(url=server[0] + "/never-reads", token="t")
+    plan = SessionPlan(hold=1, messages=1, message_bytes=8 * 1024 * 1024, send_timeout=30)
+    res, elapsed = _interrupted_after(1.0, req, plan)
+    assert isinstance(res, Result) and res.observation.interrupted
+    assert classify(res.observation) is Outcome.ACCEPTED
+    assert elapsed < 3

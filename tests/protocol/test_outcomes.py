@@ -7,8 +7,14 @@ import errno
 import pytest
 
 from harness.config.scenario import TOKEN_KINDS
+from harness.protocol.frames import LIMIT_VIOLATIONS, Violation
 from harness.protocol.outcomes import (
+    ABRUPT_OUTCOMES,
+    DEADLINE_OUTCOMES,
     EXPECTED_OUTCOMES,
+    GAVE_UP_OUTCOMES,
+    VIOLATION_OUTCOMES,
+    Deadline,
     Manner,
     Observation,
     Outcome,
@@ -84,6 +90,50 @@ CASES = [
         Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=None),
         Outcome.CLOSED_OTHER,
     ),
+    # the client's deadlines: it gave up, the peer did not vanish
+    (Observation(Stage.CONNECT, gave_up=Deadline.CONNECT), Outcome.TIMEOUT_CONNECT),
+    (Observation(Stage.HANDSHAKE, gave_up=Deadline.HANDSHAKE), Outcome.TIMEOUT_HANDSHAKE),
+    (Observation(Stage.OPEN, gave_up=Deadline.SEND, closed_by="client"), Outcome.TIMEOUT_SEND),
+    (Observation(Stage.OPEN, gave_up=Deadline.REPLY, closed_by="client"), Outcome.TIMEOUT_REPLY),
+    (Observation(Stage.OPEN, gave_up=Deadline.MESSAGE), Outcome.TIMEOUT_MESSAGE),
+    (Observation(Stage.OPEN, gave_up=Deadline.SEND, timed_out=True), Outcome.TIMEOUT_SEND),
+    # the close handshake is ours, after the plan ran: still accepted
+    (
+        Observation(Stage.OPEN, gave_up=Deadline.CLOSE, closed_by="client", close_code=1000),
+        Outcome.ACCEPTED,
+    ),
+    # rules the server broke: the code it sent is kept, the rule decides
+    (
+        Observation(
+            Stage.OPEN,
+            close_frame=True,
+            closed_by="server",
+            close_code=1000,
+            violation=Violation.CLOSE_REASON_UTF8,
+        ),
+        Outcome.PROTOCOL_ERROR,
+    ),
+    (
+        Observation(
+            Stage.OPEN,
+            close_frame=True,
+            closed_by="server",
+            close_code=1005,
+            violation=Violation.CLOSE_CODE,
+        ),
+        Outcome.PROTOCOL_ERROR,
+    ),
+    (Observation(Stage.OPEN, violation=Violation.MASKED_FRAME), Outcome.PROTOCOL_ERROR),
+    (Observation(Stage.OPEN, violation=Violation.TEXT_UTF8), Outcome.PROTOCOL_ERROR),
+    (Observation(Stage.OPEN, violation=Violation.FRAME_SIZE), Outcome.LIMIT_EXCEEDED),
+    (Observation(Stage.OPEN, violation=Violation.MESSAGE_SIZE), Outcome.LIMIT_EXCEEDED),
+    (Observation(Stage.OPEN, violation=Violation.FRAGMENTS), Outcome.LIMIT_EXCEEDED),
+    (Observation(Stage.HANDSHAKE, violation=Violation.UPGRADE_SIZE), Outcome.LIMIT_EXCEEDED),
+    # a generator fault is the harness's, whatever else happened
+    (
+        Observation(Stage.OPEN, errno=errno.ENOBUFS, gave_up=Deadline.SEND),
+        Outcome.GENERATOR_FAULT,
+    ),
 ]
 
 
@@ -148,6 +198,15 @@ def test_expectation_table_covers_every_kind() -> None:
         ("expired", Outcome.REJECTED_CAPACITY, Verdict.WRONG_REJECTION),
         ("expired", Outcome.ABNORMAL_HANDSHAKE, Verdict.ABRUPT),
         ("missing", Outcome.GENERATOR_FAULT, Verdict.GENERATOR_FAULT),
+        ("valid", Outcome.TIMEOUT_SEND, Verdict.ABRUPT),
+        ("valid", Outcome.TIMEOUT_REPLY, Verdict.ABRUPT),
+        ("valid", Outcome.TIMEOUT_MESSAGE, Verdict.ABRUPT),
+        ("valid", Outcome.LIMIT_EXCEEDED, Verdict.ABRUPT),
+        ("valid", Outcome.PROTOCOL_ERROR, Verdict.ABRUPT),
+        ("expired", Outcome.TIMEOUT_SEND, Verdict.ABRUPT),
+        ("empty", Outcome.TIMEOUT_REPLY, Verdict.ABRUPT),
+        ("bad_signature", Outcome.TIMEOUT_MESSAGE, Verdict.ABRUPT),
+        ("alg_none", Outcome.LIMIT_EXCEEDED, Verdict.ABRUPT),
     ],
 )
 def test_verdict(kind: str, outcome: Outcome, expected: Verdict) -> None:
@@ -161,3 +220,29 @@ def test_manner_splits_graceful_from_abrupt() -> None:
     assert manner(Outcome.TIMEOUT_CONNECT) is Manner.ABRUPT
     assert manner(Outcome.ACCEPTED) is None
     assert manner(Outcome.GENERATOR_FAULT) is None
+
+
+def test_every_deadline_but_the_close_has_its_outcome() -> None:
+    assert set(DEADLINE_OUTCOMES) == set(Deadline) - {Deadline.CLOSE}
+    expected = {
+        Outcome.TIMEOUT_CONNECT,
+        Outcome.TIMEOUT_HANDSHAKE,
+        Outcome.TIMEOUT_SEND,
+        Outcome.TIMEOUT_REPLY,
+        Outcome.TIMEOUT_MESSAGE,
+    }
+    assert expected == GAVE_UP_OUTCOMES
+    assert Outcome.ABNORMAL_CLOSURE not in GAVE_UP_OUTCOMES  # that means the peer vanished
+
+
+def test_every_violation_has_its_outcome() -> None:
+    assert set(VIOLATION_OUTCOMES) == set(Violation)
+    for v, outcome in VIOLATION_OUTCOMES.items():
+        expected = Outcome.LIMIT_EXCEEDED if v in LIMIT_VIOLATIONS else Outcome.PROTOCOL_ERROR
+        assert outcome is expected, v
+
+
+def test_new_outcomes_are_abrupt() -> None:
+    for outcome in (*GAVE_UP_OUTCOMES, Outcome.LIMIT_EXCEEDED):
+        assert outcome in ABRUPT_OUTCOMES
+        assert manner(outcome) is Manner.ABRUPT
