@@ -106,8 +106,22 @@ class Rule:
     check: Callable[[RunView], Hit | None]
 
 
+#: Seconds before the target was seen dead from which attempts count as having met its
+#: death: the harness looks every 0.2 s, and a client sees a dead peer before it does.
+DEATH_SLACK_S = 1.0
+
+
+def died_at_s(summary: Summary) -> float:
+    """From when attempts met the target dead (s since the start; :data:`DEATH_SLACK_S`
+    before it was seen gone), infinity when it did not die."""
+    died = summary.target_died
+    return math.inf if died is None or died.at_s is None else died.at_s - DEATH_SLACK_S
+
+
 def disrupted(summary: Summary, attempts: pd.DataFrame) -> npt.NDArray[np.bool_]:
-    """Attempts that listed, or started or ended inside, a window of a disruptive fault."""
+    """Attempts that listed, or started or ended inside, a window of a disruptive fault, and
+    attempts that ended after the target died (they met a dead service: a crash, not the
+    service's way of refusing)."""
     t, end = attempts["t_s"].to_numpy(dtype=float), attempts["end_s"].to_numpy(dtype=float)
     bad = {w.label for w in summary.chaos_windows if w.disruptive}
     listed = attempts["chaos"].map(lambda v: any(str(x) in bad for x in v) if v else False)
@@ -116,6 +130,7 @@ def disrupted(summary: Summary, attempts: pd.DataFrame) -> npt.NDArray[np.bool_]
         if w.applied_s is not None and w.disruptive:
             stop = math.inf if w.reverted_s is None else w.reverted_s
             out |= (t < stop) & (end >= w.applied_s)
+    out |= end >= died_at_s(summary)
     return out
 
 
@@ -244,7 +259,8 @@ _FIX_CONFIG = (
 
 def quiet_periods(view: RunView) -> list[tuple[str, pd.DataFrame]]:
     """Valid attempts that started and ended with no fault active: before the first window,
-    and after each window from its recovery to the next window's start."""
+    and after each window from its recovery to the next window's start; never after the
+    target died (those are the crash's)."""
     starts = sorted(w.applied_s for w in view.summary.chaos_windows if w.applied_s is not None)
     periods = [("baseline", -math.inf, starts[0] if starts else math.inf)]
     for label, rec in view.summary.recovery.items():
@@ -256,8 +272,12 @@ def quiet_periods(view: RunView) -> list[tuple[str, pd.DataFrame]]:
     valid = (view.column("token_kind") == "valid").fillna(False).to_numpy(dtype=bool)
     t = view.attempts["t_s"].fillna(-math.inf)  # unknown: baseline
     end = view.attempts["end_s"].fillna(-math.inf)
+    alive = (end < died_at_s(view.summary)).to_numpy(dtype=bool)
     return [
-        (name, view.attempts[valid & no_fault & ((t >= lo) & (end < hi)).to_numpy(dtype=bool)])
+        (
+            name,
+            view.attempts[valid & no_fault & alive & ((t >= lo) & (end < hi)).to_numpy(dtype=bool)],
+        )
         for name, lo, hi in periods
     ]
 
@@ -500,6 +520,35 @@ NO_HEARTBEAT = Rule(
 )  # fmt: skip
 
 
+# --- Crash --------------------------------------------------------------------------------
+
+
+def check_target_died(view: RunView) -> Hit | None:
+    """The target process died during the run, and how many attempts met it dead."""
+    died = view.summary.target_died
+    if died is None:
+        return None
+    at = "" if died.at_s is None else f" at {died.at_s:.1f} s"
+    after = int((view.attempts["end_s"] >= died_at_s(view.summary)).sum())
+    return Hit(
+        f"the target (PID {died.pid}) died{at}: {died.how}; {after} attempts after it met a "
+        "dead service and are left out of the capacity findings"
+    )
+
+
+TARGET_DIED = Rule(
+    "target-died", "crash", "critical",
+    "The target process died during the run",
+    "The service's process ended while the load went on, and no chaos fault ended it: a "
+    "crash, not a capacity limit. What clients saw afterwards (refused, reset) says nothing "
+    "about how the service refuses when it is full.",
+    "Find the cause in the service's log (target.log for the embedded target), its exit "
+    "status or signal above, and the kernel log (an OOM kill); fix it, and supervise the "
+    "service so it restarts.",
+    check_target_died,
+)  # fmt: skip
+
+
 # --- Configuration rules ------------------------------------------------------------------
 
 
@@ -532,6 +581,7 @@ GENERATOR_FAULT = Rule(
 # --- The table and the engine ---------------------------------------------------------------
 
 RULES: tuple[Rule, ...] = (
+    TARGET_DIED,
     INVALID_TOKEN_ACCEPTED,
     STALE_TOKEN_ACCEPTED,
     VALID_REFUSED_WITHOUT_CHAOS,

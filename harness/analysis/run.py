@@ -144,6 +144,7 @@ def relative_window(w: ChaosWindow, t0: float) -> Window:
         fault=w.fault,
         kind=w.kind,
         disruptive=w.disruptive,
+        optional=w.optional,
         params=dict(w.params),
         planned_at=w.planned_at,
         planned_for=w.planned_for,

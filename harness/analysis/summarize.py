@@ -17,7 +17,7 @@ from harness.analysis.recovery import MARGIN, compute_recovery
 from harness.analysis.run import Run
 from harness.analysis.sections import kind_sections, section
 from harness.analysis.stats import ratio
-from harness.analysis.summary import Phase, Summary
+from harness.analysis.summary import Phase, Summary, TargetDied
 from harness.protocol.outcomes import Verdict
 
 
@@ -37,6 +37,15 @@ def phase_sections(run: Run) -> dict[str, Phase]:
             token_kinds=kind_sections(rows),
         )
     return out
+
+
+def target_died(run: Run) -> TargetDied | None:
+    """The target's death recorded in ``meta.json``, its time relative to the run's start."""
+    ex = run.meta.target_exit
+    if ex is None:
+        return None
+    at_s = None if run.started_at is None else ex.at - run.started_at
+    return TargetDied(at_s=at_s, pid=ex.pid, how=ex.how)
 
 
 def summarize(run: Run, *, margin: float = MARGIN) -> Summary:
@@ -62,6 +71,8 @@ def summarize(run: Run, *, margin: float = MARGIN) -> Summary:
         duration_planned_s=meta.duration_planned_s,
         complete=meta.complete and meta.ended_at is not None,
         stop_reason=meta.stop_reason,
+        interrupted_by=meta.interrupted_by,
+        target_died=target_died(run),
         generator_fault_share=ratio(total.verdict(Verdict.GENERATOR_FAULT), total.attempts),
         total=total,
         token_kinds=kind_sections(run.attempts),

@@ -19,7 +19,8 @@ Schema versions:
   attempts, as recovery and findings always did; phases carry their ``name``, recovery
   entries their ``label``; chaos windows keep their fault's ``kind`` and ``disruptive``;
   ``stop_reason`` from ``meta.json``; ``gates`` and ``passed`` are part of the type (they
-  were added beside it); ``schema_minor`` is gone.
+  were added beside it); ``schema_minor`` is gone. Later additions with defaults (readers of
+  version 2 keep working): ``interrupted_by``, ``target_died``; a window's ``optional``.
 
 A ``summary.json`` of another version is not read (:class:`SummaryVersionError`): rebuild
 it from its run directory (``harness report RUN_DIR``).
@@ -46,7 +47,7 @@ SCHEMA_VERSION = 2
 PHASE_KINDS: tuple[str, ...] = ("baseline", "during", "after")
 
 #: Types of finding: whose problem it is.
-FINDING_TYPES: tuple[str, ...] = ("token", "resource", "connection", "configuration")
+FINDING_TYPES: tuple[str, ...] = ("token", "resource", "connection", "crash", "configuration")
 
 #: How a window's recovery ended (see :mod:`harness.analysis.recovery`).
 RECOVERED = "recovered"
@@ -142,6 +143,8 @@ class Window:
         kind: the fault's kind (cpu, memory, connections, network, process).
         disruptive: the fault cuts or delays clients itself (network, process faults), so the
             abrupt outcomes it causes are not the service's doing.
+        optional: the scenario let the run go on without it (a failed optional window does
+            not fail the run).
         params: the fault's parameters, as scheduled.
         planned_at: when it was scheduled to start (s).
         planned_for: how long it was scheduled for (s); None: to the end of the run.
@@ -155,6 +158,7 @@ class Window:
     fault: str = ""
     kind: str = ""
     disruptive: bool = False
+    optional: bool = False
     params: Mapping[str, Any] = field(default_factory=dict)
     planned_at: float | None = None
     planned_for: float | None = None
@@ -297,6 +301,21 @@ class GateResult:
 
 
 @dataclass(frozen=True)
+class TargetDied:
+    """The target process died during the run, and no chaos fault killed it.
+
+    Attributes:
+        at_s: when the harness saw it gone (s); every attempt after it met a dead service.
+        pid: the process.
+        how: how it ended, e.g. "killed by SIGKILL", "exited with status 1".
+    """
+
+    at_s: float | None
+    pid: int
+    how: str
+
+
+@dataclass(frozen=True)
 class Summary:
     """What happened in a run: per token kind, per chaos phase, recovery, findings and gates.
 
@@ -311,6 +330,10 @@ class Summary:
         duration_planned_s: the planned duration (s).
         complete: the planned duration ran to its end.
         stop_reason: why the load stopped (e.g. planned duration, SIGTERM); None: unknown.
+        interrupted_by: what cut the run short (a signal, Locust's shutdown); None: nothing
+            did, or the run was killed before it could say (then ended_at is None).
+        target_died: the target process died during the run (not by chaos); None: it did not
+            (or nothing watched it: an external target without a PID).
         generator_fault_share: generator_fault / attempts over all kinds (0..1); None: no
             attempts.
         total: all attempts.
@@ -333,6 +356,8 @@ class Summary:
     duration_planned_s: float | None = None
     complete: bool = False
     stop_reason: str | None = None
+    interrupted_by: str | None = None
+    target_died: TargetDied | None = None
     generator_fault_share: float | None = None
     total: Section = field(default_factory=Section)
     token_kinds: Mapping[str, Section] = field(default_factory=dict)

@@ -3,11 +3,15 @@
 Not to be confused with :class:`harness.protocol.outcomes.Verdict`, what one attempt's
 outcome means for its token kind: this module judges the run. In order, the first that holds:
 
-1. ``interrupted``: the load was stopped before its planned end (a signal, a user's stop);
+1. ``interrupted``: the load was stopped before its planned end (a signal, a user's stop),
+   or the run was killed (no end recorded);
 2. ``untrusted``: more than half of the attempts (:data:`GENERATOR_FAULT_DOMINATES`) failed
    inside the load generator itself: the results say nothing about the target;
-3. ``gate_failed``: at least one gate failed;
-4. ``pass``: every gate passed (trivially when there are none).
+3. ``chaos_failed``: a chaos window that was not ``optional`` could not be applied: the run
+   did not test what the scenario asks;
+4. ``target_died``: the target process died during the run (not by chaos);
+5. ``gate_failed``: at least one gate failed;
+6. ``pass``: every gate passed (trivially when there are none).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class RunVerdict(StrEnum):
     GATE_FAILED = "gate_failed"
     UNTRUSTED = "untrusted"  # the load generator's own faults dominate (> 50 % of attempts)
     INTERRUPTED = "interrupted"
+    CHAOS_FAILED = "chaos_failed"  # a non-optional fault could not be applied
+    TARGET_DIED = "target_died"  # the target's process died during the run
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,15 @@ def judge_run(
     Args:
         summary: the run's summary (its ``generator_fault_share`` is read).
         gate_results: the gates' results (e.g. ``summary.gates``).
-        interrupted_by: what stopped the load early (``"SIGTERM"``, ``"SIGINT"``, ``"the web
-            UI"``); None when it ran as planned.
+        interrupted_by: what stopped the load early (``"SIGTERM"``, ``"SIGINT"``); None: what
+            the summary says (its ``interrupted_by``; a run that started and has no end
+            recorded was killed).
     """
-    if interrupted_by:
-        return Verdict(RunVerdict.INTERRUPTED, f"run stopped early by {interrupted_by}")
+    why = interrupted_by or summary.interrupted_by
+    if why is None and summary.started_at is not None and summary.ended_at is None:
+        why = "a kill: the run has no end recorded (its report covers what was written)"
+    if why:
+        return Verdict(RunVerdict.INTERRUPTED, f"run stopped early by {why}")
     share = summary.generator_fault_share or 0.0
     if share > GENERATOR_FAULT_DOMINATES:
         return Verdict(
@@ -64,7 +74,20 @@ def judge_run(
             f"{share:.0%} of attempts failed inside the load generator itself "
             "(e.g. out of file descriptors): the results say nothing about the target",
         )
+    unapplied = [w for w in summary.chaos_windows if w.status == "failed" and not w.optional]
+    if unapplied:
+        return Verdict(
+            RunVerdict.CHAOS_FAILED,
+            "the chaos plan did not run: "
+            + "; ".join(f"{w.label} failed ({w.error or 'no reason recorded'})" for w in unapplied)
+            + " (mark a window optional: true to run without it)",
+        )
     failed = [g for g in gate_results if not g.passed]
+    died = summary.target_died
+    if died is not None:
+        at = "" if died.at_s is None else f" at {died.at_s:.1f} s"
+        gates = f"; {len(failed)} of {len(gate_results)} gates failed" if failed else ""
+        return Verdict(RunVerdict.TARGET_DIED, f"the target died{at} ({died.how}){gates}")
     if failed:
         return Verdict(
             RunVerdict.GATE_FAILED,

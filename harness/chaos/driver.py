@@ -78,6 +78,7 @@ class Driver:
                 fault=w.fault.name,
                 kind=w.fault.kind,
                 disruptive=w.fault.disruptive,
+                optional=w.optional,
                 params=w.params,
                 planned_at=w.at,
                 planned_for=w.duration,

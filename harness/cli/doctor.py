@@ -50,6 +50,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="claims template as JSON (default %(default)s)",
     )
     p.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        metavar="N",
+        help="token-kind probes at once (default %(default)s; keep it under the service's "
+        "per-client connection limit)",
+    )
+    p.add_argument(
         "--ramp",
         type=int,
         default=50,
@@ -133,6 +141,15 @@ def options_from_args(args: argparse.Namespace) -> Any:
         raise HarnessError("--heartbeat: expected (0, 120] s; --timeout: expected (0, 60] s")
     from harness.load.doctor import DoctorOptions
 
+    if not 1 <= args.concurrency <= 64:
+        raise HarnessError(f"--concurrency: expected an integer in [1, 64], got {args.concurrency}")
     return DoctorOptions(
-        args.url, secret, auth, args.ramp, args.timeout, args.out, heartbeat_s=args.heartbeat
+        args.url,
+        secret,
+        auth,
+        args.ramp,
+        args.timeout,
+        args.out,
+        heartbeat_s=args.heartbeat,
+        concurrency=args.concurrency,
     )

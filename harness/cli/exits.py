@@ -5,13 +5,15 @@ code   meaning
 =====  ==================================================================================
 0      every gate passed (``run``, ``report``, the Locust route); no regression
        (``compare``); no high or critical finding (``doctor``); a valid file (``validate``)
-1      a gate failed (the terminal, ``summary.json`` and ``index.html`` name it); a
-       regression (``compare``); a high or critical finding (``doctor``)
+1      a gate failed (the terminal, ``summary.json`` and ``index.html`` name it), or the
+       target died during the run; a regression (``compare``); a high or critical finding
+       (``doctor``)
 2      the harness could not run: a bad scenario or flag (the message names file, line and
-       key), a target that did not start, or a run whose attempts failed mostly inside the
-       load generator itself (out of file descriptors, ports): its results say nothing
-       about the target
-130    stopped by Ctrl-C or SIGTERM; the report of what ran is still written
+       key), a target that did not start, a chaos fault that is not ``optional`` and could
+       not be applied, or a run whose attempts failed mostly inside the load generator
+       itself (out of file descriptors, ports): its results say nothing about the target
+130    stopped by Ctrl-C or SIGTERM, or killed (``harness report`` of a run with no end
+       recorded); the report of what ran is still written
 =====  ==================================================================================
 """
 
@@ -21,7 +23,7 @@ import sys
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from harness.analysis.verdict import RunVerdict
+from harness.analysis.verdict import RunVerdict, Verdict
 
 if TYPE_CHECKING:  # the lifecycle imports Locust; this module must not (harness report)
     from harness.load.lifecycle import RunOutcome
@@ -40,6 +42,8 @@ VERDICT_CODES: dict[RunVerdict, ExitCode] = {
     RunVerdict.GATE_FAILED: ExitCode.FAILED,
     RunVerdict.UNTRUSTED: ExitCode.CANNOT_RUN,
     RunVerdict.INTERRUPTED: ExitCode.INTERRUPTED,
+    RunVerdict.CHAOS_FAILED: ExitCode.CANNOT_RUN,
+    RunVerdict.TARGET_DIED: ExitCode.FAILED,
 }
 
 #: The word a verdict line starts with, per exit code.
@@ -58,6 +62,15 @@ def run_exit_code(outcome: RunOutcome) -> ExitCode:
     return VERDICT_CODES[outcome.verdict.kind]
 
 
+def print_verdict(verdict: Verdict) -> ExitCode:
+    """Print ``PASS: ...`` (stdout) or ``FAIL: ...`` / ``ERROR: ...`` / ``INTERRUPTED: ...``
+    (stderr); return the verdict's exit code."""
+    code = VERDICT_CODES[verdict.kind]
+    stream = sys.stdout if code is ExitCode.PASS else sys.stderr
+    print(f"{VERDICT_WORDS[code]}: {verdict.message}", file=stream, flush=True)
+    return code
+
+
 def print_error(message: str) -> None:
     """``harness: error: <message>`` on stderr: a user mistake or the harness's own failure,
     never a traceback."""
@@ -72,6 +85,5 @@ def report_run(environment: Any, outcome: RunOutcome) -> None:
     """
     code = run_exit_code(outcome)
     if outcome.verdict is not None:
-        stream = sys.stdout if code is ExitCode.PASS else sys.stderr
-        print(f"{VERDICT_WORDS[code]}: {outcome.verdict.message}", file=stream, flush=True)
+        print_verdict(outcome.verdict)
     environment.process_exit_code = int(code)

@@ -15,7 +15,9 @@ examples:
   harness report reports/20261201-120000-smoke-ab12
   harness report reports/$(ls -t reports | head -1)     the newest run
 
-exit codes: 0 every gate passed, 1 a gate failed, 2 not a readable run directory
+exit codes: as for the run: 0 every gate passed, 1 a gate failed or the target died,
+  2 not a readable run directory (or the run's chaos plan or load generator failed),
+  130 the run was cut short by a signal or killed (no end recorded)
 """
 
 
@@ -32,7 +34,8 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
-    from harness.cli.exits import ExitCode
+    from harness.analysis.verdict import judge_run
+    from harness.cli.exits import print_verdict
     from harness.render.report import build_report
     from harness.render.terminal import format_terminal_summary
     from harness.rundir.layout import RunDir
@@ -41,4 +44,4 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     report = build_report(run.path)
     print(format_terminal_summary(report.summary, report.gate_results))
     print(f"report: {report.paths.index_html.resolve().as_uri()}")
-    return int(ExitCode.PASS if report.passed else ExitCode.FAILED)
+    return int(print_verdict(judge_run(report.summary, report.gate_results)))

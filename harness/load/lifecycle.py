@@ -27,9 +27,12 @@ from __future__ import annotations
 import gevent
 import gevent.greenlet
 
+import html
+import signal
+import sys
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,12 +47,14 @@ from harness.load.probe import Probe
 from harness.load.progress import progress_line
 from harness.load.recorder import RunRecorder
 from harness.load.user import UserConfig, configure_users
+from harness.load.watchdog import TargetWatch
+from harness.processes import refusal
 from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES
 from harness.protocol.tokens import new_secret
 from harness.redact import redact
 from harness.render.report import build_report
 from harness.render.terminal import format_terminal_summary
-from harness.rundir.layout import RunDir, new_run_id, write_json_atomic
+from harness.rundir.layout import RunDir, new_run_id, write_json_atomic, write_text_atomic
 from harness.rundir.meta import RunMeta
 from harness.target.process import TargetProcess, start_target
 
@@ -146,7 +151,7 @@ class RunEngine:
             run.start()
         except HarnessError as exc:
             configure_users(environment.user_classes, None)
-            self.say(f"harness: error: {exc}")
+            print(f"harness: error: {exc}", file=sys.stderr, flush=True)
             self._finished(environment, RunOutcome(None, error=str(exc), run_dir=run.abandon()))
             stop_load(environment)
             return
@@ -162,7 +167,8 @@ class RunEngine:
         if run is None:
             return
         run.interrupt("shutdown (SIGTERM or Ctrl-C)")
-        environment.runner.stop()  # stops the users first, then fires test_stop
+        with deferred_signals(self.say):
+            environment.runner.stop()  # stops the users first, then fires test_stop
 
     def _finished(self, environment: Any, outcome: RunOutcome) -> None:
         self.outcomes.append(outcome)
@@ -181,6 +187,23 @@ class RunEngine:
         gevent.spawn(environment.runner.quit)
 
 
+@contextmanager
+def deferred_signals(say: Say) -> Iterator[None]:
+    """While a stopped run is being finished (records, faults, report), a further Ctrl-C or
+    SIGTERM only says so: the finishing goes on (Locust's own handlers would abort it)."""
+
+    def notice(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        say(f"harness: {name} again: still stopping, the report comes next")
+
+    old = {sig: signal.signal(sig, notice) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def is_headless(environment: Any) -> bool:
     """True when no web UI keeps the process alive after a test (library mode, --headless)."""
     opts = getattr(environment, "parsed_options", None)
@@ -195,23 +218,49 @@ def stop_load(environment: Any) -> None:
 
 
 def external_pid(scenario: Scenario) -> int | None:
-    """The PID of an external target, from ``target.pid`` or ``target.pid_file``.
+    """The PID of an external target, from ``target.pid`` or ``target.pid_file``, checked
+    to be one the harness may act on (:func:`harness.processes.refusal`).
 
     Raises:
-        HarnessError: the PID file cannot be read or holds no PID.
+        HarnessError: the PID file cannot be read or holds no PID, or the PID is refused
+            (PID 1, the harness's own, an ancestor, its session, another user's).
     """
     t = scenario.target
+    key = "target.pid"
     if t.pid is not None:
-        return t.pid
-    if t.pid_file is None:
+        pid = t.pid
+    elif t.pid_file is None:
         return None
-    path = Path(t.pid_file)
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError) as exc:
-        raise HarnessError(
-            f"{scenario.source}: target.pid_file: cannot read a PID from {path}: {exc}"
-        ) from None
+    else:
+        key, path = "target.pid_file", Path(t.pid_file)
+        try:
+            pid = int(path.read_bytes()[:32].decode("ascii", "replace").strip())
+        except (OSError, ValueError) as exc:
+            raise HarnessError(
+                f"{scenario.source}: target.pid_file: cannot read a PID from {path}: {exc}"
+            ) from None
+    reason = refusal(pid)
+    if reason is not None:
+        raise HarnessError(f"{scenario.source}: {key}: {reason}")
+    return pid
+
+
+#: The page that stands in for the report until it is built (a second Ctrl-C may stop that).
+PLACEHOLDER = """<!doctype html>
+<meta charset="utf-8"><title>report of {run_id}: not built yet</title>
+<h1>The report of {run_id} is not built yet</h1>
+<p>The run ended and its records are complete; building the report was still going on or
+was interrupted. Rebuild it from the run directory:</p>
+<pre>harness report {path}</pre>
+"""
+
+
+def write_report_placeholder(run_dir: RunDir) -> None:
+    """Put a page that says how to rebuild the report where ``index.html`` goes."""
+    page = PLACEHOLDER.format(
+        run_id=html.escape(run_dir.run_id), path=html.escape(str(run_dir.path))
+    )
+    write_text_atomic(run_dir.index, page)
 
 
 @dataclass
@@ -225,6 +274,7 @@ class ActiveRun:
     complete: bool = False
     session: chaos.ChaosSession | None = None
     probe: Probe | None = None
+    watch: TargetWatch | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
     _monitor: gevent.Greenlet | None = None
     _t0: float = 0.0
@@ -255,6 +305,8 @@ class ActiveRun:
             url, pid = self._start_target(stack, secret)
             if pid is not None:
                 self.meta.target_pid = pid
+                if self.watch is None:
+                    self.watch = TargetWatch(pid)
                 self.probe = Probe(pid, self.run_dir.path).start()
                 stack.callback(self.probe.stop)
             if self.engine.windows:
@@ -315,6 +367,7 @@ class ActiveRun:
             algorithm=s.auth.algorithm,
         )
         stack.callback(target.stop)
+        self.watch = TargetWatch(target.pid, target.popen)
         return target.url, target.pid
 
     def _start_chaos(self, stack: ExitStack, url: str, pid: int | None, secret: str) -> str:
@@ -371,6 +424,7 @@ class ActiveRun:
         while True:
             elapsed = self._elapsed()
             self._follow_chaos()
+            self._check_target()
             if elapsed >= planned:
                 if self.stop_reason is None:
                     self.stop_reason, self.complete = PLANNED_END, True
@@ -380,6 +434,24 @@ class ActiveRun:
                 self.engine.say(self._progress())
                 next_line += every
             gevent.sleep(min(MONITOR_TICK_S, max(0.0, planned - elapsed)))
+
+    def _check_target(self) -> None:
+        """Record the target's death (once), unless a process fault of the plan caused it."""
+        if self.watch is None:
+            return
+        expected = self.session is not None and any(
+            w.kind == "process" and w.has_span and w.end_t is None
+            for w in self.session.timeline.windows()
+        )
+        death = self.watch.check(expected=expected)
+        if death is None:
+            return
+        self.meta.target_exit = death
+        self.meta.write(self.run_dir.path)
+        self.engine.say(
+            f"[{self._elapsed():5.0f}s] target: PID {death.pid} died ({death.how}); the load"
+            " goes on against a dead service, and the report will say so"
+        )
 
     def _follow_chaos(self) -> None:
         """Report the driver's new timeline events; follow a restarted target."""
@@ -391,6 +463,8 @@ class ActiveRun:
             if kind == "target_pid":
                 if self.probe is not None:
                     self.probe.retarget(int(ev["pid"]))
+                if self.watch is not None:
+                    self.watch.follow(int(ev["pid"]))
                 say(f"{at} chaos: target restarted as PID {ev['pid']}")
             elif kind != "applying":  # "applied" (or "failed") follows
                 params = ", ".join(f"{k}={v}" for k, v in (ev.get("params") or {}).items())
@@ -418,11 +492,13 @@ class ActiveRun:
         self.meta.ended_at = time.time()
         self.meta.complete = self.complete
         self.meta.stop_reason = self.stop_reason
+        self.meta.interrupted_by = self.interrupted_by
         self.meta.attempts = self.recorder.total
         self.meta.write(self.run_dir.path)
         if self.recorder.dropped:
             say(f"harness: {self.recorder.dropped} records came after the run ended (not kept)")
         say("building the report")
+        write_report_placeholder(self.run_dir)
         report = build_report(self.run_dir.path, self.engine.plan.scenario.gates)
         say("")
         say(format_terminal_summary(report.summary, report.gate_results))

@@ -5,6 +5,7 @@ The driver appends one event per line, flushed at once::
     {"t": epoch s, "event": "applying" | "applied" | "reverted" | "failed" | "skipped"
                             | "target_pid",
      "label": "cpu_quota#1", "fault": "cpu_quota", "kind": "cpu", "disruptive": false,
+     "optional": false,
      "params": {...}, "planned_at": s, "planned_for": s | null, "error": str | null,
      "pid": int}                                   # target_pid events only
 
@@ -71,6 +72,7 @@ class ChaosWindow:
     Attributes:
         label: unique per window, ``<fault>#<n>``.
         fault: the fault's registered name; ``kind`` its kind; ``disruptive`` see above.
+        optional: the scenario allowed the run to go on without it (``optional: true``).
         params: the fault's parameters.
         planned_at, planned_for: as scheduled, seconds since the run's start
             (``planned_for`` None: to the end of the run).
@@ -83,6 +85,7 @@ class ChaosWindow:
     fault: str = ""
     kind: str = ""
     disruptive: bool = False
+    optional: bool = False
     params: Mapping[str, Any] = field(default_factory=dict)
     planned_at: float | None = None
     planned_for: float | None = None
@@ -123,7 +126,7 @@ class _Fold:
         self.errors: list[str] = []
 
     def add(self, ev: Mapping[str, Any]) -> None:
-        for key in ("fault", "kind", "disruptive", "planned_at", "planned_for"):
+        for key in ("fault", "kind", "disruptive", "optional", "planned_at", "planned_for"):
             if self.info.get(key) is None and ev.get(key) is not None:
                 self.info[key] = ev[key]
         if not self.info.get("params") and isinstance(ev.get("params"), dict):
@@ -150,6 +153,7 @@ class _Fold:
             fault=str(self.info.get("fault") or ""),
             kind=kind,
             disruptive=bool(disruptive) if disruptive is not None else kind in DISRUPTIVE_KINDS,
+            optional=self.info.get("optional") is True,
             params=dict(self.info.get("params") or {}),
             planned_at=finite(self.info.get("planned_at")),
             planned_for=finite(self.info.get("planned_for")),

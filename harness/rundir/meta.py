@@ -13,8 +13,11 @@ Shape (``schema_version`` 1)::
       "duration_planned_s": s | null,
       "complete": bool,                  # the planned duration ran to its end
       "stop_reason": str | null,         # why the load stopped, e.g. "planned duration", "SIGTERM"
+      "interrupted_by": str | null,      # a signal or shutdown cut the run (exit 130)
       "target_url": str | null, "target_pid": int | null,
       "attempts": int | null,            # records written
+      "target_exit": {"at": epoch s, "pid": int, "how": str} | null,
+                                         # the target died during the run (not by chaos)
       "versions": {package: version}, "machine": {"platform": str, "cpus": int}
     }
 
@@ -68,6 +71,22 @@ def machine() -> dict[str, Any]:
     return {"platform": platform.platform(), "cpus": os.cpu_count() or 0}
 
 
+@dataclass(frozen=True)
+class TargetExit:
+    """The target process died during the run (and no chaos fault killed it).
+
+    Attributes:
+        at: when the harness saw it gone (epoch s).
+        pid: the process.
+        how: e.g. ``"killed by SIGKILL"``, ``"exited with status 1"``, ``"gone (not a child
+            of the harness: exit status unknown)"``.
+    """
+
+    at: float
+    pid: int
+    how: str
+
+
 @dataclass
 class RunMeta:
     """The content of ``meta.json`` (see the module docstring for every key)."""
@@ -82,9 +101,11 @@ class RunMeta:
     duration_planned_s: float | None = None
     complete: bool = False
     stop_reason: str | None = None
+    interrupted_by: str | None = None
     target_url: str | None = None
     target_pid: int | None = None
     attempts: int | None = None
+    target_exit: TargetExit | None = None
     versions: dict[str, str] = field(default_factory=versions)
     machine: dict[str, Any] = field(default_factory=machine)
     schema_version: int = META_SCHEMA_VERSION
@@ -108,9 +129,10 @@ class RunMeta:
             kw[key] = None if value is None else int(value)
         for key in ("run_id", "scenario", "route", "command"):
             kw[key] = str(kw.get(key) or "")
-        for key in ("scenario_file", "stop_reason", "target_url"):
+        for key in ("scenario_file", "stop_reason", "interrupted_by", "target_url"):
             kw[key] = None if kw.get(key) is None else str(kw[key])
         kw["complete"] = kw.get("complete") is True
+        kw["target_exit"] = _target_exit(kw.get("target_exit"))
         given = kw.get("versions")
         kw["versions"] = (
             {str(k): str(v) for k, v in given.items()} if isinstance(given, dict) else {}
@@ -119,6 +141,15 @@ class RunMeta:
         version = finite(kw.get("schema_version"))
         kw["schema_version"] = META_SCHEMA_VERSION if version is None else int(version)
         return cls(**kw)
+
+
+def _target_exit(raw: Any) -> TargetExit | None:
+    if not isinstance(raw, dict):
+        return None
+    at, pid = finite(raw.get("at")), finite(raw.get("pid"))
+    if at is None or pid is None:
+        return None
+    return TargetExit(at=at, pid=int(pid), how=str(raw.get("how") or "gone"))
 
 
 def read_meta(run_dir: Path) -> RunMeta:

@@ -82,3 +82,35 @@ def test_bad_url_and_missing_secret_exit_2(tmp_path: Path) -> None:
     run = run_cli("doctor", "ws://127.0.0.1:1/ws", "--secret-env", "NOPE_NOT_SET", out_dir=tmp_path)
     assert run.code == 2 and "no signing secret: set env:NOPE_NOT_SET" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.fixture
+def small_target(tmp_path: Path) -> Iterator[TargetProcess]:
+    """A service that takes 6 connections at once (as a per-client limit would)."""
+    opts = EmbeddedTarget(max_connections=6, ping_interval=1.0)
+    with start_target(opts, secret=SECRET, log_path=tmp_path / "target.log") as t:
+        yield t
+
+
+def test_doctor_paces_its_token_probes_under_a_small_connection_limit(
+    small_target: TargetProcess, tmp_path: Path
+) -> None:
+    """Four token probes at once plus the heartbeat's connection stay under a limit of 6:
+    no capacity refusal outside the ramp, so no finding blames the service for the doctor."""
+    code, out, summary = doctor(small_target, tmp_path, "--heartbeat", "2")
+    assert code == 0, out
+    base = summary["phases"]["baseline"]["total"]  # type: ignore[index]
+    assert "rejected_capacity" not in base["outcomes"]
+    valid = summary["phases"]["baseline"]["token_kinds"]["valid"]  # type: ignore[index]
+    assert valid["verdicts"]["ok"] == valid["counted"] > 0
+    serious = [f for f in summary["findings"] if f["severity"] in ("high", "critical")]  # type: ignore[index, union-attr]
+    assert serious == []
+
+
+def test_doctor_concurrency_is_checked(tmp_path: Path) -> None:
+    run = run_cli(
+        "doctor", "ws://127.0.0.1:1/ws", "--concurrency", "0", out_dir=tmp_path,
+        env={"HARNESS_JWT_SECRET": SECRET},
+    )  # fmt: skip
+    assert run.code == 2
+    assert "harness: error: --concurrency: expected an integer in [1, 64], got 0" in run.stderr

@@ -372,8 +372,11 @@ def test_killed_run_produces_every_output_and_says_it_was_cut_short(
     # `harness report RUN_DIR` rebuilds from the directory alone and says so too.
     monkeypatch.setattr(build, "write_charts", lambda *args, **kwargs: [])  # drawn above
     (run_dir / "index.html").unlink()
-    assert cli_main(["report", str(run_dir)]) == 0  # no gates: nothing failed
-    printed = capsys.readouterr().out
+    # killed (no end recorded): never a silent PASS, although no gate failed
+    assert cli_main(["report", str(run_dir)]) == 130
+    captured = capsys.readouterr()
+    printed = captured.out
     assert printed.splitlines()[0].endswith(" - CUT SHORT")
     assert "WARNING: The run was cut short (no end time was recorded" in printed
+    assert "INTERRUPTED: run stopped early by a kill: the run has no end recorded" in captured.err
     assert (run_dir / "index.html").is_file()
