@@ -7,6 +7,10 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# The default suite runs on two pytest-xdist workers (most tests wait on real servers and
+# Locust runs); tests that apply chaos run one after another on one of them (tests/conftest.py).
+# PYTEST_PARALLEL= runs it in one process.
+PYTEST_PARALLEL ?= -n 2 --dist loadgroup
 
 .PHONY: demo install install-test system-deps test lint test-slow clean
 
@@ -50,7 +54,7 @@ system-deps:
 	fi
 
 test: lint system-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-slow: install-test
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)

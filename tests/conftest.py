@@ -69,3 +69,20 @@ def run_cli(
 @pytest.fixture
 def cli() -> Any:
     return run_cli
+
+
+#: Tests that apply chaos to processes, cgroups, rlimits or nftables, or check that none is
+#: left behind: with ``pytest -n 2 --dist loadgroup`` (``make test``) they all run one after
+#: another on one worker, so a check for leftovers never sees the other worker's faults.
+SERIAL_PATHS: tuple[str, ...] = (
+    "tests/chaos/",
+    "tests/cli/test_blame.py",
+    "tests/analysis/test_findings_e2e.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+        if path.startswith(SERIAL_PATHS):
+            item.add_marker(pytest.mark.xdist_group("serial"))

@@ -25,6 +25,7 @@ After the 101 (correct):
                            reasons over 123 bytes
   /no-close-reply          echo, but never answer the client's close frame
   /ping-flood[/<s>]        pings as fast as the client answers them, for <s> seconds [1]
+  /engine-io               an Engine.IO OPEN packet (a Socket.IO server), then wait for close
 After the 101 (broken):
   /open-drop               FIN without a close frame
   /reset-mid-frame         half a frame, then RST
@@ -67,6 +68,10 @@ from contextlib import contextmanager
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MIB = 1024 * 1024
 FLOOD_AHEAD = 2048  # pings /ping-flood sends ahead of the pongs it has read
+#: The Engine.IO v4 OPEN packet a Socket.IO server sends as its first WebSocket message.
+ENGINE_IO_OPEN = (
+    b'0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'
+)
 
 
 def _accept_key(key: str) -> str:
@@ -234,6 +239,10 @@ class _Handler(socketserver.BaseRequestHandler):
         }
         if kind in bad:
             sock.sendall(bad[kind])
+            self._await_close(sock)
+            return
+        if kind == "engine-io":  # what a Socket.IO server sends first on its WebSocket transport
+            sock.sendall(_frame(0x1, ENGINE_IO_OPEN))
             self._await_close(sock)
             return
         if kind == "many-fragments":

@@ -282,12 +282,25 @@ def quiet_periods(view: RunView) -> list[tuple[str, pd.DataFrame]]:
     ]
 
 
+def not_capacity(summary: Summary) -> frozenset[str]:
+    """Refusals that say nothing about capacity: a wrong path, a dead upstream (502/504), and
+    503 when no valid token was ever accepted (a proxy with nothing behind it, not a full
+    service)."""
+    valid = valid_section(summary.token_kinds)
+    never = valid is not None and valid.counted and not valid.outcomes.get(Outcome.ACCEPTED.value)
+    return UPSTREAM_DOWN_OUTCOMES | NOT_FOUND_OUTCOMES | (_CAPACITY if never else frozenset())
+
+
 def check_valid_refused_without_chaos(view: RunView) -> Hit | None:
-    """Valid tokens refused or dropped beyond :data:`QUIET_REFUSED_MAX_SHARE` with no fault on."""
+    """Valid tokens refused or dropped beyond :data:`QUIET_REFUSED_MAX_SHARE` with no fault on
+    (refusals :func:`not_capacity` explains are ``wrong-path``'s and ``upstream-down``'s)."""
     parts, auth, total = [], 0, 0
+    explained = not_capacity(view.summary)
     for name, rows in quiet_periods(view):
         verdict = rows["verdict"].astype("string")
-        bad = rows[verdict.isin([Verdict.VALID_REFUSED.value, Verdict.ABRUPT.value]).fillna(False)]
+        refused = verdict.isin([Verdict.VALID_REFUSED.value, Verdict.ABRUPT.value]).fillna(False)
+        other = ~rows["outcome"].astype("string").isin(explained).fillna(False)
+        bad = rows[refused & other]
         counted = int((~verdict.isin(NOT_COUNTED)).fillna(True).sum())
         if not counted or len(bad) / counted <= QUIET_REFUSED_MAX_SHARE:
             continue
@@ -489,8 +502,11 @@ CLOSE_WITHOUT_CODE = Rule(
     check_close_without_code,
 )  # fmt: skip
 
-#: Seconds open after which a connection should have seen a server ping.
-LONG_OPEN_S = 10.0
+#: Seconds open after which a connection should have seen a server ping: the longest
+#: interval a service plausibly uses (Socket.IO 25 s, common proxies' idle cut 30-60 s, the
+#: 20-30 s this rule recommends). A shorter session without a ping proves nothing: a 12 s
+#: hold against a service pinging every 20 s would see none.
+LONG_OPEN_S = 30.0
 #: Fewest such connections before a missing heartbeat is reported.
 MIN_LONG_CONNECTIONS = 5
 
@@ -507,7 +523,8 @@ def check_no_heartbeat(view: RunView) -> Hit | None:
     longest = float(pd.to_numeric(long["open_s"], errors="coerce").max())
     return Hit(
         f"{len(long)} accepted connections stayed open >= {LONG_OPEN_S:g} s "
-        f"(longest {longest:.1f} s); none saw a server ping"
+        f"(longest {longest:.1f} s); none saw a server ping (only sessions held longer than "
+        f"the {LONG_OPEN_S:g} s a service could plausibly wait between pings are judged)"
     )
 
 
@@ -551,6 +568,98 @@ TARGET_DIED = Rule(
 
 # --- Configuration rules ------------------------------------------------------------------
 
+NOT_FOUND_OUTCOMES = frozenset({Outcome.REJECTED_NOT_FOUND.value})
+UPSTREAM_DOWN_OUTCOMES = frozenset({Outcome.REJECTED_UPSTREAM.value})
+_CAPACITY = frozenset({Outcome.REJECTED_CAPACITY.value})
+#: Share of the counted attempts refused as not found (0..1) from which the path is wrong.
+WRONG_PATH_MIN_SHARE = 0.5
+#: Fewest attempts of a kind of refusal before ``wrong-path`` or ``upstream-down`` speaks.
+MIN_CONFIG_REFUSALS = 5
+
+
+def statuses_of(view: RunView, outcomes: frozenset[str]) -> str:
+    """The HTTP statuses of the attempts that ended in ``outcomes``, as ``404 x12, 410 x1``."""
+    hit = view.column("outcome").isin(outcomes).fillna(False)
+    status = pd.to_numeric(view.attempts["http_status"][hit], errors="coerce").dropna()
+    counts = status.astype(int).astype(str).value_counts()
+    return ", ".join(f"{k!s} x{int(v)}" for k, v in counts.items())
+
+
+def check_wrong_path(view: RunView) -> Hit | None:
+    """Most counted attempts (:data:`WRONG_PATH_MIN_SHARE`) answered 404/410 at the upgrade."""
+    total = view.summary.total
+    n = sum(total.outcomes.get(o, 0) for o in NOT_FOUND_OUTCOMES)
+    if n < MIN_CONFIG_REFUSALS or n < WRONG_PATH_MIN_SHARE * total.counted:
+        return None
+    return Hit(
+        f"{n} of {total.counted} attempts ({percent(n, total.counted)}) were answered "
+        f"{statuses_of(view, NOT_FOUND_OUTCOMES)} at the upgrade (rejected_not_found)"
+    )
+
+
+WRONG_PATH = Rule(
+    "wrong-path", "configuration", "critical",
+    "The URL path has no WebSocket endpoint: check the URL path",
+    "The service (or a proxy in front of it) answered the upgrade with 404/410 Not Found: "
+    "the scenario points at a path nothing serves. This is the scenario's error, not the "
+    "service's capacity; the other results say little until it is fixed.",
+    "Check the path in target.url (e.g. /ws, /socket.io/?EIO=4&transport=websocket for "
+    "Socket.IO, a prefix a proxy adds or strips) against the service's routes.",
+    check_wrong_path,
+)  # fmt: skip
+
+
+def check_protocol_mismatch(view: RunView) -> Hit | None:
+    """Attempts whose server spoke another protocol (``protocol_mismatch``: Engine.IO)."""
+    total = view.summary.total
+    n = total.outcomes.get(Outcome.PROTOCOL_MISMATCH.value, 0)
+    if not n:
+        return None
+    return Hit(
+        f"{n} of {total.attempts} attempts ({percent(n, total.attempts)}) met a server whose "
+        'first message was an Engine.IO OPEN packet (0{"sid": ...}); they are left out of '
+        "the rates and of the token findings"
+    )
+
+
+PROTOCOL_MISMATCH = Rule(
+    "protocol-mismatch", "configuration", "critical",
+    "Configuration error: the service speaks Engine.IO/Socket.IO, not plain WebSocket",
+    "The upgrade succeeded, but the server talks Engine.IO (Socket.IO) over it: a plain "
+    "WebSocket client's sessions there say nothing about its auth (an Engine.IO server may "
+    "check the token only in the Socket.IO CONNECT packet), so they are not counted.",
+    "Set target.protocol: socketio in the scenario (and the Socket.IO path, "
+    "/socket.io/?EIO=4&transport=websocket), or point target.url at the plain WebSocket "
+    "endpoint.",
+    check_protocol_mismatch,
+)  # fmt: skip
+
+
+def check_upstream_down(view: RunView) -> Hit | None:
+    """502/504 at the upgrade, or 503 from a run where no valid token was ever accepted."""
+    total = view.summary.total
+    explained = not_capacity(view.summary) - NOT_FOUND_OUTCOMES
+    n = sum(total.outcomes.get(o, 0) for o in explained)
+    if n < MIN_CONFIG_REFUSALS:
+        return None
+    tail = "; no valid token was ever accepted" if explained >= _CAPACITY else ""
+    return Hit(
+        f"{n} of {total.counted} attempts ({percent(n, total.counted)}) were answered "
+        f"{statuses_of(view, explained)} at the upgrade{tail}"
+    )
+
+
+UPSTREAM_DOWN = Rule(
+    "upstream-down", "crash", "high",
+    "The service behind the proxy is down or unreachable",
+    "A gateway answered for the service: 502/504 say the proxy could not reach it, and "
+    "503 with not one session ever accepted says nothing behind the proxy is serving. The "
+    "service is down or misrouted, not full: sizing it will not help.",
+    "Check that the service behind the proxy runs and that the proxy's upstream (host, "
+    "port, health check) points at it; then run again.",
+    check_upstream_down,
+)  # fmt: skip
+
 
 def check_generator_fault(view: RunView) -> Hit | None:
     """Attempts that failed inside the load generator, with their most frequent errors."""
@@ -578,10 +687,117 @@ GENERATOR_FAULT = Rule(
 )  # fmt: skip
 
 
+#: Reconnects after a restart bunched beyond this peak-to-mean ratio (see
+#: :func:`harness.analysis.sessions.peak_to_mean`) are a stampede: jittered ones give 1.5-2.5.
+STAMPEDE_PEAK_TO_MEAN = 5.0
+
+
+def check_reconnect_stampede(view: RunView) -> Hit | None:
+    """Restarts after which the reconnects bunched beyond :data:`STAMPEDE_PEAK_TO_MEAN`."""
+    sessions = view.summary.sessions
+    if sessions is None:
+        return None
+    parts = [
+        f"after {r.label} {r.reconnect_attempts} reconnects of {r.lost} sessions came in bursts "
+        f"{r.peak_to_mean:.1f}x their mean rate (the busiest bin over the mean, stated limit "
+        f"{STAMPEDE_PEAK_TO_MEAN:g})"
+        for r in sessions.restarts.values()
+        if r.peak_to_mean is not None and r.peak_to_mean > STAMPEDE_PEAK_TO_MEAN
+    ]
+    return Hit("; ".join(parts)) if parts else None
+
+
+RECONNECT_STAMPEDE = Rule(
+    "reconnect-stampede", "connection", "medium",
+    "Clients reconnect in a stampede after a restart",
+    "Every client retries after the same delay, so a restarted service meets all of them in "
+    "the same instant: the burst can push it back over its capacity, and again at each retry.",
+    "Add jitter to the clients' reconnect delay (full or equal jitter, or socket.io-client's "
+    "randomizationFactor), and have the service refuse gracefully (503 with Retry-After, "
+    "1013) while it warms up.",
+    check_reconnect_stampede,
+)  # fmt: skip
+
+
+def check_login_breaks(view: RunView) -> Hit | None:
+    """Valid-token sessions whose last attempt was an auth rejection, or that gave up."""
+    sessions = view.summary.sessions
+    if sessions is None or not (sessions.auth_failed or sessions.gave_up):
+        return None
+    parts = []
+    if sessions.auth_failed:
+        parts.append(
+            f"{sessions.auth_failed} of {sessions.sessions} sessions with a valid token ended "
+            "in an auth rejection"
+        )
+    if sessions.gave_up:
+        parts.append(f"{sessions.gave_up} sessions gave up after their last reconnect failed")
+    return Hit("; ".join(parts))
+
+
+LOGIN_BREAKS = Rule(
+    "sessions-lost", "token", "high",
+    "Users lost their session: a front end would send them back to login",
+    "A client that reconnects with the token it holds was refused it, or ran out of "
+    "reconnect attempts: in a real front end its user sees a login screen or an error.",
+    "Accept a still-valid token on reconnect (no validity state tied to the old "
+    "connection), and keep the service reachable through restarts (graceful refusals, "
+    "a shorter restart, enough reconnect attempts on the client).",
+    check_login_breaks,
+)  # fmt: skip
+
+
+def check_session_outlives_token(view: RunView) -> Hit | None:
+    """Connections kept open past their token's expiry, none closed at it."""
+    s = view.summary.sessions
+    if s is None or not s.expired_open or s.closed_at_expiry or s.kept_past_expiry_s is None:
+        return None
+    return Hit(
+        f"{s.expired_open} connections were open when their token expired and the server "
+        f"closed none of them at the expiry (one stayed open {s.kept_past_expiry_s:.1f} s "
+        "past it)"
+    )
+
+
+SESSION_OUTLIVES_TOKEN = Rule(
+    "session-outlives-token", "token", "low",
+    "Sessions stay open after their token expired",
+    "The service checks the token only at the handshake: a connection keeps its rights "
+    "after the token's exp (a revoked or expired user stays connected). This may be by "
+    "design; then it is worth knowing how long sessions live.",
+    "Close connections at their token's exp (4401 or 1008 with a reason) or ask the client "
+    "to refresh in-band; bound session length.",
+    check_session_outlives_token,
+)  # fmt: skip
+
+
+def check_token_refresh_failed(view: RunView) -> Hit | None:
+    """Reconnects with a freshly minted token that the service refused."""
+    s = view.summary.sessions
+    if s is None or not s.refreshed or s.refreshed_accepted == s.refreshed:
+        return None
+    refused = s.refreshed - s.refreshed_accepted
+    return Hit(f"{refused} of {s.refreshed} reconnects with a refreshed token were not accepted")
+
+
+TOKEN_REFRESH_FAILED = Rule(
+    "token-refresh-failed", "token", "high",
+    "A refreshed token did not get the session back",
+    "After its token expired the client minted a new one and reconnected, and was still "
+    "refused: users whose tokens are refreshed lose their session anyway.",
+    "Check that the service accepts a new token for a user it knew (no stale per-user "
+    "state, no cached rejection).",
+    check_token_refresh_failed,
+)  # fmt: skip
+
+
 # --- The table and the engine ---------------------------------------------------------------
 
 RULES: tuple[Rule, ...] = (
     TARGET_DIED,
+    WRONG_PATH,
+    PROTOCOL_MISMATCH,
+    UPSTREAM_DOWN,
     INVALID_TOKEN_ACCEPTED,
     STALE_TOKEN_ACCEPTED,
     VALID_REFUSED_WITHOUT_CHAOS,
@@ -592,6 +808,10 @@ RULES: tuple[Rule, ...] = (
     SLOW_RECOVERY,
     GENERATOR_FAULT,
     HANDSHAKE_LATENCY,
+    RECONNECT_STAMPEDE,
+    LOGIN_BREAKS,
+    SESSION_OUTLIVES_TOKEN,
+    TOKEN_REFRESH_FAILED,
 )
 assert all(r.type in FINDING_TYPES and r.severity in SEVERITIES for r in RULES)
 assert len({r.id for r in RULES}) == len(RULES), "rule ids must be unique"

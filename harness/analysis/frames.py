@@ -34,6 +34,7 @@ ATTEMPT_TEXT_COLUMNS: tuple[str, ...] = (
     "violation",
     "error",
     "load_stage",
+    "session",
 )
 
 #: Integer columns of attempts (nullable ``Int64``).
@@ -47,6 +48,7 @@ ATTEMPT_INT_COLUMNS: tuple[str, ...] = (
     "msgs_recv",
     "msgs_unmatched",
     "pings",
+    "session_attempt",
 )
 
 #: Float columns of attempts (``float64``, missing values are NaN): epoch seconds
@@ -55,9 +57,13 @@ ATTEMPT_FLOAT_COLUMNS: tuple[str, ...] = (
     "t_start",
     "connect_ms",
     "handshake_ms",
+    "tls_ms",
     "open_s",
     "rtt_ms_avg",
     "rtt_ms_max",
+    "reconnect_delay_s",
+    "t_end",
+    "token_exp",
 )
 
 #: Columns of ``samples.jsonl``: ``t`` epoch seconds, CPU percent (one core = 100),

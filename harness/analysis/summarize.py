@@ -2,8 +2,9 @@
 :class:`~harness.analysis.summary.Summary` out.
 
 Totals and token kinds (:mod:`harness.analysis.sections`), chaos windows and phases (from
-the run, computed once on load), recovery per window (:mod:`harness.analysis.recovery`) and
-findings (:mod:`harness.analysis.findings`). Gates are evaluated after it, on the summary
+the run, computed once on load), recovery per window (:mod:`harness.analysis.recovery`),
+sessions and reconnects (:mod:`harness.analysis.sessions`) and findings
+(:mod:`harness.analysis.findings`). Gates are evaluated after it, on the summary
 (:func:`harness.analysis.gates.with_gates`).
 """
 
@@ -16,6 +17,7 @@ from harness.analysis.phases import phase_kind, phase_labels
 from harness.analysis.recovery import MARGIN, compute_recovery
 from harness.analysis.run import Run
 from harness.analysis.sections import kind_sections, section
+from harness.analysis.sessions import compute_sessions
 from harness.analysis.stats import ratio
 from harness.analysis.summary import Phase, Summary, TargetDied
 from harness.protocol.outcomes import Verdict
@@ -79,6 +81,7 @@ def summarize(run: Run, *, margin: float = MARGIN) -> Summary:
         chaos_windows=run.windows,
         phases=phase_sections(run),
         recovery=compute_recovery(run, margin=margin),
+        sessions=compute_sessions(run),
     )
     findings = compute_findings(summary, run)
     return replace(summary, findings=findings, findings_by_severity=findings_by_severity(findings))

@@ -20,7 +20,8 @@ Schema versions:
   entries their ``label``; chaos windows keep their fault's ``kind`` and ``disruptive``;
   ``stop_reason`` from ``meta.json``; ``gates`` and ``passed`` are part of the type (they
   were added beside it); ``schema_minor`` is gone. Later additions with defaults (readers of
-  version 2 keep working): ``interrupted_by``, ``target_died``; a window's ``optional``.
+  version 2 keep working): ``interrupted_by``, ``target_died``; a window's ``optional``;
+  ``sessions``.
 
 A ``summary.json`` of another version is not read (:class:`SummaryVersionError`): rebuild
 it from its run directory (``harness report RUN_DIR``).
@@ -316,6 +317,93 @@ class TargetDied:
 
 
 @dataclass(frozen=True)
+class RestartReconnects:
+    """How sessions came back after one restart or kill of the target (a process window).
+
+    Attributes:
+        label: the chaos window's label.
+        applied_s: when the window started (s).
+        lost: sessions whose connection was lost or refused around the window and that
+            tried to reconnect.
+        reconnected: of those, sessions that had it back before the run ended.
+        full_reconnection_s: from the window's start until the last of them was back (s);
+            None: some never were.
+        reconnect_attempts: reconnects made from the window's start until then (to the
+            run's end when some never were back).
+        peak_to_mean: of the reconnects from the window's start until 95 % of the sessions
+            were back, the busiest bin over the mean per bin (bins of
+            0.1 s or wider, 5 reconnects each if spread evenly; about 1.5-2.5: spread; high: a
+            stampede); None: too few to tell.
+    """
+
+    label: str
+    applied_s: float | None = None
+    lost: int = 0
+    reconnected: int = 0
+    full_reconnection_s: float | None = None
+    reconnect_attempts: int = 0
+    peak_to_mean: float | None = None
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Sessions and their reconnects (see :mod:`harness.analysis.sessions`).
+
+    A session is a user's logical connection: its first attempt and every reconnect with the
+    same token (``load.reconnect``). An outage is a stretch of a session without a connection:
+    from the end of the attempt that was lost or refused to the opening of the next accepted
+    attempt of the session (a reconnect), or to the session's end (lost).
+
+    Attributes:
+        policy: none, fixed or exponential.
+        preset: the preset the policy came from; None: none.
+        sessions: sessions with at least one attempt.
+        reconnects: attempts that were reconnects (not a session's first).
+        reconnects_per_session: reconnects / sessions; None: no session.
+        max_reconnects: the most reconnects one session made.
+        outages: stretches without a connection that the policy tried to bridge.
+        reconnected: outages that ended with a reconnect accepted.
+        time_to_reconnect_p50_s: the median outage that ended with a reconnect (s).
+        time_to_reconnect_p95_s: its 95th percentile (s).
+        time_to_reconnect_max_s: the longest (s).
+        gave_up: sessions that ended after max_attempts reconnects in a row failed.
+        auth_failed: valid-token sessions whose last attempt was an auth rejection: a front
+            end would send its user back to login.
+        restarts: the reconnects after each restart or kill of the target, by window label.
+        expired_open: connections whose token expired while they were open.
+        closed_at_expiry: of those, connections the server closed within 2 s of the expiry.
+        kept_past_expiry_s: the longest any of the others stayed open past it (s); None: none.
+        stale_reconnects: reconnects that sent the session's expired token again.
+        stale_accepted: of those, reconnects the server let in (the WebSocket opened and
+            was not closed for its token).
+        refreshed: reconnects with a token minted anew (``load.reconnect.refresh``).
+        refreshed_accepted: of those, reconnects the server let in.
+    """
+
+    policy: str = "none"
+    preset: str | None = None
+    sessions: int = 0
+    reconnects: int = 0
+    reconnects_per_session: float | None = None
+    max_reconnects: int = 0
+    outages: int = 0
+    reconnected: int = 0
+    time_to_reconnect_p50_s: float | None = None
+    time_to_reconnect_p95_s: float | None = None
+    time_to_reconnect_max_s: float | None = None
+    gave_up: int = 0
+    auth_failed: int = 0
+    restarts: Mapping[str, RestartReconnects] = field(default_factory=dict)
+    expired_open: int = 0
+    closed_at_expiry: int = 0
+    kept_past_expiry_s: float | None = None
+    stale_reconnects: int = 0
+    stale_accepted: int = 0
+    refreshed: int = 0
+    refreshed_accepted: int = 0
+
+
+@dataclass(frozen=True)
 class Summary:
     """What happened in a run: per token kind, per chaos phase, recovery, findings and gates.
 
@@ -341,6 +429,7 @@ class Summary:
         chaos_windows: every scheduled chaos window, in time order.
         phases: every phase, in time order, by name.
         recovery: recovery after each chaos window, by label, in the windows' order.
+        sessions: sessions and reconnects; None: the scenario does not reconnect.
         findings: the findings, most severe first, then by id.
         findings_by_severity: how many findings of each severity, critical first.
         gates: the gates' results, in the scenario's order (none until evaluated).
@@ -364,6 +453,7 @@ class Summary:
     chaos_windows: tuple[Window, ...] = ()
     phases: Mapping[str, Phase] = field(default_factory=dict)
     recovery: Mapping[str, Recovery] = field(default_factory=dict)
+    sessions: Sessions | None = None
     findings: tuple[Finding, ...] = ()
     findings_by_severity: Mapping[str, int] = field(
         default_factory=lambda: dict.fromkeys(reversed(SEVERITIES), 0)

@@ -136,6 +136,18 @@ def verdict_rates_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
     return counts[order].astype(float) / tl.width_s
 
 
+def reconnect_rate_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.Series[float] | None:
+    """Reconnects (attempts after a session's first) per second per bin; None: none made."""
+    if "session_attempt" not in attempts.columns:
+        return None
+    again = pd.to_numeric(attempts["session_attempt"], errors="coerce").fillna(0) > 0
+    if not again.any():
+        return None
+    rows = binned(attempts[again], tl)
+    counts = rows.groupby("bin").size().reindex(tl.bins, fill_value=0)
+    return counts.astype(float) / tl.width_s
+
+
 def samples_relative(samples: pd.DataFrame) -> pd.DataFrame:
     """The samples with numeric float columns (``t_s``: seconds since the run's start)."""
     out = samples.copy()

@@ -144,6 +144,7 @@ def _make_restart(driver: Driver, ctx: ChaosContext) -> Any:
     def restart() -> int:
         if spec["kind"] == "embedded":
             from harness.config.scenario import EmbeddedTarget
+            from harness.target.certs import RunCerts
             from harness.target.process import start_target
 
             opts = EmbeddedTarget(
@@ -157,6 +158,7 @@ def _make_restart(driver: Driver, ctx: ChaosContext) -> Any:
                 query_param=spec["query_param"],
                 algorithm=spec["algorithm"],
                 port=spec["port"],
+                certs=RunCerts.at(Path(spec["tls_dir"])) if spec.get("tls_dir") else None,
             )
             driver.restarted.append(target)
             return int(target.pid)

@@ -22,6 +22,7 @@ from harness.config.scenario import ChaosEntry, Scenario
 from harness.errors import HarnessError
 from harness.rundir.chaos_log import ChaosFollower
 from harness.rundir.layout import CHAOS, CHAOS_DRIVER_LOG, CHAOS_PLAN, CHAOS_READY, TARGET_LOG
+from harness.target.certs import CERT_DIR
 
 READY_TIMEOUT_S = 20.0  # seconds for the driver (and its proxy) to come up
 STOP_TIMEOUT_S = 30.0  # seconds for the driver to revert everything and exit
@@ -242,4 +243,6 @@ def embedded_restart_spec(scenario: Scenario, port: int, log_path: Path) -> dict
         "algorithm": scenario.auth.algorithm,
         "port": port,
         "log_path": str(log_path),
+        # the run's certificate (harness.target.certs), served again after a restart
+        "tls_dir": str(log_path.parent / CERT_DIR) if scenario.target.embedded.tls else None,
     }

@@ -161,6 +161,8 @@ MAX_CONNECTIONS = 100_000  # the embedded target's connection limit
 MAX_RSS_MB = 1 << 20  # MB: the embedded target's memory threshold (1 TiB)
 MAX_PID = 1 << 22  # Linux's largest pid_max
 MAX_HOSTS = 256  # entries of target.allow_hosts
+MAX_RECONNECTS = 1_000_000  # load.reconnect.max_attempts: reconnects per lost connection
+MAX_BACKOFF_FACTOR = 100  # load.reconnect.factor
 
 
 SHARE = Check("a number in [0, 1]", NUM, lambda v: 0 <= v <= 1)
@@ -175,9 +177,30 @@ SPAWN_RATE = bounded("number", 0, MAX_SPAWN_RATE, low_open=True)
 DURATION = bounded("number", 0, MAX_DURATION, low_open=True)
 TIMEOUT = bounded("number", 0, MAX_TIMEOUT, low_open=True)
 DEFECT = one_of(sc.DEFECTS)
-CLOSE_CODE = Check("an integer in [4000, 4999]", (int,), lambda v: 4000 <= v <= 4999)
+#: Close codes a server may send (RFC 6455 section 7.4); harness.protocol.frames holds the same
+#: rule for frames, but config sits below protocol, so the set is spelt here too.
+_WIRE_STANDARD_CODES = frozenset(range(1000, 1004)) | frozenset(range(1007, 1015))
+CLOSE_CODE = Check(
+    "a close code a server may send (1000-1003, 1007-1014, 3000-4999)",
+    (int,),
+    lambda v: v in _WIRE_STANDARD_CODES or 3000 <= v <= 4999,
+)
+HTTP_STATUS = Check("an HTTP status in [200, 599]", (int,), lambda v: 200 <= v <= 599)
 KEY = Check("a scalar key", (object, bool))  # any constructed scalar
 JSON_SCALAR = Check("a string, number, boolean or null", (str, int, float, bool, type(None)))
 VARIABLE_NAME = Check("a variable name", (str,), re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch)
 PATH = Check("a path", (str,), bool)
 HEADER_NAME = Check("a header name", (str,), re.compile(r"[!#$%&'*+.^_`|~\w-]+").fullmatch)
+#: an HTTP auth scheme (a token, RFC 9110 section 11.1), or "" for the bare token
+SCHEME = Check(
+    "a scheme name or an empty string", (str,), re.compile(r"[!#$%&'*+.^_`|~\w-]*").fullmatch
+)
+COOKIE_NAME = HEADER_NAME  # a cookie name is a token too (RFC 6265 section 4.1.1)
+MAX_TEMPLATE_CHARS = 4096  # auth.subprotocol, auth.first_message.template
+TOKEN_TEMPLATE = Check(
+    f'a string holding "{{token}}" once, at most {MAX_TEMPLATE_CHARS} characters, one line',
+    (str,),
+    lambda v: (
+        v.count("{token}") == 1 and len(v) <= MAX_TEMPLATE_CHARS and not {"\r", "\n"} & set(v)
+    ),
+)

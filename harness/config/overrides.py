@@ -77,7 +77,12 @@ def apply_overrides(
         url = checked_flag("--target-url", URL, target_url)
         if why := host_refusal(url, target.allow_hosts):
             raise HarnessError(f"--target-url: {why}")
-        target = sc.Target(url=url, close_codes=target.close_codes, allow_hosts=target.allow_hosts)
+        target = sc.Target(
+            url=url,
+            close_codes=target.close_codes,
+            http_statuses=target.http_statuses,
+            allow_hosts=target.allow_hosts,
+        )
     if defects:
         if target.embedded is None:
             msg = f"only the embedded target has defects; this scenario targets {target.url}"

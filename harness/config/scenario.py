@@ -34,7 +34,7 @@ TOKEN_KINDS: tuple[str, ...] = (
     "expired_reused",
 )
 
-#: What a target's private close code (4000-4999) can mean in ``target.close_codes``.
+#: What a target's close code (standard or 3000-4999) can mean in ``target.close_codes``.
 APP_CLOSE_CLASSES: tuple[str, ...] = (
     "auth",
     "capacity",
@@ -44,8 +44,13 @@ APP_CLOSE_CLASSES: tuple[str, ...] = (
     "try_again",
 )
 
+#: What a refused upgrade's HTTP status can mean in ``target.http_statuses``: a refusal of the
+#: token, a full service, a wrong path (config error), a dead service behind a proxy, or none
+#: of these. A closed set: findings tell these apart, so a new class needs a new diagnosis.
+HTTP_STATUS_CLASSES: tuple[str, ...] = ("auth", "capacity", "not_found", "upstream", "other")
+
 #: Where the token goes.
-PLACEMENTS: tuple[str, ...] = ("query", "header")
+PLACEMENTS: tuple[str, ...] = ("query", "header", "cookie", "subprotocol", "first_message")
 
 #: How the embedded target refuses: at the upgrade (HTTP status) or by closing after it.
 REJECTION_MODES: tuple[str, ...] = ("upgrade", "close")
@@ -57,6 +62,13 @@ GATE_OPS: tuple[str, ...] = ("<", "<=", ">", ">=", "==", "!=")
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
 HS_ALGORITHMS: tuple[str, ...] = ("HS256", "HS384", "HS512")
+
+#: How a user reconnects after it lost its connection (``load.reconnect.policy``).
+RECONNECT_POLICIES: tuple[str, ...] = ("none", "fixed", "exponential")
+#: How a reconnect delay is spread (``load.reconnect.jitter``): ``full`` draws from
+#: [0, d], ``equal`` from [d/2, d], ``randomized`` from d +- ``randomization`` * d
+#: (socket.io-client's ``randomizationFactor``).
+JITTERS: tuple[str, ...] = ("none", "full", "equal", "randomized")
 
 
 def _frozen(d: Mapping[Any, Any] | None = None) -> Mapping[Any, Any]:
@@ -78,6 +90,19 @@ class EmbeddedTarget:
     defects: tuple[str, ...] = ()  # names from DEFECTS
     drop_probability: float = 0.3  # share of connections dropped by drop-before-handshake
     cache_ttl: float = 60.0  # seconds a validity cache entry lives (cache-past-expiry)
+    #: where the token is looked for: "first_message" waits for the auth message, any other
+    #: placement finds it in the handshake (all of them are tried); None: auth.placement
+    placement: str | None = None
+    #: serve wss:// with a certificate made for the run (its CA is given to the users)
+    tls: bool = False
+
+
+@dataclass(frozen=True)
+class Tls:
+    """How a user's wss:// service is verified (``target.tls``; the embedded one is known)."""
+
+    ca_file: str | None = None  # PEM file of the CAs to trust (None: the system's), absolute
+    insecure: bool = False  # no certificate verification at all (a warning when the run starts)
 
 
 @dataclass(frozen=True)
@@ -87,8 +112,10 @@ class Target:
     url: str | None = None  # ws:// or wss://; None means embedded
     embedded: EmbeddedTarget | None = None
     path: str = "/ws"  # path used on the embedded target
-    #: meaning of private close codes 4000-4999 (auth, capacity, policy, ...)
+    #: meaning of close codes, private or standard (auth, capacity, policy, ...)
     close_codes: Mapping[int, str] = field(default_factory=_frozen)
+    #: meaning of HTTP statuses of a refused upgrade (auth, capacity, not_found, ...)
+    http_statuses: Mapping[int, str] = field(default_factory=_frozen)
     #: hosts (names or IP addresses, lowercase) this scenario may load beyond loopback
     allow_hosts: tuple[str, ...] = ()
     # An external target's process, for chaos (the embedded target's is known):
@@ -96,6 +123,7 @@ class Target:
     pid_file: str | None = None  # a file holding its PID (read when chaos starts)
     cgroup: str | None = None  # an existing cgroup directory it runs in
     restart_command: str | None = None  # command line that (re)starts it (no shell)
+    tls: Tls = field(default_factory=Tls)  # verification of a wss:// url target
 
     @property
     def is_embedded(self) -> bool:
@@ -119,6 +147,18 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class FirstMessage:
+    """The auth message of placement ``first_message``: sent right after the open, and the
+    attempt is accepted only when a server message whose JSON ``ack_field`` equals
+    ``ack_value`` arrives within ``timeout`` seconds."""
+
+    template: str = '{"type":"auth","token":"{token}"}'  # "{token}" substituted
+    ack_field: str = "type"  # top-level field of the server's JSON ack
+    ack_value: str = "auth_ok"  # its value (compared as text)
+    timeout: float = 5.0  # seconds for the ack
+
+
+@dataclass(frozen=True)
 class Auth:
     """How tokens are minted and where they go."""
 
@@ -127,9 +167,14 @@ class Auth:
     #: claims template; "{user}" and "{attempt}" in string values are substituted
     claims: Mapping[str, Any] = field(default_factory=lambda: _frozen({"sub": "user-{user}"}))
     lifetime: float = 300.0  # seconds a valid token lives
-    placement: str = "query"  # "query" or "header"
+    placement: str = "query"  # one of PLACEMENTS
     query_param: str = "token"  # name of the query parameter
-    header: str = "Authorization"  # header name; the value is "Bearer <token>"
+    header: str = "Authorization"  # header name; the value is "<scheme> <token>"
+    scheme: str = "Bearer"  # header scheme; "" sends the bare token
+    cookie: str = "token"  # cookie name (placement cookie)
+    #: Sec-WebSocket-Protocol value offered, "{token}" substituted (placement subprotocol)
+    subprotocol: str = "{token}"
+    first_message: FirstMessage = field(default_factory=lambda: FirstMessage())
 
 
 @dataclass(frozen=True)
@@ -168,6 +213,72 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Reconnect:
+    """How a user's session reconnects after it lost its connection, as real clients do.
+
+    A session is a user's logical connection: its first attempt and every reconnect, all with
+    the same token. After an attempt that did not end as a completed session (refused, dropped,
+    closed by the server, timed out), the session waits the policy's delay and tries again, up
+    to ``max_attempts`` reconnects; a session that ran its plan ends, and the user starts a new
+    one after ``load.session.wait``. Presets (``RECONNECT_PRESETS``) fill these fields as named
+    clients do.
+    """
+
+    policy: str = "none"  # one of RECONNECT_POLICIES
+    delay: float = 1.0  # seconds before the first reconnect (fixed: before each one)
+    factor: float = 2.0  # exponential: each delay is the previous one times this
+    cap: float = 30.0  # exponential: no delay longer than this (seconds)
+    max_attempts: int = 0  # reconnects per lost connection; 0: until the run ends
+    jitter: str = "none"  # one of JITTERS
+    randomization: float = 0.5  # jitter randomized: the share a delay may move either way
+    after_server_close: bool = True  # reconnect after the server closed with 1000 (a disconnect)
+    after_auth_failure: bool = False  # reconnect after an auth rejection (with the same token)
+    #: mint a new token for a reconnect when the one the session holds has expired (else the
+    #: stale token is sent again, and recorded as kind expired_reused)
+    refresh: bool = False
+    preset: str = ""  # the preset these settings came from ("" when none)
+
+    @property
+    def enabled(self) -> bool:
+        return self.policy != "none"
+
+
+#: Reconnect presets, named after the clients whose behaviour they copy.
+RECONNECT_PRESETS: Mapping[str, Reconnect] = MappingProxyType(
+    {
+        # socket.io-client's defaults: reconnectionDelay 1000, reconnectionDelayMax 5000,
+        # randomizationFactor 0.5, reconnectionAttempts Infinity; a server disconnect
+        # ("io server disconnect") and a refused CONNECT are not retried.
+        "socketio-client": Reconnect(
+            policy="exponential",
+            delay=1.0,
+            factor=2.0,
+            cap=5.0,
+            max_attempts=0,
+            jitter="randomized",
+            randomization=0.5,
+            after_server_close=False,
+            after_auth_failure=False,
+            preset="socketio-client",
+        ),
+        # A typical hand-written front end: 1 s doubling to 30 s, 5 tries, no jitter, no
+        # reconnect after a server disconnect, back to login after an auth failure.
+        "front-end": Reconnect(
+            policy="exponential",
+            delay=1.0,
+            factor=2.0,
+            cap=30.0,
+            max_attempts=5,
+            jitter="none",
+            after_server_close=False,
+            after_auth_failure=False,
+            preset="front-end",
+        ),
+    }
+)
+
+
+@dataclass(frozen=True)
 class Load:
     users: int = 10
     spawn_rate: float = 10.0  # users started per second
@@ -177,6 +288,7 @@ class Load:
     session: Session = field(default_factory=Session)
     timeouts: Timeouts = field(default_factory=Timeouts)
     limits: Limits = field(default_factory=Limits)
+    reconnect: Reconnect = field(default_factory=Reconnect)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ read. :data:`TOP` is the whole file (``docs/scenario.md`` documents every key).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import Field, fields, replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -23,11 +25,14 @@ from harness.config import scenario as sc
 from harness.config.checks import (
     BOOL,
     CLOSE_CODE,
+    COOKIE_NAME,
     DEFECT,
     DURATION,
     HEADER_NAME,
     HOST,
+    HTTP_STATUS,
     JSON_SCALAR,
+    MAX_BACKOFF_FACTOR,
     MAX_CONNECTIONS,
     MAX_DURATION,
     MAX_FRAGMENTS,
@@ -37,16 +42,19 @@ from harness.config.checks import (
     MAX_MESSAGE_BYTES,
     MAX_MESSAGES,
     MAX_PID,
+    MAX_RECONNECTS,
     MAX_RSS_MB,
     MAX_TIMEOUT,
     MAX_WEIGHT,
     NAME,
     NUM,
     NUMBER,
+    SCHEME,
     SHARE,
     SPAWN_RATE,
     TEXT,
     TIMEOUT,
+    TOKEN_TEMPLATE,
     URL,
     USERS,
     VARIABLE_NAME,
@@ -58,13 +66,16 @@ from harness.config.checks import (
     show,
 )
 from harness.config.faults import FAULT_SPECS, fmt_num, param_bounds, param_is_integer
+from harness.config.files import Unreadable, read_limited
 from harness.config.metrics import GATE_METRICS, GateMetric
 from harness.config.nodes import NodeReader, Table, is_null, join, section
 
 #: Claims the token minter sets per token kind; a fixed value would break the kinds.
 TIME_CLAIMS: frozenset[str] = frozenset({"exp", "nbf", "iat"})
 #: Target keys that only an external (``url``) target takes.
-EXTERNAL_ONLY: tuple[str, ...] = ("pid", "pid_file", "cgroup", "restart_command")
+EXTERNAL_ONLY: tuple[str, ...] = ("pid", "pid_file", "cgroup", "restart_command", "tls")
+#: The largest ``target.tls.ca_file``, in bytes (a CA bundle of the system is about 200 KiB).
+MAX_CA_FILE_BYTES = 1 << 20
 MAX_CLAIM_DEPTH = 32  # nesting limit of claim values, below auth.claims
 
 # --- target -----------------------------------------------------------------------------
@@ -114,6 +125,36 @@ def _close_codes(r: NodeReader, key: str, node: Node) -> Mapping[int, str]:
                     raise r.error(join(key, k), str(e)) from None
                 out[code] = r.value(join(key, k), v_node, classes)
     return MappingProxyType(out)
+
+
+def _http_statuses(r: NodeReader, key: str, node: Node) -> Mapping[int, str]:
+    classes, out = one_of(sc.HTTP_STATUS_CLASSES), {}
+    with r.whole():
+        for k, v_node in r.mapping(key, node, None).items():
+            with r.each():
+                try:
+                    status = HTTP_STATUS(k)
+                except Invalid as e:
+                    raise r.error(join(key, k), str(e)) from None
+                out[status] = r.value(join(key, k), v_node, classes)
+    return MappingProxyType(out)
+
+
+def _tls(r: NodeReader, key: str, node: Node) -> sc.Tls:
+    """``target.tls``; a ``ca_file`` (relative: to the scenario file's folder) is read now,
+    with a limit, so a missing file, a directory or a FIFO is an error naming the key."""
+    v = r.fields(key, node, _TLS)
+    if v.get("ca_file") is not None:
+        if v.get("insecure"):
+            raise r.error(key, "expected at most one of ca_file, insecure: true, got both", node)
+        p = Path(v["ca_file"]).expanduser()
+        p = p if p.is_absolute() else Path(r.source).parent / p
+        try:
+            read_limited(p, MAX_CA_FILE_BYTES)
+        except Unreadable as e:
+            raise r.error(f"{key}.ca_file", f"cannot read {p}: {e.reason}") from None
+        v["ca_file"] = os.path.abspath(p)
+    return sc.Tls(**v)
 
 
 def _target(r: NodeReader, key: str, node: Node) -> sc.Target:
@@ -319,6 +360,23 @@ def _load(r: NodeReader, key: str, node: Node) -> sc.Load:
     return load
 
 
+def _reconnect(r: NodeReader, key: str, node: Node) -> sc.Reconnect:
+    """``load.reconnect``: a policy or preset name, or a mapping (``preset`` first, then the
+    keys that override it)."""
+    names = (*sc.RECONNECT_POLICIES, *sc.RECONNECT_PRESETS)
+    if isinstance(node, ScalarNode) and not is_null(node):
+        name = r.value(key, node, one_of(names))
+        return sc.RECONNECT_PRESETS.get(name) or sc.Reconnect(policy=name)
+    v = r.fields(key, node, _RECONNECT)
+    preset = v.pop("preset", None)
+    base = sc.RECONNECT_PRESETS[preset] if preset else sc.Reconnect()
+    if preset and "policy" not in v:
+        v["policy"] = base.policy
+    elif "policy" not in v:
+        raise r.error(f"{key}.policy", f"required key missing (one of {', '.join(names)})", node)
+    return replace(base, **v)
+
+
 # --- gates ------------------------------------------------------------------------------
 
 _UNIT_NOTE = {
@@ -385,6 +443,11 @@ _WEIGHT = bounded("number", 0, MAX_WEIGHT)
 _WAIT = bounded("number", 0, MAX_TIMEOUT)
 
 _EMBEDDED: Table = {
+    "placement": Check(  # null (the default): follows auth.placement
+        f"one of {', '.join(sc.PLACEMENTS)}, or null",
+        (str, type(None)),
+        lambda v: v is None or v in sc.PLACEMENTS,
+    ),
     "rejection": one_of(sc.REJECTION_MODES),
     "capacity_rejection": one_of(sc.REJECTION_MODES),
     "max_connections": bounded("integer", 1, MAX_CONNECTIONS),
@@ -396,19 +459,32 @@ _EMBEDDED: Table = {
     "defects": _defects,
     "drop_probability": SHARE,
     "cache_ttl": DURATION,
+    "tls": BOOL,
 }
 _TARGET: Table = {
     "embedded": _embedded,
     "url": URL,
     "path": Check("a path starting with '/'", (str,), lambda v: v.startswith("/")),
     "close_codes": _close_codes,
+    "http_statuses": _http_statuses,
     "allow_hosts": _allow_hosts,
     "pid": bounded("integer", 1, MAX_PID),
     "pid_file": NAME,
     "cgroup": NAME,
     "restart_command": NAME,
+    "tls": _tls,
+}
+_TLS: Table = {
+    "ca_file": Check("a path, or null", (str, type(None)), lambda v: v is None or bool(v)),
+    "insecure": BOOL,
 }
 _SECRET: Table = {"env": VARIABLE_NAME, "file": NAME}
+_FIRST_MESSAGE: Table = {
+    "template": TOKEN_TEMPLATE,
+    "ack_field": NAME,
+    "ack_value": TEXT,
+    "timeout": TIMEOUT,
+}
 _AUTH: Table = {
     "secret": _secret,
     "algorithm": one_of(sc.HS_ALGORITHMS),
@@ -417,6 +493,10 @@ _AUTH: Table = {
     "placement": one_of(sc.PLACEMENTS),
     "query_param": NAME,
     "header": HEADER_NAME,
+    "scheme": SCHEME,
+    "cookie": COOKIE_NAME,
+    "subprotocol": TOKEN_TEMPLATE,
+    "first_message": section(sc.FirstMessage, _FIRST_MESSAGE),
 }
 _SESSION: Table = {
     "hold": bounded("number", 0, MAX_DURATION),
@@ -432,6 +512,19 @@ _LIMITS: Table = {
     "max_message_bytes": bounded("integer", 1, MAX_LIMIT_BYTES),
     "max_fragments": bounded("integer", 1, MAX_FRAGMENTS),
 }
+_RECONNECT: Table = {
+    "preset": one_of(tuple(sc.RECONNECT_PRESETS)),
+    "policy": one_of(sc.RECONNECT_POLICIES),
+    "delay": bounded("number", 0, MAX_TIMEOUT),
+    "factor": bounded("number", 1, MAX_BACKOFF_FACTOR),
+    "cap": bounded("number", 0, MAX_TIMEOUT),
+    "max_attempts": bounded("integer", 0, MAX_RECONNECTS),
+    "jitter": one_of(sc.JITTERS),
+    "randomization": SHARE,
+    "after_server_close": BOOL,
+    "after_auth_failure": BOOL,
+    "refresh": BOOL,
+}
 _LOAD: Table = {
     "users": USERS,
     "spawn_rate": SPAWN_RATE,
@@ -440,6 +533,7 @@ _LOAD: Table = {
     "session": _session,
     "timeouts": section(sc.Timeouts, _TIMEOUTS),
     "limits": section(sc.Limits, _LIMITS),
+    "reconnect": _reconnect,
 }
 _GATE: Table = {
     "name": NAME,
@@ -472,12 +566,15 @@ SECTIONS: Mapping[str, Table] = MappingProxyType(
         "": TOP,
         "target": _TARGET,
         "target.embedded": _EMBEDDED,
+        "target.tls": _TLS,
         "auth": _AUTH,
         "auth.secret": _SECRET,
+        "auth.first_message": _FIRST_MESSAGE,
         "load": _LOAD,
         "load.session": _SESSION,
         "load.timeouts": _TIMEOUTS,
         "load.limits": _LIMITS,
+        "load.reconnect": _RECONNECT,
         "gates": _GATE,
         "chaos": _WINDOW,
     }

@@ -38,7 +38,7 @@ def scenario_to_dict(s: sc.Scenario) -> dict[str, Any]:
     """
     t, ses, secret = s.target, s.load.session, s.auth.secret
     if t.embedded is None:
-        external = {k: getattr(t, k) for k in EXTERNAL_ONLY if getattr(t, k) is not None}
+        external = {k: _plain(getattr(t, k)) for k in EXTERNAL_ONLY if getattr(t, k) is not None}
         target: dict[str, Any] = {"url": t.url, **external}
     else:
         target = {"embedded": _plain(t.embedded), "path": t.path}
@@ -49,9 +49,17 @@ def scenario_to_dict(s: sc.Scenario) -> dict[str, Any]:
         "name": s.name,
         "source": s.source,
         "description": s.description,
-        "target": {**target, "close_codes": dict(sorted(t.close_codes.items()))},
+        "target": {
+            **target,
+            "close_codes": dict(sorted(t.close_codes.items())),
+            "http_statuses": dict(sorted(t.http_statuses.items())),
+        },
         "auth": {**_plain(s.auth), "secret": where},
-        "load": {**_plain(s.load), "session": {**session, "wait": [ses.wait_min, ses.wait_max]}},
+        "load": {
+            **_plain(s.load),
+            "session": {**session, "wait": [ses.wait_min, ses.wait_max]},
+            "reconnect": {k: v for k, v in _plain(s.load.reconnect).items() if k != "preset" or v},
+        },
         "gates": [{k: v for k, v in _plain(g).items() if v is not None} for g in s.gates],
         "chaos": [_window_dict(c) for c in s.chaos],
     }

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from harness.load.client import Result
-from harness.protocol.outcomes import Outcome, classify, expects_accept, manner, verdict
+from harness.protocol.outcomes import (
+    DEFAULT_HTTP_STATUSES,
+    Outcome,
+    classify,
+    expects_accept,
+    manner,
+    verdict,
+)
 from harness.rundir.records import AttemptRecord
 
 
@@ -19,11 +26,17 @@ class AttemptInfo:
     user: int
     attempt: int
     token_kind: str
-    placement: str  # query or header; "none" is recorded when no token was sent
+    placement: str  # an auth.placement; "none" is recorded when no token was sent
     token_sent: bool
     t_start: float  # epoch seconds
     chaos: tuple[str, ...] = ()
     load_stage: str = ""
+    session: str = ""  # "<worker>-<user>-<n>"
+    session_attempt: int = 0  # 0: first attempt of the session; n: its n-th reconnect
+    reconnect_delay_s: float | None = None
+    t_end: float | None = None  # epoch seconds when the attempt ended
+    token_exp: float | None = None  # epoch seconds of the token's exp claim
+    token_refreshed: bool = False
 
 
 def _r(value: float | None, digits: int = 2) -> float | None:
@@ -31,11 +44,14 @@ def _r(value: float | None, digits: int = 2) -> float | None:
 
 
 def build_record(
-    info: AttemptInfo, res: Result, app_codes: Mapping[int, str]
+    info: AttemptInfo,
+    res: Result,
+    app_codes: Mapping[int, str],
+    http_statuses: Mapping[int, str] = DEFAULT_HTTP_STATUSES,
 ) -> tuple[AttemptRecord, Outcome]:
     """The record of one attempt (pure): classify what the client saw, judge it for its kind."""
     obs = res.observation
-    outcome = classify(obs, app_codes)
+    outcome = classify(obs, app_codes, http_statuses)
     m = manner(outcome)
     rtts = res.rtts_ms
     record = AttemptRecord(
@@ -48,6 +64,7 @@ def build_record(
         expected="accept" if expects_accept(info.token_kind) else "reject",
         t_start=info.t_start,
         connect_ms=_r(res.connect_ms),
+        tls_ms=_r(res.tls_ms),
         handshake_ms=_r(res.handshake_ms),
         outcome=outcome.value,
         verdict=verdict(info.token_kind, outcome).value,
@@ -70,5 +87,11 @@ def build_record(
         error=res.error,
         chaos=list(info.chaos),
         load_stage=info.load_stage,
+        session=info.session,
+        session_attempt=info.session_attempt,
+        reconnect_delay_s=_r(info.reconnect_delay_s, 3),
+        t_end=_r(info.t_end, 3),
+        token_exp=info.token_exp,
+        token_refreshed=info.token_refreshed,
     )
     return record, outcome

@@ -32,23 +32,27 @@ thread): the interruption is recorded as far as the attempt got and re-raised.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import selectors
 import socket
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websocket
 
+from harness.config.scenario import FirstMessage
 from harness.load.connection import Connection, GaveUp, PeerClosed
+from harness.protocol.foreign import foreign_protocol
 from harness.protocol.frames import (
     MIB,
     OP_BINARY,
     OP_CLOSE,
     OP_PONG,
+    OP_TEXT,
     CloseFrame,
     FrameViolation,
     Limits,
@@ -75,13 +79,24 @@ class Request:
     Attributes:
         url: ws:// or wss:// URL of the endpoint.
         token: token text; ``None`` sends no token at all.
-        placement: "query" (``?<query_param>=<token>``) or "header" (``<header>: Bearer <token>``).
+        placement: where the token goes: "query" (``?<query_param>=<token>``), "header"
+            (``<header>: <scheme> <token>``), "cookie" (``Cookie: <cookie>=<token>``),
+            "subprotocol" (``Sec-WebSocket-Protocol``: ``subprotocol`` with the token in
+            it; the server must pick one of the values offered), or "first_message" (the
+            text message ``first_message.template`` right after the open; see
+            :func:`_authenticate`).
         query_param: name of the query parameter.
         header: name of the header.
+        scheme: the header's scheme ("" sends the bare token).
+        cookie: name of the cookie.
+        subprotocol: the ``Sec-WebSocket-Protocol`` value offered, ``{token}`` substituted
+            (a comma-separated list offers several).
+        first_message: the auth message and its ack, for placement "first_message".
         connect_timeout: seconds for the TCP connect.
         handshake_timeout: seconds for TLS and the whole upgrade response together (one
             deadline, not per read).
         verify_tls: verify the server certificate for wss://.
+        ca_file: PEM file of the CAs to trust for wss:// (None: the system's).
     """
 
     url: str
@@ -89,11 +104,16 @@ class Request:
     placement: str = "query"
     query_param: str = "token"
     header: str = "Authorization"
+    scheme: str = "Bearer"
+    cookie: str = "token"
+    subprotocol: str = "{token}"
+    first_message: FirstMessage = field(default_factory=FirstMessage)
     # Timeouts
     connect_timeout: float = 5.0
     handshake_timeout: float = 5.0
     # TLS
     verify_tls: bool = True
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +174,8 @@ class Result:
 
     observation: Observation
     connect_ms: float | None = None
-    handshake_ms: float | None = None
+    tls_ms: float | None = None  # the TLS handshake (wss://)
+    handshake_ms: float | None = None  # upgrade request sent -> response read
     close_reason: str | None = None
     client_close_code: int | None = None
     open_s: float | None = None
@@ -177,10 +198,30 @@ def build_url(req: Request) -> str:
 
 
 def build_headers(req: Request) -> list[str]:
-    """Extra handshake headers: the token header when placed there."""
-    if req.placement == "header" and req.token is not None:
-        return [f"{req.header}: Bearer {req.token}"]
+    """Extra handshake headers: the token header or cookie when placed there."""
+    if req.token is None:
+        return []
+    if req.placement == "header":
+        value = f"{req.scheme} {req.token}" if req.scheme else req.token
+        return [f"{req.header}: {value}"]
+    if req.placement == "cookie":
+        return [f"Cookie: {req.cookie}={req.token}"]
     return []
+
+
+def build_subprotocols(req: Request) -> list[str] | None:
+    """The subprotocols offered (placement "subprotocol"), else None (no header sent)."""
+    if req.placement != "subprotocol" or req.token is None:
+        return None
+    offered = req.subprotocol.replace("{token}", req.token).split(",")
+    return [p.strip() for p in offered if p.strip()]
+
+
+def build_auth_message(req: Request) -> bytes | None:
+    """The text of the auth message sent after the open (placement "first_message")."""
+    if req.placement != "first_message" or req.token is None:
+        return None
+    return req.first_message.template.replace("{token}", req.token).encode()
 
 
 def _short(exc: BaseException, secrets: Sequence[str]) -> str:
@@ -290,9 +331,30 @@ def _wait(sock: socket.socket, events: int, deadline: float) -> None:
     raise TimeoutError("TLS handshake deadline passed")
 
 
-def _tls(raw: socket.socket, host: str, verify: bool, deadline: float) -> ssl.SSLSocket:
+#: OpenSSL's X509_V_ERR_* codes -> the TLS failure they are (any other: ``tls_error``).
+TLS_VERIFY_FAILURES: dict[int, str] = {
+    18: "untrusted",  # self-signed leaf
+    19: "untrusted",  # self-signed certificate in the chain
+    20: "untrusted",  # unable to get the local issuer certificate
+    21: "untrusted",  # unable to verify the leaf signature
+    10: "expired",  # certificate has expired
+    62: "hostname",  # host name mismatch
+    64: "hostname",  # IP address mismatch (a URL with an IP address)
+}
+
+
+def tls_failure(exc: ssl.SSLError) -> str | None:
+    """Why certificate verification failed (a value of :data:`TLS_VERIFY_FAILURES`), or None."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TLS_VERIFY_FAILURES.get(exc.verify_code)
+    return None
+
+
+def _tls(
+    raw: socket.socket, host: str, verify: bool, deadline: float, ca_file: str | None = None
+) -> ssl.SSLSocket:
     """The TLS handshake on ``raw``, bounded by ``deadline`` as a whole (non-blocking steps)."""
-    ctx = ssl.create_default_context()
+    ctx = ssl.create_default_context(cafile=ca_file)
     if not verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -355,10 +417,10 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
         sock, got = _handshake(sock, req, host, secure, res, secrets)
         if isinstance(got, Observation):
             if got.http_status is not None:  # a response was read
-                res.handshake_ms = (time.perf_counter() - t1) * 1000.0
+                res.handshake_ms = _upgrade_ms(t1, res)
             res.observation = got
             return res
-        res.handshake_ms = (time.perf_counter() - t1) * 1000.0
+        res.handshake_ms = _upgrade_ms(t1, res)
         stage = Stage.OPEN
         t_open = time.perf_counter()
         conn = Connection(
@@ -368,7 +430,9 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
             message_timeout=plan.message_timeout,
             received=got,
         )
-        res.observation = _open_session(conn, plan, res, secrets)
+        message = build_auth_message(req)
+        auth = (message, req.first_message) if message is not None else None
+        res.observation = _open_session(conn, plan, res, secrets, auth)
         return res
     except BaseException as exc:  # GreenletExit, KeyboardInterrupt: record, then let it go on
         res.observation = Observation(stage=stage, interrupted=True, closed_by="client")
@@ -381,6 +445,11 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+def _upgrade_ms(t_start: float, res: Result) -> float:
+    """Milliseconds since ``t_start`` (``perf_counter``) less the TLS handshake's."""
+    return (time.perf_counter() - t_start) * 1000.0 - (res.tls_ms or 0.0)
 
 
 def partial_result(exc: BaseException) -> Result | None:
@@ -408,13 +477,16 @@ def _handshake(
     deadline = time.monotonic() + req.handshake_timeout
     try:
         if secure:
-            sock = _tls(sock, host, req.verify_tls, deadline)
+            t_tls = time.perf_counter()
+            sock = _tls(sock, host, req.verify_tls, deadline, req.ca_file)
+            res.tls_ms = (time.perf_counter() - t_tls) * 1000.0
         ws = websocket.WebSocket(skip_utf8_validation=True)
         bounded = DeadlineSocket(sock, deadline, UPGRADE_MAX_BYTES)
         ws.connect(  # type: ignore[no-untyped-call]
             build_url(req),
             socket=bounded,
             header=build_headers(req),
+            subprotocols=build_subprotocols(req),
             timeout=req.handshake_timeout,
             suppress_origin=True,
             redirect_limit=0,
@@ -432,7 +504,7 @@ def _handshake(
         return sock, Observation(stage=stage, violation=Violation.UPGRADE_SIZE)
     except ssl.SSLError as exc:
         res.error = _short(exc, secrets)
-        return sock, Observation(stage=stage, tls_error=True)
+        return sock, Observation(stage=stage, tls_error=True, tls_failure=tls_failure(exc))
     except websocket.WebSocketConnectionClosedException as exc:
         res.error = _short(exc, secrets)
         return sock, Observation(stage=stage, errno=_errno_of(exc))
@@ -457,14 +529,23 @@ def _handshake(
 
 
 def _open_session(
-    conn: Connection, plan: SessionPlan, res: Result, secrets: Sequence[str]
+    conn: Connection,
+    plan: SessionPlan,
+    res: Result,
+    secrets: Sequence[str],
+    auth: tuple[bytes, FirstMessage] | None = None,
 ) -> Observation:
     """Run the session on an open connection; how it ended, whatever the server did.
 
     The one place that turns a deadline, a broken rule or a lost socket into the
-    observation (and fails the connection with the right close code first).
+    observation (and fails the connection with the right close code first). With
+    ``auth`` (placement first_message) the session starts only once it is acknowledged.
     """
     try:
+        if auth is not None:
+            refused = _authenticate(conn, plan, res, secrets, *auth)
+            if refused is not None:
+                return refused
         return _session(conn, plan, res, secrets)
     except GaveUp as exc:
         res.error = str(exc)
@@ -481,6 +562,60 @@ def _open_session(
     except OSError as exc:
         res.error = _short(exc, secrets)
         return Observation(stage=Stage.OPEN, errno=exc.errno)
+
+
+def is_ack(data: bytes, first: FirstMessage) -> bool:
+    """Whether a server message is the auth ack: a JSON object whose ``first.ack_field``
+    equals ``first.ack_value`` (a value that is not a string compared as its JSON text)."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return False
+    if not isinstance(doc, dict) or first.ack_field not in doc:
+        return False
+    value = doc[first.ack_field]
+    return (value if isinstance(value, str) else json.dumps(value)) == first.ack_value
+
+
+def _authenticate(
+    conn: Connection,
+    plan: SessionPlan,
+    res: Result,
+    secrets: Sequence[str],
+    message: bytes,
+    first: FirstMessage,
+) -> Observation | None:
+    """Send the auth message and wait up to ``first.timeout`` s for its ack.
+
+    The auth message and its ack are not counted as session messages; other messages
+    meanwhile are counted (received, unmatched) and pings answered. Returns None once
+    acknowledged, else the observation of the server's close in reply (classified by
+    its code, like any close).
+
+    Raises:
+        GaveUp: ``auth`` when no ack came in time; or ``send``/``message``.
+        FrameViolation, PeerClosed, OSError: see :func:`_open_session`.
+    """
+    conn.send(OP_TEXT, message)
+    end = time.monotonic() + first.timeout
+    while True:
+        event = conn.receive(end)
+        if event is None:
+            raise GaveUp(Deadline.AUTH, first.timeout)
+        if isinstance(event, CloseFrame):
+            res.close_reason = redact(event.reason, secrets) if event.reason else None
+            conn.send_close(event.code, plan.close_timeout)
+            return Observation(
+                stage=Stage.OPEN, close_code=event.code, close_frame=True, closed_by="server"
+            )
+        if isinstance(event, Ping):
+            res.pings += 1
+            conn.send(OP_PONG, event.data)
+        elif isinstance(event, Message):
+            if is_ack(event.data, first):
+                return None
+            res.msgs_recv += 1
+            res.msgs_unmatched += 1
 
 
 def _failed(
@@ -563,6 +698,9 @@ def _session(
             conn.send(OP_PONG, event.data)
         elif isinstance(event, Message):
             res.msgs_recv += 1
+            foreign = foreign_protocol(event.opcode, event.data) if res.msgs_recv == 1 else None
+            if foreign is not None:  # not the scenario's protocol: its sessions mean nothing
+                return replace(_client_close(conn, plan, res, secrets), foreign_protocol=foreign)
             if awaited is not None and event.data == awaited:
                 res.rtts_ms.append((time.perf_counter() - t_sent) * 1000.0)
                 awaited = None

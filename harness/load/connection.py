@@ -44,6 +44,7 @@ DEADLINE_TEXT: dict[Deadline, str] = {
     Deadline.REPLY: "no echo of our message within {s} s",
     Deadline.MESSAGE: "frame or message not complete within {s} s of its first byte",
     Deadline.CLOSE: "no answer to our close frame within {s} s",
+    Deadline.AUTH: "no auth ack to our first message within {s} s",
 }
 
 

@@ -54,6 +54,8 @@ class DoctorOptions:
     out_dir: Path  # where the run directory goes
     heartbeat_s: float  # how long the heartbeat probe holds its connection, seconds
     concurrency: int  # token-kind probes at once
+    ca_file: str | None = None  # wss://: PEM file of the CAs to trust (None: the system's)
+    verify_tls: bool = True  # wss://: verify the server's certificate (--insecure: False)
 
 
 class Collector:
@@ -80,8 +82,14 @@ class Collector:
             placement=opts.auth.placement,
             query_param=opts.auth.query_param,
             header=opts.auth.header,
+            scheme=opts.auth.scheme,
+            cookie=opts.auth.cookie,
+            subprotocol=opts.auth.subprotocol,
+            first_message=opts.auth.first_message,
             connect_timeout=opts.timeout,
             handshake_timeout=opts.timeout,
+            verify_tls=opts.verify_tls,
+            ca_file=opts.ca_file,
         )
         t_start = time.time()
         res = open_attempt(req, plan)

@@ -49,13 +49,14 @@ from harness.load.recorder import RunRecorder
 from harness.load.user import UserConfig, configure_users
 from harness.load.watchdog import TargetWatch
 from harness.processes import refusal
-from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES
+from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, DEFAULT_HTTP_STATUSES
 from harness.protocol.tokens import new_secret
 from harness.redact import redact
 from harness.render.report import build_report
 from harness.render.terminal import format_terminal_summary
 from harness.rundir.layout import RunDir, new_run_id, write_json_atomic, write_text_atomic
 from harness.rundir.meta import RunMeta
+from harness.target.certs import make_run_certs
 from harness.target.process import TargetProcess, start_target
 
 #: Why the load stopped, as ``meta.json`` records it.
@@ -275,6 +276,8 @@ class ActiveRun:
     session: chaos.ChaosSession | None = None
     probe: Probe | None = None
     watch: TargetWatch | None = None
+    #: the CAs the users trust for wss:// (the embedded target's own, or target.tls.ca_file)
+    ca_file: str | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
     _monitor: gevent.Greenlet | None = None
     _t0: float = 0.0
@@ -322,7 +325,10 @@ class ActiveRun:
                     sink=self.recorder,
                     run_id=self.run_dir.run_id,
                     app_codes={**DEFAULT_APP_CLOSE_CODES, **s.target.close_codes},
+                    http_statuses={**DEFAULT_HTTP_STATUSES, **s.target.http_statuses},
                     faults_between=self.session.faults_between if self.session else _none,
+                    ca_file=self.ca_file,
+                    verify_tls=not s.target.tls.insecure,
                 ),
             )
             self.meta.target_url = url
@@ -351,9 +357,16 @@ class ActiveRun:
         s = self.engine.plan.scenario
         if not s.target.is_embedded:
             assert s.target.url is not None
+            self.ca_file = s.target.tls.ca_file
+            if s.target.tls.insecure:
+                self.engine.say(
+                    "warning: target.tls.insecure: the server's certificate is not verified"
+                )
             return s.target.url, external_pid(s)
         opts = s.target.embedded
         assert opts is not None
+        certs = make_run_certs(self.run_dir.path) if opts.tls else None
+        self.ca_file = None if certs is None else str(certs.ca_file)
         self.engine.say(
             "starting the embedded reference target"
             + (f" with defects: {', '.join(opts.defects)}" if opts.defects else "")
@@ -365,6 +378,8 @@ class ActiveRun:
             path=s.target.path,
             query_param=s.auth.query_param,
             algorithm=s.auth.algorithm,
+            auth=s.auth,
+            certs=certs,
         )
         stack.callback(target.stop)
         self.watch = TargetWatch(target.pid, target.popen)

@@ -20,7 +20,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 import jwt
@@ -28,8 +28,9 @@ import jwt
 from harness.config.scenario import Scenario
 from harness.load.attempt import AttemptInfo, build_record
 from harness.load.client import Request, Result, SessionPlan, open_attempt, partial_result
-from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES
-from harness.protocol.tokens import mint
+from harness.load.reconnect import Backoff
+from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, DEFAULT_HTTP_STATUSES
+from harness.protocol.tokens import mint, token_exp
 from harness.rundir.records import AttemptRecord
 
 
@@ -55,8 +56,14 @@ class UserConfig:
     load_stage: Callable[[], str] = field(default=lambda: "steady")
     #: meaning of private close codes 4000-4999 for this target
     app_codes: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_APP_CLOSE_CODES))
+    #: meaning of the HTTP statuses of a refused upgrade for this target
+    http_statuses: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_HTTP_STATUSES))
     #: user numbers of this run, from 1
     numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    #: PEM file of the CAs trusted for wss:// (None: the system's)
+    ca_file: str | None = None
+    #: verify the server's certificate for wss:// (target.tls.insecure turns it off)
+    verify_tls: bool = True
 
 
 def session_plan(scenario: Scenario) -> SessionPlan:
@@ -80,6 +87,17 @@ def session_plan(scenario: Scenario) -> SessionPlan:
     )
 
 
+@dataclass(frozen=True)
+class Step:
+    """Where an attempt stands in its session, and the token it carries."""
+
+    session: str  # "<worker>-<user>-<n>"
+    seq: int  # 0: the session's first attempt; n: its n-th reconnect
+    delay: float | None  # seconds waited before this reconnect
+    token_exp: float | None  # the token's exp (epoch s)
+    refreshed: bool = False  # the token was minted anew for this reconnect
+
+
 class WebSocketUser(User):
     """A Locust user that opens WebSockets with a mix of token kinds.
 
@@ -97,11 +115,12 @@ class WebSocketUser(User):
         super().__init__(environment)
         cfg = type(self).config
         if cfg is None:
-            self.number, self.attempts, self._kinds = 0, 0, []
+            self.number, self.attempts, self.sessions, self._kinds = 0, 0, 0, []
             return
         self.run_config = cfg
         self.number = next(cfg.numbers)
         self.attempts = 0
+        self.sessions = 0
         load = cfg.scenario.load
         self._kinds = [k for k, w in load.mix.items() if w > 0]
         self._weights = [load.mix[k] for k in self._kinds]
@@ -113,23 +132,50 @@ class WebSocketUser(User):
 
     @task
     def connect_once(self) -> None:
-        """One connection attempt (two for ``expired_reused``: while valid, then stale)."""
+        """One session: its first attempt and the reconnects its policy makes (two sessions
+        for ``expired_reused``: while valid, then stale)."""
         if not self._kinds:
             raise StopUser  # no run configured this user (its set-up failed)
-        cfg = self.run_config
         kind = random.choices(self._kinds, self._weights)[0]
-        token = mint(
-            kind, cfg.scenario.auth, cfg.secret, user=self.number, attempt=self.attempts + 1
-        )
+        token = self._mint(kind)
         if kind == "expired_reused":
             assert token is not None
-            self._attempt("valid", token)
+            self._session("valid", token)
             exp = jwt.decode(token, options={"verify_signature": False})["exp"]
             # a JWT is expired once now > exp (RFC 7519 section 4.1.4; no leeway)
             gevent.sleep(max(0.0, exp + 1.05 - time.time()))
-        self._attempt(kind, token)
+        self._session(kind, token)
 
-    def _attempt(self, kind: str, token: str | None) -> None:
+    def _session(self, kind: str, token: str | None) -> None:
+        """Attempts with one token until the session ends (:mod:`harness.load.reconnect`)."""
+        cfg = self.run_config
+        self.sessions += 1
+        session = f"{cfg.worker}-{self.number}-{self.sessions}"
+        policy = cfg.scenario.load.reconnect
+        backoff = Backoff(policy)
+        step = Step(session, 0, None, token_exp(token))
+        while True:
+            rec = self._attempt(kind, token, step)
+            delay = backoff.next_delay(rec)
+            if delay is None:
+                return
+            gevent.sleep(delay)  # interruptible: the run's stop kills the greenlet here
+            step = Step(session, step.seq + 1, delay, step.token_exp)
+            if kind == "valid" and step.token_exp is not None and time.time() > step.token_exp:
+                if policy.refresh:  # a new token, as a front end refreshes before it retries
+                    token = self._mint("valid")
+                    step = replace(step, token_exp=token_exp(token), refreshed=True)
+                else:  # the stale token again: a correct service refuses it
+                    kind = "expired_reused"
+
+    def _mint(self, kind: str) -> str | None:
+        cfg = self.run_config
+        return mint(
+            kind, cfg.scenario.auth, cfg.secret, user=self.number, attempt=self.attempts + 1
+        )
+
+    def _attempt(self, kind: str, token: str | None, step: Step | None = None) -> AttemptRecord:
+        """One connection attempt, recorded; its record is returned."""
         cfg = self.run_config
         auth = cfg.scenario.auth
         timeouts = cfg.scenario.load.timeouts
@@ -140,33 +186,43 @@ class WebSocketUser(User):
             placement=auth.placement,
             query_param=auth.query_param,
             header=auth.header,
+            scheme=auth.scheme,
+            cookie=auth.cookie,
+            subprotocol=auth.subprotocol,
+            first_message=auth.first_message,
             connect_timeout=timeouts.connect,
             handshake_timeout=timeouts.handshake,
+            verify_tls=cfg.verify_tls,
+            ca_file=cfg.ca_file,
         )
         stage = cfg.load_stage()
+        where = step or Step("", 0, None, token_exp(token))
         t_start = time.time()
         try:
             res = open_attempt(req, self._plan)
         except BaseException as exc:  # interrupted by the run's stop: record, then go on
             partial = partial_result(exc)
             if partial is not None:
-                chaos = cfg.faults_between(t_start, time.time())
-                self._record(kind, token, t_start, partial, chaos, stage)
+                t_end = time.time()
+                chaos = cfg.faults_between(t_start, t_end)
+                self._record(kind, token, (t_start, t_end), partial, chaos, stage, where)
             raise
         # every fault the attempt lived through, not only those active when it began: a
         # connection opened just before a restart is ended by it
-        chaos = cfg.faults_between(t_start, time.time())
-        self._record(kind, token, t_start, res, chaos, stage)
+        t_end = time.time()
+        chaos = cfg.faults_between(t_start, t_end)
+        return self._record(kind, token, (t_start, t_end), res, chaos, stage, where)
 
     def _record(
         self,
         kind: str,
         token: str | None,
-        t_start: float,
+        span: tuple[float, float],
         res: Result,
         chaos: list[str],
         stage: str,
-    ) -> None:
+        where: Step,
+    ) -> AttemptRecord:
         cfg = self.run_config
         info = AttemptInfo(
             run_id=cfg.run_id,
@@ -176,14 +232,20 @@ class WebSocketUser(User):
             token_kind=kind,
             placement=cfg.scenario.auth.placement,
             token_sent=token is not None,
-            t_start=t_start,
+            t_start=span[0],
             chaos=tuple(chaos),
             load_stage=stage,
+            session=where.session,
+            session_attempt=where.seq,
+            reconnect_delay_s=where.delay,
+            t_end=span[1],
+            token_exp=where.token_exp,
+            token_refreshed=where.refreshed,
         )
-        rec, outcome = build_record(info, res, cfg.app_codes)
+        rec, outcome = build_record(info, res, cfg.app_codes, cfg.http_statuses)
         cfg.sink.add(rec)
         if rec.verdict == "excluded":
-            return
+            return rec
         self.environment.events.request.fire(
             request_type="WS",
             name=kind,
@@ -192,6 +254,7 @@ class WebSocketUser(User):
             exception=None if rec.verdict == "ok" else RuntimeError(f"{rec.verdict}: {outcome}"),
             context={"token_kind": kind, "outcome": outcome.value},
         )
+        return rec
 
 
 def configure_users(user_classes: Iterable[type[Any]], config: UserConfig | None) -> None:

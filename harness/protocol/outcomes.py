@@ -16,12 +16,16 @@ Rules, in the order :func:`classify` applies them:
    (the listener accepted, then reset) is ``abnormal_handshake``; a connect timeout is
    ``timeout_connect``; other errors ``connect_error``.
 4. During the handshake: an HTTP status other than 101 is a rejection at the
-   upgrade (401/403 auth, 429/503 capacity, anything else other status); a TLS
+   upgrade (401/403 auth, 429/503 capacity, 404/410 wrong path, 502/504 dead upstream,
+   anything else other status; a per-target table can override any of them); a TLS
    failure is ``tls_error``; a malformed response ``protocol_error``; a timeout
    ``timeout_handshake``; EOF or a reset before the 101 is
    ``abnormal_handshake`` ("closed before the connection is established").
    An upgrade response over our size limit is ``limit_exceeded``.
-5. After the 101, first what the client did about the server: a rule of RFC 6455 the
+5. After the 101, a server whose first message shows another protocol than the scenario's
+   (an Engine.IO OPEN packet on a plain WebSocket scenario) is ``protocol_mismatch``: the
+   scenario's configuration error, excluded from rates (verdict ``excluded``), never an
+   accepted token. Then what the client did about the server: a rule of RFC 6455 the
    server broke (:class:`harness.protocol.frames.Violation`) is ``protocol_error``, or
    ``limit_exceeded`` for our frame, message and fragment limits (the client failed the
    connection with 1002, 1007 or 1009); a deadline of the client that expired while open
@@ -44,7 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harness.config.scenario import APP_CLOSE_CLASSES, TOKEN_KINDS
+from harness.config.scenario import APP_CLOSE_CLASSES, HTTP_STATUS_CLASSES, TOKEN_KINDS
 from harness.protocol.frames import LIMIT_VIOLATIONS, Violation
 
 
@@ -55,6 +59,9 @@ class Outcome(StrEnum):
     REJECTED_AUTH = "rejected_auth"  # 401/403 at the upgrade
     REJECTED_CAPACITY = "rejected_capacity"  # 429/503 at the upgrade
     REJECTED_STATUS = "rejected_status"  # another non-101 status
+    REJECTED_NOT_FOUND = "rejected_not_found"  # 404/410: no WebSocket at this path
+    REJECTED_UPSTREAM = "rejected_upstream"  # 502/504: a proxy found the service behind it down
+    PROTOCOL_MISMATCH = "protocol_mismatch"  # the server speaks another protocol (Engine.IO)
     CLOSED_NORMAL = "closed_normal"  # server closed with 1000/1001
     CLOSED_POLICY = "closed_policy"  # 1008
     CLOSED_INTERNAL = "closed_internal"  # 1011
@@ -70,9 +77,13 @@ class Outcome(StrEnum):
     TIMEOUT_SEND = "timeout_send"  # open; a frame of ours not sent in time (peer not reading)
     TIMEOUT_REPLY = "timeout_reply"  # open; no echo of what we sent in time
     TIMEOUT_MESSAGE = "timeout_message"  # open; a frame or message begun, not finished in time
+    TIMEOUT_AUTH = "timeout_auth"  # open; no ack of our first-message auth in time
     LIMIT_EXCEEDED = "limit_exceeded"  # over our frame/message/fragment or response limit; 1009
     CONNECT_ERROR = "connect_error"  # other TCP-level error before the connection
-    TLS_ERROR = "tls_error"
+    TLS_ERROR = "tls_error"  # any other TLS failure
+    TLS_UNTRUSTED = "tls_untrusted"  # certificate from a CA the client does not trust
+    TLS_HOSTNAME = "tls_hostname"  # certificate for another host name
+    TLS_EXPIRED = "tls_expired"  # certificate past its validity
     PROTOCOL_ERROR = "protocol_error"
     GENERATOR_FAULT = "generator_fault"  # the load generator ran out of something
     INTERRUPTED = "interrupted"  # stopped by the harness mid-handshake; not counted
@@ -107,6 +118,7 @@ class Deadline(StrEnum):
     REPLY = "reply"  # the echo of a message we sent
     MESSAGE = "message"  # a frame or message from the server, from its first byte
     CLOSE = "close"  # the server's answer to our close frame
+    AUTH = "auth"  # the ack of our auth message (placement first_message)
 
 
 class Manner(StrEnum):
@@ -150,7 +162,8 @@ CLOSE_CODE_NAMES: Mapping[int, str] = {
     4429: "too many",
 }
 
-#: Default meaning of private close codes (4000-4999); a scenario can extend it per target.
+#: Default meaning of private close codes (4000-4999); a scenario can extend or override it
+#: per target, standard codes included.
 DEFAULT_APP_CLOSE_CODES: Mapping[int, str] = {
     4401: "auth",
     4403: "auth",
@@ -169,13 +182,28 @@ APP_CLASS_OUTCOMES: Mapping[str, Outcome] = {
 
 assert set(APP_CLASS_OUTCOMES) == set(APP_CLOSE_CLASSES), "every close-code class needs an outcome"
 
-#: HTTP statuses of a refused upgrade.
-STATUS_OUTCOMES: Mapping[int, Outcome] = {
-    401: Outcome.REJECTED_AUTH,
-    403: Outcome.REJECTED_AUTH,
-    429: Outcome.REJECTED_CAPACITY,
-    503: Outcome.REJECTED_CAPACITY,
+#: Default meaning of the HTTP status of a refused upgrade; a scenario can override it per
+#: target (``target.http_statuses``). A status in neither is ``other``.
+DEFAULT_HTTP_STATUSES: Mapping[int, str] = {
+    401: "auth",
+    403: "auth",
+    404: "not_found",
+    410: "not_found",
+    429: "capacity",
+    502: "upstream",
+    503: "capacity",
+    504: "upstream",
 }
+
+HTTP_CLASS_OUTCOMES: Mapping[str, Outcome] = {
+    "auth": Outcome.REJECTED_AUTH,
+    "capacity": Outcome.REJECTED_CAPACITY,
+    "not_found": Outcome.REJECTED_NOT_FOUND,
+    "upstream": Outcome.REJECTED_UPSTREAM,
+    "other": Outcome.REJECTED_STATUS,
+}
+
+assert set(HTTP_CLASS_OUTCOMES) == set(HTTP_STATUS_CLASSES), "every status class needs an outcome"
 
 #: errno values that mean the load generator itself ran out of a resource.
 GENERATOR_ERRNOS: frozenset[int] = frozenset(
@@ -196,6 +224,14 @@ DEADLINE_OUTCOMES: Mapping[Deadline, Outcome] = {
     Deadline.SEND: Outcome.TIMEOUT_SEND,
     Deadline.REPLY: Outcome.TIMEOUT_REPLY,
     Deadline.MESSAGE: Outcome.TIMEOUT_MESSAGE,
+    Deadline.AUTH: Outcome.TIMEOUT_AUTH,
+}
+
+#: Why a certificate was not accepted -> its outcome (``Observation.tls_failure``).
+TLS_FAILURE_OUTCOMES: Mapping[str, Outcome] = {
+    "untrusted": Outcome.TLS_UNTRUSTED,
+    "hostname": Outcome.TLS_HOSTNAME,
+    "expired": Outcome.TLS_EXPIRED,
 }
 
 #: The outcome of each broken rule: our limits apart from the RFC's rules.
@@ -219,8 +255,12 @@ ABRUPT_OUTCOMES: frozenset[Outcome] = frozenset(
         Outcome.TIMEOUT_SEND,
         Outcome.TIMEOUT_REPLY,
         Outcome.TIMEOUT_MESSAGE,
+        Outcome.TIMEOUT_AUTH,
         Outcome.CONNECT_ERROR,
         Outcome.TLS_ERROR,
+        Outcome.TLS_UNTRUSTED,
+        Outcome.TLS_HOSTNAME,
+        Outcome.TLS_EXPIRED,
         Outcome.PROTOCOL_ERROR,
         Outcome.LIMIT_EXCEEDED,
     }
@@ -232,6 +272,8 @@ GRACEFUL_OUTCOMES: frozenset[Outcome] = frozenset(
         Outcome.REJECTED_AUTH,
         Outcome.REJECTED_CAPACITY,
         Outcome.REJECTED_STATUS,
+        Outcome.REJECTED_NOT_FOUND,
+        Outcome.REJECTED_UPSTREAM,
         Outcome.CLOSED_NORMAL,
         Outcome.CLOSED_POLICY,
         Outcome.CLOSED_INTERNAL,
@@ -279,12 +321,16 @@ class Observation:
             (the client then failed the connection).
         http_status: status of the upgrade response, when one was read.
         tls_error: the TLS handshake failed.
+        tls_failure: why certificate verification failed, when known: "untrusted",
+            "hostname" or "expired" (a key of :data:`TLS_FAILURE_OUTCOMES`).
         protocol_error: the peer sent something that is not valid HTTP/WebSocket.
         close_code: code from the server's close frame (None: no code, or no frame); kept
             when the code itself is invalid (e.g. 1005 or 5000 on the wire).
         close_frame: a close frame was received from the server.
         closed_by: "server", "client", or None when the connection just ended.
         interrupted: the harness stopped the attempt (e.g. at the end of the run).
+        foreign_protocol: the protocol the server's first message showed when it is not
+            the scenario's (``engine.io``: see :mod:`harness.protocol.foreign`), else None.
     """
 
     stage: Stage
@@ -294,20 +340,28 @@ class Observation:
     violation: Violation | None = None
     http_status: int | None = None
     tls_error: bool = False
+    tls_failure: str | None = None
     protocol_error: bool = False
     close_code: int | None = None
     close_frame: bool = False
     closed_by: str | None = None
     interrupted: bool = False
+    foreign_protocol: str | None = None
 
 
-def classify(obs: Observation, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_CODES) -> Outcome:
+def classify(
+    obs: Observation,
+    app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_CODES,
+    http_statuses: Mapping[int, str] = DEFAULT_HTTP_STATUSES,
+) -> Outcome:
     """Map what the client saw to an outcome (pure; see the module docstring for rules).
 
     Args:
         obs: the protocol facts of one attempt.
-        app_codes: meaning of private close codes 4000-4999 for this target
-            (values from :data:`APP_CLOSE_CLASSES`).
+        app_codes: meaning of this target's close codes (private ones, or standard ones it
+            uses its own way), over the registered table (values from :data:`APP_CLOSE_CLASSES`).
+        http_statuses: meaning of the statuses of a refused upgrade for this target (values
+            from :data:`HTTP_STATUS_CLASSES`; a status not in it is ``rejected_status``).
     """
     if obs.errno in GENERATOR_ERRNOS:
         return Outcome.GENERATOR_FAULT
@@ -324,11 +378,11 @@ def classify(obs: Observation, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_
         return Outcome.CONNECT_ERROR
     if obs.stage is Stage.HANDSHAKE:
         if obs.http_status is not None and obs.http_status != 101:
-            return STATUS_OUTCOMES.get(obs.http_status, Outcome.REJECTED_STATUS)
+            return HTTP_CLASS_OUTCOMES[http_statuses.get(obs.http_status, "other")]
         if obs.interrupted:
             return Outcome.INTERRUPTED
         if obs.tls_error:
-            return Outcome.TLS_ERROR
+            return TLS_FAILURE_OUTCOMES.get(obs.tls_failure or "", Outcome.TLS_ERROR)
         if obs.violation is not None:
             return VIOLATION_OUTCOMES[obs.violation]
         if timed_out:
@@ -337,6 +391,8 @@ def classify(obs: Observation, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_
             return Outcome.PROTOCOL_ERROR
         return Outcome.ABNORMAL_HANDSHAKE
     # Stage.OPEN: the 101 was received.
+    if obs.foreign_protocol is not None:
+        return Outcome.PROTOCOL_MISMATCH
     if obs.violation is not None:
         return VIOLATION_OUTCOMES[obs.violation]
     if obs.gave_up is not None and obs.gave_up in DEADLINE_OUTCOMES:
@@ -353,14 +409,16 @@ def classify(obs: Observation, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_
 def close_code_outcome(
     code: int | None, app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_CODES
 ) -> Outcome:
-    """Outcome of a close frame sent by the server with ``code`` (None: frame without a code)."""
+    """Outcome of a close frame sent by the server with ``code`` (None: frame without a code).
+
+    ``app_codes`` (the target's ``close_codes`` over the defaults) wins over the registered
+    meaning: a service that closes with 1013 for a bad token says so in its scenario.
+    """
     if code is None:
         return Outcome.CLOSED_OTHER
-    if code in CLOSE_CODE_OUTCOMES:
-        return CLOSE_CODE_OUTCOMES[code]
-    if 4000 <= code <= 4999 and code in app_codes:
+    if code in app_codes:
         return APP_CLASS_OUTCOMES[app_codes[code]]
-    return Outcome.CLOSED_OTHER
+    return CLOSE_CODE_OUTCOMES.get(code, Outcome.CLOSED_OTHER)
 
 
 def expected_outcomes(token_kind: str) -> frozenset[Outcome]:
@@ -381,8 +439,8 @@ def verdict(token_kind: str, outcome: Outcome) -> Verdict:
     """The verdict for one attempt of ``token_kind`` that ended in ``outcome``."""
     if outcome is Outcome.GENERATOR_FAULT:
         return Verdict.GENERATOR_FAULT
-    if outcome is Outcome.INTERRUPTED:
-        return Verdict.EXCLUDED
+    if outcome in (Outcome.INTERRUPTED, Outcome.PROTOCOL_MISMATCH):
+        return Verdict.EXCLUDED  # the harness's or the scenario's doing, not the target's
     if outcome in EXPECTED_OUTCOMES[token_kind]:
         return Verdict.OK
     if outcome is Outcome.ACCEPTED:

@@ -57,6 +57,17 @@ def render_claims(template: Mapping[str, Any], user: int, attempt: int) -> dict[
     return {k: sub(v) for k, v in template.items()}
 
 
+def token_exp(token: str | None) -> float | None:
+    """The ``exp`` claim of a JWT (epoch s), read without checking it; None: none or no JWT."""
+    if not token:
+        return None
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    return float(exp) if isinstance(exp, int | float) and math.isfinite(exp) else None
+
+
 def _b64(obj: Mapping[str, Any]) -> str:
     raw = json.dumps(obj, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

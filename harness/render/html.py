@@ -22,7 +22,14 @@ from harness.analysis.gates import format_value
 from harness.analysis.summary import GateResult, Section, Summary
 from harness.protocol.outcomes import Verdict
 from harness.render.charts.captions import CHART_CAPTIONS
-from harness.render.html_sections import SECTIONS_CSS, chaos_html, e, findings_html, h2
+from harness.render.html_sections import (
+    SECTIONS_CSS,
+    chaos_html,
+    e,
+    findings_html,
+    h2,
+    sessions_html,
+)
 from harness.render.present import (
     close_codes_text,
     cut_short_text,
@@ -266,6 +273,7 @@ def render_html(
             "<p>Close codes the server sent, and the reason it gave most often:</p>",
             close_codes_table(summary.token_kinds, summary.total),
             chaos_html(summary),
+            sessions_html(summary),
             h2("charts", "Charts"),
             _charts_html(charts),
             h2("environment", "Environment"),

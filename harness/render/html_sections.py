@@ -19,7 +19,9 @@ from harness.render.present import (
     pct,
     recovery_state,
     recovery_text,
+    restart_text,
     secs,
+    sessions_facts,
 )
 
 #: Colours of finding severities: (background, text).
@@ -169,6 +171,23 @@ def phases_table(phases: Mapping[str, Phase]) -> str:
             first = "<tr>"
         rows.append(_phase_row(first, "all kinds", phase.total, bold=True))
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def sessions_html(summary: Summary) -> str:
+    """Sessions and reconnects, and each restart's reconnection; empty when not reconnecting."""
+    sessions = summary.sessions
+    if sessions is None:
+        return ""
+    rows = [(label, value) for label, value in sessions_facts(sessions)]
+    rows += [(f"after {r.label}", restart_text(r)) for r in sessions.restarts.values()]
+    body = "".join(f'<tr><td class="l">{e(k)}</td><td class="l">{e(v)}</td></tr>' for k, v in rows)
+    return (
+        f"{h2('sessions', 'Sessions and reconnects')}"
+        "<p>A session is a user's logical connection: its first attempt and every reconnect "
+        "with the same token. Time to reconnect runs from the end of the attempt that was "
+        "lost to the opening of the reconnect that ended the outage.</p>"
+        f"<table>{body}</table>"
+    )
 
 
 def chaos_html(summary: Summary) -> str:

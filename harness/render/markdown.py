@@ -29,7 +29,9 @@ from harness.render.present import (
     pct,
     recovery_state,
     recovery_text,
+    restart_text,
     secs,
+    sessions_facts,
     success_of_expected,
     time_utc,
     warnings,
@@ -193,6 +195,15 @@ def _recovery(items: Sequence[Recovery]) -> list[str]:
     return _table(head, rows, "llrrrl")
 
 
+def _sessions(summary: Summary) -> list[str]:
+    sessions = summary.sessions
+    if sessions is None:
+        return []
+    rows = [[md(label), md(value)] for label, value in sessions_facts(sessions)]
+    rows += [[md(f"after {r.label}"), md(restart_text(r))] for r in sessions.restarts.values()]
+    return ["## Sessions and reconnects", "", *_table(["", ""], rows, "ll"), ""]
+
+
 def _link(text: str, rel: str, link_base: str | None) -> str:
     """``[text](<base>/<rel>)`` with a base; the file's name in code otherwise (no dead link)."""
     if link_base is None:
@@ -234,6 +245,7 @@ def summary_markdown(
         out += ["## Chaos phases", "", *_phases(summary), ""]
     if summary.recovery:
         out += ["## Recovery after each fault", "", *_recovery(list(summary.recovery.values())), ""]
+    out += _sessions(summary)
     if charts:
         out += ["## Charts", ""]
         for path in charts:

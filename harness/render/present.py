@@ -13,7 +13,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.analysis.summary import RECOVERED, GateResult, Recovery, Section, Summary, Window
+from harness.analysis.summary import (
+    RECOVERED,
+    GateResult,
+    Recovery,
+    RestartReconnects,
+    Section,
+    Sessions,
+    Summary,
+    Window,
+)
 from harness.config.scenario import SEVERITIES
 from harness.numbers import finite
 from harness.protocol.outcomes import CLOSE_CODE_NAMES, Verdict
@@ -193,3 +202,70 @@ def success_of_expected(kinds: Mapping[str, Section], accept: bool) -> float | N
             ok += sec.verdict(Verdict.OK)
             counted += sec.counted
     return ok / counted if counted else None
+
+
+def policy_text(sessions: Sessions) -> str:
+    """The reconnect policy in a few words, e.g. ``exponential (preset front-end)``."""
+    return sessions.policy + (f" (preset {sessions.preset})" if sessions.preset else "")
+
+
+def sessions_facts(sessions: Sessions) -> list[tuple[str, str]]:
+    """What every output says of sessions and reconnects: (label, value) pairs, in order."""
+    per = finite(sessions.reconnects_per_session)
+    most = sessions.max_reconnects
+    per_text = "" if per is None else f" ({per:.2f} per session, at most {most})"
+    facts = [
+        ("reconnect policy", policy_text(sessions)),
+        ("sessions", str(sessions.sessions)),
+        ("reconnects", f"{sessions.reconnects}{per_text}"),
+        ("outages reconnected", f"{sessions.reconnected} of {sessions.outages}"),
+        (
+            "time to reconnect p50 / p95 / max s",
+            " / ".join(
+                secs(v)
+                for v in (
+                    sessions.time_to_reconnect_p50_s,
+                    sessions.time_to_reconnect_p95_s,
+                    sessions.time_to_reconnect_max_s,
+                )
+            ),
+        ),
+        ("sessions that gave up", str(sessions.gave_up)),
+        ("valid sessions ended in an auth failure (login breaks)", str(sessions.auth_failed)),
+    ]
+    if sessions.expired_open:
+        kept = sessions.kept_past_expiry_s
+        tail = "" if kept is None else f"; one kept open {secs(kept)} s past it"
+        facts.append(
+            (
+                "tokens that expired while connected",
+                f"{sessions.expired_open}, closed by the server at expiry: "
+                f"{sessions.closed_at_expiry}{tail}",
+            )
+        )
+    if sessions.stale_reconnects:
+        facts.append(
+            (
+                "reconnects with the expired token accepted",
+                f"{sessions.stale_accepted} of {sessions.stale_reconnects}",
+            )
+        )
+    if sessions.refreshed:
+        facts.append(
+            (
+                "reconnects with a refreshed token accepted",
+                f"{sessions.refreshed_accepted} of {sessions.refreshed}",
+            )
+        )
+    return facts
+
+
+def restart_text(r: RestartReconnects) -> str:
+    """One restart's reconnects in a sentence."""
+    full = (
+        f"all back {secs(r.full_reconnection_s)} s after it began"
+        if r.full_reconnection_s is not None
+        else f"{r.lost - r.reconnected} never back"
+    )
+    bunch = "" if r.peak_to_mean is None else f"; reconnects peak/mean {r.peak_to_mean:.1f}"
+    return f"{r.lost} sessions lost their connection, {full}{bunch}"

@@ -22,7 +22,9 @@ from harness.render.present import (
     gate_metric,
     one_line,
     recovery_text,
+    restart_text,
     secs,
+    sessions_facts,
     success_of_expected,
     warnings,
 )
@@ -174,6 +176,18 @@ def recovery_lines(summary: Summary) -> list[str]:
     return lines
 
 
+def session_lines(summary: Summary) -> list[str]:
+    """Sessions and reconnects, and each restart's reconnection, when the scenario reconnects."""
+    if summary.sessions is None:
+        return []
+    lines = ["Sessions and reconnects:"]
+    lines += [_fit(f"  {label}: {value}") for label, value in sessions_facts(summary.sessions)]
+    lines += [
+        _fit(f"  after {r.label}: {restart_text(r)}") for r in summary.sessions.restarts.values()
+    ]
+    return lines
+
+
 def format_terminal_summary(summary: Summary, gate_results: Sequence[GateResult]) -> str:
     """The terminal summary: per-token-kind table, phases, gates, findings, recovery, warnings.
 
@@ -212,7 +226,7 @@ def format_terminal_summary(summary: Summary, gate_results: Sequence[GateResult]
         lines.extend(gate_line(r) for r in gate_results)
     else:
         lines.append("Gates: none defined")
-    for block in (finding_lines(summary), recovery_lines(summary)):
+    for block in (finding_lines(summary), recovery_lines(summary), session_lines(summary)):
         if block:
             lines.append("")
             lines.extend(block)

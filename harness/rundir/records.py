@@ -24,7 +24,7 @@ class AttemptRecord:
     expected: str  # "accept" or "reject"
     t_start: float  # epoch seconds when the attempt began
     connect_ms: float | None = None  # TCP connect time
-    handshake_ms: float | None = None  # upgrade request sent -> response read
+    handshake_ms: float | None = None  # upgrade request sent -> response read (TLS apart)
     outcome: str = ""  # harness.protocol.outcomes.Outcome value
     verdict: str = ""  # harness.protocol.outcomes.Verdict value
     manner: str | None = None  # graceful / abrupt for refusals
@@ -51,6 +51,15 @@ class AttemptRecord:
     error: str | None = None  # short error text, secrets redacted
     chaos: list[str] = field(default_factory=list)  # chaos window labels the attempt lived through
     load_stage: str = ""  # label of the load stage at t_start
+    #: the user's logical connection this attempt belongs to (its first attempt and every
+    #: reconnect, with the same token), "<worker>-<user>-<n>"; "" in older files
+    session: str = ""
+    session_attempt: int = 0  # 0: the session's first attempt; n: its n-th reconnect
+    reconnect_delay_s: float | None = None  # the delay waited before this reconnect
+    t_end: float | None = None  # epoch seconds when the attempt ended
+    token_exp: float | None = None  # epoch seconds of the token's exp claim (None: none sent)
+    token_refreshed: bool = False  # a reconnect's token, minted anew because the last expired
+    tls_ms: float | None = None  # the TLS handshake (wss://), between connect_ms and handshake_ms
 
     def to_json(self) -> str:
         """One JSON line (no newline)."""

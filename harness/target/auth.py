@@ -1,7 +1,7 @@
 """Token checks of the embedded target: find the JWT, validate it, name why it was refused.
 
 Everything here is pure (no I/O, no global state): the server feeds in the
-request's query string and ``Authorization`` header, and gets back an
+request's query string and headers (:class:`Carriers`), and gets back an
 :class:`AuthResult` whose ``cause`` is a key of :data:`REJECTIONS`.
 
 Rules, in the order :func:`validate_token` applies them:
@@ -19,8 +19,9 @@ Rules, in the order :func:`validate_token` applies them:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -126,6 +127,61 @@ def extract_token(
     if scheme.lower() != "bearer":
         return None
     return rest.strip()
+
+
+@dataclass(frozen=True)
+class Carriers:
+    """The parts of an upgrade request a token can travel in (placements).
+
+    Attributes:
+        query: the raw query string, without the ``?``.
+        authorization: the token header's value (``Authorization`` or another), if any.
+        cookie: the ``Cookie`` header value, if any.
+        subprotocols: the ``Sec-WebSocket-Protocol`` values offered, in order.
+    """
+
+    query: str = ""
+    authorization: str | None = None
+    cookie: str | None = None
+    subprotocols: Sequence[str] = ()
+
+
+def find_token(
+    carriers: Carriers,
+    *,
+    query_param: str = "token",
+    scheme: str = "Bearer",
+    cookie: str = "token",
+) -> str | None:
+    """Find the token of a request in any handshake placement, in this order: the query
+    parameter, the ``Authorization`` header (``<scheme> <token>``; with ``scheme`` "" the
+    whole value), the cookie named ``cookie``, the last subprotocol offered (clients send
+    e.g. ``access_token, <token>``).
+
+    Returns:
+        The token (possibly ``""`` when present but empty), or None when no place holds one.
+    """
+    found = extract_token(carriers.query, None, query_param=query_param)
+    if found is not None:
+        return found
+    if carriers.authorization is not None:
+        value = carriers.authorization.strip()
+        if not scheme:
+            return value
+        given, _, rest = value.partition(" ")
+        if given.lower() == scheme.lower():
+            return rest.strip()
+    if carriers.cookie is not None:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(carriers.cookie)
+        except CookieError:
+            jar = SimpleCookie()
+        if cookie in jar:
+            return jar[cookie].value
+    if carriers.subprotocols:
+        return carriers.subprotocols[-1]
+    return None
 
 
 def validate_token(token: str | None, secret: str, *, algorithm: str = "HS256") -> AuthResult:

@@ -9,12 +9,14 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.config.scenario import FirstMessage
 from harness.target.options import args_to_options, build_parser, read_secret
 from harness.target.server import TargetConfig, TargetServer
 
@@ -89,6 +91,9 @@ def run_from_args(args: argparse.Namespace, *, prog: str = "harness target") -> 
     except ValueError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    if (args.certfile is None) != (args.keyfile is None):
+        print(f"{prog}: error: --certfile and --keyfile go together", file=sys.stderr)
+        return 2
     logging.basicConfig(
         stream=sys.stdout,
         level=args.log_level.upper(),
@@ -106,6 +111,13 @@ def run_from_args(args: argparse.Namespace, *, prog: str = "harness target") -> 
         path=args.path,
         query_param=args.query_param,
         algorithm=args.algorithm,
+        placement=args.placement,
+        header=args.header,
+        scheme=args.scheme,
+        cookie=args.cookie,
+        first_message=FirstMessage(args.auth_template, args.ack_field, args.ack_value),
+        certfile=None if args.certfile is None else str(args.certfile),
+        keyfile=None if args.keyfile is None else str(args.keyfile),
     )
 
     def on_ready(server: TargetServer) -> None:
@@ -116,6 +128,9 @@ def run_from_args(args: argparse.Namespace, *, prog: str = "harness target") -> 
 
     try:
         asyncio.run(serve_until_signal(config, on_ready))
+    except ssl.SSLError as exc:  # a key that does not match, a file that is not PEM
+        print(f"{prog}: error: cannot use --certfile/--keyfile: {exc.reason}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"{prog}: error: cannot start on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,15 @@ import argparse
 import os
 from pathlib import Path
 
-from harness.config.scenario import DEFECTS, HS_ALGORITHMS, REJECTION_MODES, EmbeddedTarget
+from harness.config.scenario import (
+    DEFECTS,
+    HS_ALGORITHMS,
+    PLACEMENTS,
+    REJECTION_MODES,
+    Auth,
+    EmbeddedTarget,
+    FirstMessage,
+)
 
 DEFAULT_SECRET_ENV = "HARNESS_JWT_SECRET"
 
@@ -70,6 +78,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='once listening, atomically write {"pid","host","port","url"} as JSON here',
     )
     net.add_argument(
+        "--certfile",
+        type=Path,
+        metavar="PATH",
+        help="PEM certificate chain: serve wss:// (with --keyfile)",
+    )
+    net.add_argument(
+        "--keyfile",
+        type=Path,
+        metavar="PATH",
+        help="PEM private key of --certfile (never printed)",
+    )
+    net.add_argument(
         "--log-level",
         default="info",
         choices=("debug", "info", "warning", "error"),
@@ -95,6 +115,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="token",
         help="query parameter holding the token (default: %(default)s)",
     )
+    first = FirstMessage()
+    auth.add_argument(
+        "--placement",
+        default="query",
+        choices=PLACEMENTS,
+        help="first_message: wait for the auth message after the open; any other: find the "
+        "token in the handshake (query, header, cookie, subprotocol) (default: %(default)s)",
+    )
+    auth.add_argument("--header", default="Authorization", help="header holding the token")
+    auth.add_argument(
+        "--scheme",
+        default="Bearer",
+        help="scheme of the Authorization header; '' takes the bare value (default: %(default)s)",
+    )
+    auth.add_argument("--cookie", default="token", help="cookie holding the token")
+    auth.add_argument(
+        "--auth-template",
+        default=first.template,
+        help="the auth message, {token} where the token is (default: %(default)s)",
+    )
+    auth.add_argument("--ack-field", default=first.ack_field, help="JSON field of the auth ack")
+    auth.add_argument("--ack-value", default=first.ack_value, help="its value")
     auth.add_argument(
         "--rejection",
         default=d.rejection,
@@ -212,9 +254,29 @@ def options_to_argv(
     query_param: str = "token",
     algorithm: str = "HS256",
     secret_env: str = DEFAULT_SECRET_ENV,
+    auth: Auth | None = None,
 ) -> list[str]:
-    """Command line arguments that reproduce ``opts`` (host, port and ready file excluded)."""
+    """Command line arguments that reproduce ``opts`` (host, port and ready file excluded).
+
+    ``auth`` gives where the token goes (the placement, when ``opts.placement`` is None,
+    its header and scheme, cookie and first message); None keeps the defaults.
+    """
+    a = auth or Auth()
     argv = [
+        "--placement",
+        opts.placement or a.placement,
+        "--header",
+        a.header,
+        "--scheme",
+        a.scheme,
+        "--cookie",
+        a.cookie,
+        "--auth-template",
+        a.first_message.template,
+        "--ack-field",
+        a.first_message.ack_field,
+        "--ack-value",
+        a.first_message.ack_value,
         "--path",
         path,
         "--query-param",

@@ -20,8 +20,9 @@ from types import TracebackType
 
 import harness
 from harness.children import die_with_parent
-from harness.config.scenario import EmbeddedTarget
+from harness.config.scenario import Auth, EmbeddedTarget
 from harness.errors import TargetStartError
+from harness.target.certs import RunCerts
 from harness.target.options import DEFAULT_SECRET_ENV, options_to_argv
 
 POLL_INTERVAL_S = 0.05  # seconds between checks for the ready file
@@ -32,13 +33,21 @@ class TargetProcess:
     """A running embedded target; stop it with :meth:`stop` or use it as a context manager."""
 
     def __init__(
-        self, popen: subprocess.Popen[bytes], *, host: str, port: int, path: str, log_path: Path
+        self,
+        popen: subprocess.Popen[bytes],
+        *,
+        host: str,
+        port: int,
+        path: str,
+        log_path: Path,
+        certs: RunCerts | None = None,
     ) -> None:
         self.popen = popen
         self.host = host
         self.port = port
         self.path = path
         self.log_path = log_path
+        self.certs = certs  # serving wss:// with these files, when set
 
     def __repr__(self) -> str:
         return f"TargetProcess(pid={self.pid}, url={self.url!r}, alive={self.alive()})"
@@ -54,13 +63,13 @@ class TargetProcess:
 
     @property
     def url(self) -> str:
-        """The WebSocket endpoint, e.g. ``ws://127.0.0.1:41234/ws``."""
-        return f"ws://{self._netloc}{self.path}"
+        """The WebSocket endpoint, e.g. ``ws://127.0.0.1:41234/ws`` (``wss://`` with TLS)."""
+        return f"{'wss' if self.certs else 'ws'}://{self._netloc}{self.path}"
 
     @property
     def base_http_url(self) -> str:
-        """``http://host:port``, for ``/health`` and ``/metrics``."""
-        return f"http://{self._netloc}"
+        """``http://host:port`` (``https://`` with TLS), for ``/health`` and ``/metrics``."""
+        return f"{'https' if self.certs else 'http'}://{self._netloc}"
 
     def alive(self) -> bool:
         """True while the process has not exited."""
@@ -100,9 +109,11 @@ def start_target(
     path: str = "/ws",
     query_param: str = "token",
     algorithm: str = "HS256",
+    auth: Auth | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     ready_timeout: float = 15.0,
+    certs: RunCerts | None = None,
 ) -> TargetProcess:
     """Launch ``python -m harness.target`` on ``host``, port 0, and wait until it listens.
 
@@ -112,10 +123,13 @@ def start_target(
         log_path: file receiving the child's stdout and stderr (appended to).
         path: WebSocket path.
         query_param: query parameter holding the token.
+        auth: where the token goes (placement, scheme, cookie, first message); None: defaults.
         algorithm: the only JWT algorithm accepted.
         host: address to bind.
         port: port to bind; 0 lets the OS pick (a restart reuses the old port).
         ready_timeout: seconds to wait for the ready file.
+        certs: serve wss:// with this certificate (:func:`~harness.target.certs.make_run_certs`);
+            only the files' paths go on the command line.
 
     Raises:
         TargetStartError: the process exited, or did not get ready in time; the
@@ -135,6 +149,7 @@ def start_target(
             query_param=query_param,
             algorithm=algorithm,
             secret_env=DEFAULT_SECRET_ENV,
+            auth=auth,
         ),
         "--host",
         host,
@@ -143,6 +158,8 @@ def start_target(
         "--ready-file",
         str(ready_file),
     ]
+    if certs is not None:
+        argv += ["--certfile", str(certs.certfile), "--keyfile", str(certs.keyfile)]
     env = dict(os.environ)
     env[DEFAULT_SECRET_ENV] = secret
     env["PYTHONUNBUFFERED"] = "1"
@@ -164,7 +181,9 @@ def start_target(
                 start_new_session=True,
             )
         try:
-            return _wait_ready(popen, ready_file, ready_timeout, host, path, log_path)
+            target = _wait_ready(popen, ready_file, ready_timeout, host, path, log_path)
+            target.certs = certs
+            return target
         except TargetStartError as exc:
             tail = _log_tail(log_path, log_offset)
             raise TargetStartError(_redact(f"{exc}\n{tail}", secret)) from None

@@ -7,6 +7,9 @@ One :class:`TargetServer` answers every request in ``process_request``, in this 
 2. ``drop-before-handshake`` defect: abort the TCP connection after reading the
    request, before any response byte.
 3. Auth (:mod:`harness.target.auth`): a refused token never takes a connection slot.
+   The token is looked for in every handshake placement (query, ``Authorization``,
+   cookie, subprotocol; the first subprotocol offered is picked and echoed); with
+   placement ``first_message`` the check waits until after the open (see :meth:`_handler`).
 4. Capacity: the connection limit, then the RSS and CPU thresholds (sampled every
    :data:`SAMPLE_INTERVAL_S` in the background, never per handshake).
 5. Accept: reserve a slot until the TCP connection is gone; echo every message.
@@ -24,9 +27,10 @@ import logging
 import os
 import random
 import resource
+import ssl
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,14 +40,16 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
-from harness.config.scenario import EmbeddedTarget
+from harness.config.scenario import EmbeddedTarget, FirstMessage
 from harness.target.auth import (
     CAUSES,
     REJECTIONS,
     AuthResult,
+    Carriers,
     ValidityCache,
-    extract_token,
+    find_token,
     validate_token,
 )
 from harness.target.auth import accepted as auth_accepted
@@ -96,6 +102,21 @@ class TargetConfig:
     path: str = "/ws"
     query_param: str = "token"
     algorithm: str = "HS256"
+    placement: str = "query"  # "first_message": auth after the open; else in the handshake
+    header: str = "Authorization"  # header holding the token
+    scheme: str = "Bearer"  # of that header ("": the bare value)
+    cookie: str = "token"  # name of the cookie holding the token
+    first_message: FirstMessage = field(default_factory=FirstMessage)
+    #: PEM certificate chain and private key: serve wss:// (both None: plain ws://)
+    certfile: str | None = None
+    keyfile: str | None = None
+
+
+def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """The server side TLS context of the target (raises OSError/ssl.SSLError when unusable)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(certfile, keyfile)
+    return ctx
 
 
 @dataclass(frozen=True)
@@ -201,6 +222,8 @@ class TargetServer:
     async def start(self) -> None:
         """Start listening (on an OS-chosen port when ``config.port`` is 0)."""
         opts = self.options
+        cfg = self.config
+        tls = tls_context(cfg.certfile, cfg.keyfile) if cfg.certfile and cfg.keyfile else None
         self._sampler_task = asyncio.create_task(self.sampler.run())
         self._server = await serve(
             self._handler,
@@ -208,11 +231,13 @@ class TargetServer:
             self.config.port,
             process_request=self._process_request,
             create_connection=TargetConnection,
+            select_subprotocol=_first_offered,
             compression=None,  # payload sizes on the wire are the real ones
             open_timeout=opts.handshake_timeout or None,
             ping_interval=opts.ping_interval or None,
             ping_timeout=opts.ping_timeout or None,
             close_timeout=CLOSE_TIMEOUT_S,
+            ssl=tls,
         )
 
     async def stop(self) -> None:
@@ -238,10 +263,11 @@ class TargetServer:
 
     @property
     def url(self) -> str:
-        """``ws://host:port/path`` of the WebSocket endpoint."""
+        """``ws://host:port/path`` (``wss://`` with a certificate) of the WebSocket endpoint."""
         host = self.config.host
         host = f"[{host}]" if ":" in host else host
-        return f"ws://{host}:{self.port}{self.config.path}"
+        scheme = "wss" if self.config.certfile else "ws"
+        return f"{scheme}://{host}:{self.port}{self.config.path}"
 
     # --- Handshake ----------------------------------------------------------------------
 
@@ -259,19 +285,58 @@ class TargetServer:
             self.rng.random() < self.options.drop_probability
         ):
             return await self._drop(connection)
-        authorization = request.headers.get_all("Authorization")
-        token = extract_token(
-            url.query,
-            authorization[0] if authorization else None,
-            query_param=self.config.query_param,
-        )
-        result = self.authenticate(token)
-        if result.cause is not None:
-            return self._refuse(connection, Refusal.auth(result.cause), self.options.rejection)
+        if self.config.placement != "first_message":
+            result = self.authenticate(self.handshake_token(request))
+            if result.cause is not None:
+                return self._refuse(connection, Refusal.auth(result.cause), self.options.rejection)
         capacity = self.capacity_refusal()
         if capacity is not None:
             return self._refuse(connection, capacity, self.options.capacity_rejection)
         self._reserve(connection)
+        return None
+
+    def handshake_token(self, request: Request) -> str | None:
+        """The token of an upgrade request, from whichever placement holds it."""
+        headers = request.headers
+        authorization = headers.get_all(self.config.header)
+        cookie = headers.get_all("Cookie")
+        offered = [
+            p.strip() for v in headers.get_all("Sec-WebSocket-Protocol") for p in v.split(",")
+        ]
+        carriers = Carriers(
+            query=urlsplit(request.path).query,
+            authorization=authorization[0] if authorization else None,
+            cookie="; ".join(cookie) if cookie else None,
+            subprotocols=[p for p in offered if p],
+        )
+        c = self.config
+        return find_token(carriers, query_param=c.query_param, scheme=c.scheme, cookie=c.cookie)
+
+    async def first_message_auth(self, connection: ServerConnection) -> Refusal | None:
+        """Placement first_message: the auth message, awaited up to the handshake timeout,
+        validated; the ack sent, or the refusal to close with (no message: ``missing``)."""
+        first = self.config.first_message
+        prefix, _, suffix = first.template.partition("{token}")
+        token: str | None = None
+        try:
+            async with asyncio.timeout(self.options.handshake_timeout or None):
+                message = await connection.recv()
+        except (TimeoutError, ConnectionClosed):
+            message = None
+        if message is not None:
+            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            if (
+                text.startswith(prefix)
+                and text.endswith(suffix)
+                and len(text) >= len(prefix + suffix)
+            ):
+                token = text[len(prefix) : len(text) - len(suffix)]
+        result = self.authenticate(token)
+        if result.cause is not None:
+            self.rejections[result.cause] += 1
+            log.info("refused %s (%s) after the open", _peer(connection), result.cause)
+            return Refusal.auth(result.cause)
+        await connection.send(json.dumps({first.ack_field: first.ack_value}))
         return None
 
     def authenticate(self, token: str | None) -> AuthResult:
@@ -340,6 +405,11 @@ class TargetServer:
 
     async def _handler(self, connection: ServerConnection) -> None:
         refusal = getattr(connection, "refusal", None)
+        if refusal is None and self.config.placement == "first_message":
+            try:
+                refusal = await self.first_message_auth(connection)
+            except ConnectionClosed:
+                return
         if refusal is not None:
             await connection.close(refusal.close_code, refusal.reason)
             return
@@ -405,6 +475,14 @@ def _respond(connection: ServerConnection, status: int, body: str, content_type:
     headers["Content-Type"] = f"{content_type}; charset=utf-8"
     headers["Cache-Control"] = "no-store"
     return response
+
+
+def _first_offered(
+    connection: ServerConnection, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """Pick the first subprotocol the client offers (it may carry the token): a client that
+    offers one requires the answer to name one of its values."""
+    return offered[0] if offered else None
 
 
 def _peer(connection: ServerConnection) -> str:

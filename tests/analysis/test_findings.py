@@ -317,7 +317,7 @@ def test_close_without_code() -> None:
 @pytest.mark.parametrize(("n", "pings", "fires"), [(6, 0, True), (6, 1, False), (4, 0, False)])
 def test_no_heartbeat(n: int, pings: int, fires: bool) -> None:
     rows = healthy_rows(5)
-    rows += [row("valid", "accepted", "ok", t=1.0, open_s=12.0 + i, pings=0) for i in range(n)]
+    rows += [row("valid", "accepted", "ok", t=1.0, open_s=31.0 + i, pings=0) for i in range(n)]
     rows[-1]["pings"] = pings
     found = findings_of(rows)
     assert ("no-heartbeat" in found) is fires
@@ -325,8 +325,17 @@ def test_no_heartbeat(n: int, pings: int, fires: bool) -> None:
         f = found["no-heartbeat"]
         assert (f.type, f.severity) == ("connection", "low")
         assert f.evidence == (
-            "6 accepted connections stayed open >= 10 s (longest 17.0 s); none saw a server ping"
+            "6 accepted connections stayed open >= 30 s (longest 36.0 s); none saw a server ping "
+            "(only sessions held longer than the 30 s a service could plausibly wait between "
+            "pings are judged)"
         )
+
+
+def test_no_heartbeat_ignores_holds_shorter_than_a_plausible_ping_interval() -> None:
+    """12 s holds against a service that pings every 20 s see no ping: not a finding."""
+    rows = healthy_rows(5)
+    rows += [row("valid", "accepted", "ok", t=1.0, open_s=12.0, pings=0) for _ in range(50)]
+    assert "no-heartbeat" not in findings_of(rows)
 
 
 # --- Configuration rules, order and counts ------------------------------------------------
@@ -380,3 +389,79 @@ def test_generator_faults_do_not_dilute_refusals_without_chaos() -> None:
         "baseline: 2 of 150 valid attempts refused (1.3%"
     )
     assert "generator-fault" in found
+
+
+# --- Wrong path and dead upstream: not capacity -----------------------------------------------
+
+
+def test_a_wrong_path_is_a_configuration_error_not_capacity() -> None:
+    rows = [row("valid", "rejected_not_found", "valid_refused", t=i, status=404) for i in range(9)]
+    rows.append(row("valid", "rejected_not_found", "valid_refused", t=9.0, status=410))
+    found = findings_of(rows)
+    f = found["wrong-path"]
+    assert (f.type, f.severity) == ("configuration", "critical")
+    assert "check the URL path" in f.title
+    assert f.evidence == (
+        "10 of 10 attempts (100.0%) were answered 404 x9, 410 x1 at the upgrade "
+        "(rejected_not_found)"
+    )
+    assert "valid-refused-without-chaos" not in found  # not "size the service"
+    assert "upstream-down" not in found
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "accepted", "tail"),
+    [
+        ("rejected_upstream", 502, 0, "; no valid token was ever accepted"),
+        ("rejected_upstream", 504, 90, ""),
+        ("rejected_capacity", 503, 0, "; no valid token was ever accepted"),
+    ],
+)
+def test_a_dead_upstream_is_not_capacity(
+    outcome: str, status: int, accepted: int, tail: str
+) -> None:
+    rows = [row("valid", "accepted", "ok", t=i * 0.1) for i in range(accepted)]
+    rows += [row("valid", outcome, "valid_refused", t=10.0 + i, status=status) for i in range(10)]
+    found = findings_of(rows)
+    f = found["upstream-down"]
+    assert (f.type, f.severity) == ("crash", "high")
+    n = accepted + 10
+    share = f"{100 * 10 / n:.1f}%"
+    assert (
+        f.evidence
+        == f"10 of {n} attempts ({share}) were answered {status} x10 at the upgrade{tail}"
+    )
+    assert "valid-refused-without-chaos" not in found
+    assert "wrong-path" not in found
+
+
+def test_503_with_sessions_accepted_stays_a_capacity_finding() -> None:
+    rows = [row("valid", "accepted", "ok", t=i * 0.1) for i in range(90)]
+    rows += [
+        row("valid", "rejected_capacity", "valid_refused", t=10.0 + i, status=503)
+        for i in range(10)
+    ]
+    found = findings_of(rows)
+    assert "upstream-down" not in found
+    assert found["valid-refused-without-chaos"].type == "resource"
+
+
+def test_a_few_not_found_among_sessions_is_not_a_wrong_path() -> None:
+    rows = [row("valid", "accepted", "ok", t=i * 0.1) for i in range(90)]
+    rows += [
+        row("valid", "rejected_not_found", "valid_refused", t=10.0 + i, status=404)
+        for i in range(10)
+    ]
+    assert "wrong-path" not in findings_of(rows)
+
+
+def test_protocol_mismatch_is_a_configuration_error_and_no_token_finding() -> None:
+    kinds = ["valid", "empty", "bad_signature", "alg_none"]
+    rows = [row(k, "protocol_mismatch", "excluded", t=i) for i in range(5) for k in kinds]
+    found = findings_of(rows)
+    f = found["protocol-mismatch"]
+    assert (f.type, f.severity) == ("configuration", "critical")
+    assert "Engine.IO" in f.title and "target.protocol: socketio" in f.fix
+    assert f.evidence.startswith("20 of 20 attempts (100.0%) met a server whose first message")
+    assert "invalid-token-accepted" not in found
+    assert "valid-refused-without-chaos" not in found

@@ -27,8 +27,8 @@ def error_lines(stderr: str) -> list[str]:
          "--set load.users=ten: load.users: expected an integer in [1, 100000], got 'ten'"),
         (["--set", "load.users"], "--set load.users: expected KEY.PATH=VALUE"),
         (["--set", "load.userz=5"],
-         "--set load.userz=5: load.userz: unknown key; allowed: duration, limits, mix, session,"
-         " spawn_rate, timeouts, users"),
+         "--set load.userz=5: load.userz: unknown key; allowed: duration, limits, mix,"
+         " reconnect, session, spawn_rate, timeouts, users"),
         (["--secret-env", "1X"], "--secret-env: expected a variable name, got '1X'"),
         (["--secret-file", ""], "--secret-file: expected a path, got ''"),
     ],

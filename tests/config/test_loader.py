@@ -89,7 +89,7 @@ def test_unknown_nested_key() -> None:
     text = "name: x\nload:\n  users: 3\n  sesion: {hold: 1}\n"
     assert error(text) == (
         "x.yaml:4: load.sesion: unknown key; "
-        "allowed: duration, limits, mix, session, spawn_rate, timeouts, users"
+        "allowed: duration, limits, mix, reconnect, session, spawn_rate, timeouts, users"
     )
 
 
@@ -177,12 +177,38 @@ def test_path_and_close_codes() -> None:
     assert error("name: x\ntarget: {embedded: {}, path: ws}\n") == (
         "x.yaml:2: target.path: expected a path starting with '/', got 'ws'"
     )
-    assert error("name: x\ntarget:\n  embedded: {}\n  close_codes:\n    1000: auth\n") == (
-        "x.yaml:5: target.close_codes.1000: expected an integer in [4000, 4999], got 1000"
+    assert error("name: x\ntarget:\n  embedded: {}\n  close_codes:\n    1006: auth\n") == (
+        "x.yaml:5: target.close_codes.1006: expected a close code a server may send "
+        "(1000-1003, 1007-1014, 3000-4999), got 1006"
     )
     assert error("name: x\ntarget:\n  embedded: {}\n  close_codes: {4401: bad}\n") == (
         "x.yaml:4: target.close_codes.4401: expected one of auth, capacity, internal, normal, "
         "policy, try_again, got 'bad'"
+    )
+
+
+@pytest.mark.parametrize("code", [1004, 1005, 1006, 1015, 1016, 2999, 5000, 999])
+def test_close_codes_never_sent_on_the_wire_are_refused(code: int) -> None:
+    text = f"name: x\ntarget:\n  embedded: {{}}\n  close_codes: {{{code}: auth}}\n"
+    assert f"target.close_codes.{code}: expected a close code a server may send" in error(text)
+
+
+def test_standard_and_registered_close_codes_are_accepted() -> None:
+    codes = "{1013: capacity, 1008: auth, 3003: auth}"
+    s = load(f"name: x\ntarget:\n  embedded: {{}}\n  close_codes: {codes}\n")
+    assert s.target.close_codes == {1013: "capacity", 1008: "auth", 3003: "auth"}
+
+
+def test_http_statuses() -> None:
+    s = load("name: x\ntarget:\n  embedded: {}\n  http_statuses: {404: auth, 502: other}\n")
+    assert s.target.http_statuses == {404: "auth", 502: "other"}
+    assert load("name: x\ntarget: {embedded: {}}\n").target.http_statuses == {}
+    assert error("name: x\ntarget:\n  embedded: {}\n  http_statuses: {101: auth}\n") == (
+        "x.yaml:4: target.http_statuses.101: expected an HTTP status in [200, 599], got 101"
+    )
+    assert error("name: x\ntarget:\n  embedded: {}\n  http_statuses: {404: gone}\n") == (
+        "x.yaml:4: target.http_statuses.404: expected one of auth, capacity, not_found, "
+        "upstream, other, got 'gone'"
     )
 
 
@@ -467,7 +493,7 @@ def test_siblings_in_one_section_and_items_of_one_list_are_all_checked() -> None
         "x.yaml:3: load.users: expected an integer in [1, 100000], got 0",
         "x.yaml:4: load.spawn_rate: expected a number in (0, 10000], got -1",
         "x.yaml:5: load.sesion: unknown key; "
-        "allowed: duration, limits, mix, session, spawn_rate, timeouts, users",
+        "allowed: duration, limits, mix, reconnect, session, spawn_rate, timeouts, users",
         "x.yaml:8: target.embedded.defects[0]: expected one of accept-empty-token, "
         "cache-past-expiry, no-capacity-check, drop-before-handshake, got 'nope'",
         "x.yaml:8: target.embedded.defects[2]: 'accept-empty-token' is listed twice",

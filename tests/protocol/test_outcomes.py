@@ -6,13 +6,16 @@ import errno
 
 import pytest
 
-from harness.config.scenario import TOKEN_KINDS
+from harness.config.scenario import HTTP_STATUS_CLASSES, TOKEN_KINDS
 from harness.protocol.frames import LIMIT_VIOLATIONS, Violation
 from harness.protocol.outcomes import (
     ABRUPT_OUTCOMES,
     DEADLINE_OUTCOMES,
+    DEFAULT_APP_CLOSE_CODES,
+    DEFAULT_HTTP_STATUSES,
     EXPECTED_OUTCOMES,
     GAVE_UP_OUTCOMES,
+    HTTP_CLASS_OUTCOMES,
     VIOLATION_OUTCOMES,
     Deadline,
     Manner,
@@ -154,8 +157,56 @@ def test_private_codes_follow_the_target_table() -> None:
     assert close_code_outcome(4000, table) is Outcome.CLOSED_AUTH
     assert close_code_outcome(4001, table) is Outcome.CLOSED_CAPACITY
     assert close_code_outcome(4401, table) is Outcome.CLOSED_OTHER  # not in this target's table
-    # registered codes are not remappable
-    assert close_code_outcome(1008, {1008: "auth"}) is Outcome.CLOSED_POLICY
+    assert close_code_outcome(1008, {}) is Outcome.CLOSED_POLICY  # the registered meaning
+
+
+def test_a_target_table_overrides_standard_codes() -> None:
+    # a service that closes with 1008 for a bad token and 1013 when full says so in its scenario
+    table = {1008: "auth", 1013: "capacity", 3003: "auth"}
+    assert close_code_outcome(1008, table) is Outcome.CLOSED_AUTH
+    assert close_code_outcome(1013, table) is Outcome.CLOSED_CAPACITY
+    assert close_code_outcome(3003, table) is Outcome.CLOSED_AUTH
+    assert close_code_outcome(1011, table) is Outcome.CLOSED_INTERNAL  # not in the table
+    assert close_code_outcome(3003, {}) is Outcome.CLOSED_OTHER
+    obs = Observation(Stage.OPEN, close_frame=True, closed_by="server", close_code=1013)
+    assert classify(obs) is Outcome.CLOSED_TRY_AGAIN
+    assert classify(obs, {**DEFAULT_APP_CLOSE_CODES, **table}) is Outcome.CLOSED_CAPACITY
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (401, Outcome.REJECTED_AUTH),
+        (403, Outcome.REJECTED_AUTH),
+        (404, Outcome.REJECTED_NOT_FOUND),
+        (410, Outcome.REJECTED_NOT_FOUND),
+        (429, Outcome.REJECTED_CAPACITY),
+        (503, Outcome.REJECTED_CAPACITY),
+        (502, Outcome.REJECTED_UPSTREAM),
+        (504, Outcome.REJECTED_UPSTREAM),
+        (500, Outcome.REJECTED_STATUS),
+        (400, Outcome.REJECTED_STATUS),
+    ],
+)
+def test_default_statuses_of_a_refused_upgrade(status: int, expected: Outcome) -> None:
+    assert classify(Observation(Stage.HANDSHAKE, http_status=status)) is expected
+    assert manner(expected) is Manner.GRACEFUL  # a status is a stated reason
+    assert verdict("valid", expected) is Verdict.VALID_REFUSED
+
+
+def test_a_target_table_overrides_statuses() -> None:
+    table = {**DEFAULT_HTTP_STATUSES, 404: "auth", 400: "auth", 503: "upstream", 401: "other"}
+
+    def outcome(status: int) -> Outcome:
+        return classify(Observation(Stage.HANDSHAKE, http_status=status), http_statuses=table)
+
+    assert outcome(404) is Outcome.REJECTED_AUTH
+    assert outcome(400) is Outcome.REJECTED_AUTH
+    assert outcome(503) is Outcome.REJECTED_UPSTREAM
+    assert outcome(401) is Outcome.REJECTED_STATUS
+    assert outcome(502) is Outcome.REJECTED_UPSTREAM  # the defaults under it stay
+    assert verdict("empty", outcome(400)) is Verdict.OK  # an auth refusal for this service
+    assert set(HTTP_CLASS_OUTCOMES) == set(HTTP_STATUS_CLASSES)
 
 
 def test_expectation_table_covers_every_kind() -> None:
@@ -230,6 +281,7 @@ def test_every_deadline_but_the_close_has_its_outcome() -> None:
         Outcome.TIMEOUT_SEND,
         Outcome.TIMEOUT_REPLY,
         Outcome.TIMEOUT_MESSAGE,
+        Outcome.TIMEOUT_AUTH,
     }
     assert expected == GAVE_UP_OUTCOMES
     assert Outcome.ABNORMAL_CLOSURE not in GAVE_UP_OUTCOMES  # that means the peer vanished

@@ -29,6 +29,7 @@ from harness.analysis.timeline import (
     Timeline,
     handshake_by_bin,
     make_timeline,
+    reconnect_rate_by_bin,
     samples_relative,
     success_by_bin,
     verdict_rates_by_bin,
@@ -149,6 +150,10 @@ def attempts_rate_chart(
             alpha=0.85,
         )
         ax.set_ylim(bottom=0)
+        again = reconnect_rate_by_bin(attempts, tl)
+        if again is not None:  # a stampede after a restart shows as spikes of this line
+            ax.plot(tl.centers, again.to_numpy(dtype=float), color="black", lw=1.2,
+                    ls="--", label="of which reconnects")  # fmt: skip
     ax.set_ylabel("attempts per second (1/s)")
     _time_axis(ax, tl)
     reserve_headroom(ax, shade_windows(ax, spans))

@@ -154,7 +154,9 @@ def test_apply_twice_leaves_one_table(server: tuple[str, int], ctx: ChaosContext
 
 
 @pytest.mark.parametrize(
-    "fault", [Reject(RejectParams(port=1)), PacketLoss(PacketLossParams(port=1))], ids=str
+    "fault",
+    [Reject(RejectParams(port=1)), PacketLoss(PacketLossParams(port=1))],
+    ids=["reject", "packet_loss"],
 )
 def test_revert_without_apply(fault: Reject, ctx: ChaosContext) -> None:
     fault.revert(ctx)
