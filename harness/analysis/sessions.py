@@ -196,7 +196,7 @@ def token_lifetimes(df: pd.DataFrame) -> dict[str, Any]:
     # chaos or a restart, does not undo that the token was accepted)
     accepted = ((df["stage"] == "open") & ~df["outcome"].isin(AUTH_REJECTION_VALUES)).fillna(False)
     stale = again & (df["token_kind"] == "expired_reused").fillna(False)
-    refreshed = again & df["token_refreshed"].fillna(False).astype(bool)
+    refreshed = again & (df["token_refreshed"] == True).fillna(False)  # noqa: E712 (NA-safe)
     out["stale_reconnects"] = int(stale.sum())
     out["stale_accepted"] = int((stale & accepted).sum())
     out["refreshed"] = int(refreshed.sum())

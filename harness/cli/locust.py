@@ -12,7 +12,11 @@ run is then marked incomplete.
 
 from __future__ import annotations
 
+import gevent
+
+import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,7 +73,18 @@ def on_init(environment: Any, **_: Any) -> None:
         print_error(str(exc))
         raise SystemExit(int(ExitCode.CANNOT_RUN)) from None
     engine.attach(environment.events)
+    catch_ctrl_c()
     print(f"harness: scenario {scenario.name!r}; each test writes a run directory in {opts.out}")
+
+
+def catch_ctrl_c() -> None:
+    """Ctrl-C as Locust's SIGTERM: a clean shutdown through ``quitting``, whatever greenlet
+    runs when it comes. Left to Python, SIGINT is a KeyboardInterrupt raised in the greenlet
+    that happens to run, and one raised inside a user's greenlet ends that user, not the run
+    (seen under load: the run went on to its end). Left alone when SIGINT is ignored (nohup)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return
+    gevent.signal_handler(signal.SIGINT, os.kill, os.getpid(), signal.SIGTERM)
 
 
 def _say(line: str) -> None:
