@@ -252,8 +252,13 @@ class _Handler(socketserver.BaseRequestHandler):
             self._await_close(sock)
             return
         if kind == "big-message":
-            for i in range(5):
-                sock.sendall(_frame(0x2 if i == 0 else 0x0, b"m" * MIB, fin=i == 4))
+            for i in range(4):
+                sock.sendall(_frame(0x2 if i == 0 else 0x0, b"m" * MIB, fin=False))
+            # the fifth fragment's header (10 bytes) already takes the message over 4 MiB: send
+            # it and a little of its payload, no more, so the server is reading again when the
+            # client fails the connection (a server still blocked in sendall would miss the
+            # client's close frame in the reset that follows it)
+            sock.sendall(_frame(0x0, b"m" * MIB, fin=True)[: 10 + 1024])
             self._await_close(sock)
             return
         if kind == "fragment-forever":
