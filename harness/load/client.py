@@ -603,11 +603,7 @@ def _authenticate(
         if event is None:
             raise GaveUp(Deadline.AUTH, first.timeout)
         if isinstance(event, CloseFrame):
-            res.close_reason = redact(event.reason, secrets) if event.reason else None
-            conn.send_close(event.code, plan.close_timeout)
-            return Observation(
-                stage=Stage.OPEN, close_code=event.code, close_frame=True, closed_by="server"
-            )
+            return _server_closed(conn, plan, res, event, secrets)
         if isinstance(event, Ping):
             res.pings += 1
             conn.send(OP_PONG, event.data)
@@ -688,11 +684,7 @@ def _session(
         if event is None:
             continue
         if isinstance(event, CloseFrame):  # the server closes: answer with its code, done
-            res.close_reason = redact(event.reason, secrets) if event.reason else None
-            conn.send_close(event.code, plan.close_timeout)
-            return Observation(
-                stage=Stage.OPEN, close_code=event.code, close_frame=True, closed_by="server"
-            )
+            return _server_closed(conn, plan, res, event, secrets)
         if isinstance(event, Ping):
             res.pings += 1
             conn.send(OP_PONG, event.data)
@@ -707,6 +699,17 @@ def _session(
             else:
                 res.msgs_unmatched += 1
     return _client_close(conn, plan, res, secrets)
+
+
+def _server_closed(
+    conn: Connection, plan: SessionPlan, res: Result, event: CloseFrame, secrets: Sequence[str]
+) -> Observation:
+    """The server sent a close frame: echo its code (RFC 6455 section 5.5.1) and end there."""
+    res.close_reason = redact(event.reason, secrets) if event.reason else None
+    conn.send_close(event.code, plan.close_timeout)
+    return Observation(
+        stage=Stage.OPEN, close_code=event.code, close_frame=True, closed_by="server"
+    )
 
 
 def _client_close(
