@@ -11,6 +11,11 @@ import math
 from typing import Any
 
 
+def rounded(value: float | None, digits: int) -> float | None:
+    """``value`` rounded to ``digits`` decimals; None stays None."""
+    return None if value is None else round(value, digits)
+
+
 def finite(value: Any) -> float | None:
     """``value`` as a finite float; None for None, NaN, NA, infinities, booleans and text."""
     if value is None or isinstance(value, bool):

@@ -688,8 +688,9 @@ GENERATOR_FAULT = Rule(
 
 
 #: Reconnects after a restart bunched beyond this peak-to-mean ratio (see
-#: :func:`harness.analysis.sessions.peak_to_mean`) are a stampede: jittered ones give 1.5-2.5.
-STAMPEDE_PEAK_TO_MEAN = 5.0
+#: :func:`harness.analysis.sessions.peak_to_mean`) are a stampede: after a restart, full
+#: jitter read 3.5-4.4 on this machine, clients retrying in step 11-15.
+STAMPEDE_PEAK_TO_MEAN = 6.0
 
 
 def check_reconnect_stampede(view: RunView) -> Hit | None:

@@ -6,7 +6,9 @@ records, meta, chaos events and samples at hand (tests, the doctor). Either way 
 frame carries, for every attempt:
 
 - ``t_s``: its start, seconds since the run's start (NaN when unknown);
-- ``end_s``: its end, ``t_s`` plus connect, handshake and time open (missing parts count 0);
+- ``open_at_s``: when its WebSocket opened (or the handshake ended), ``t_s`` plus TCP
+  connect, TLS and upgrade (missing parts count 0);
+- ``end_s``: its end: the recorded ``t_end``, else ``open_at_s`` plus the time open;
 - ``phase``: its chaos phase (:mod:`harness.analysis.phases`).
 
 Every computation after it (summary, recovery, findings, compare, charts) reads those columns
@@ -44,7 +46,7 @@ from harness.rundir.layout import ATTEMPTS, CHAOS, SAMPLES, SCENARIO, read_json_
 from harness.rundir.meta import RunMeta, read_meta
 
 #: Columns of the attempts frame that add up to an attempt's duration: ms, ms, s.
-DURATION_COLUMNS: tuple[str, ...] = ("connect_ms", "handshake_ms", "open_s")
+HANDSHAKE_COLUMNS: tuple[str, ...] = ("connect_ms", "tls_ms", "handshake_ms")
 
 
 @dataclass(frozen=True)
@@ -155,13 +157,20 @@ def relative_window(w: ChaosWindow, t0: float) -> Window:
     )
 
 
-def attempt_end_s(attempts: pd.DataFrame, t_s: pd.Series[Any]) -> pd.Series[float]:
-    """When each attempt ended (s since the start): its start plus connect, handshake and time
-    open (missing parts count 0). A session that was open when a fault began ended under it,
-    whenever it started."""
-    parts = [pd.to_numeric(attempts[c], errors="coerce").fillna(0.0) for c in DURATION_COLUMNS]
-    total = parts[0] / 1000.0 + parts[1] / 1000.0 + parts[2]
-    return (pd.to_numeric(t_s, errors="coerce") + total).astype("float64")
+def attempt_open_at_s(attempts: pd.DataFrame, t_s: pd.Series[Any]) -> pd.Series[float]:
+    """When each attempt's WebSocket opened, or its handshake ended (s since the start): its
+    start plus TCP connect, TLS and upgrade (missing parts count 0)."""
+    ms = sum(pd.to_numeric(attempts[c], errors="coerce").fillna(0.0) for c in HANDSHAKE_COLUMNS)
+    return (pd.to_numeric(t_s, errors="coerce") + ms / 1000.0).astype("float64")
+
+
+def attempt_end_s(attempts: pd.DataFrame, open_at_s: pd.Series[Any], t0: float) -> pd.Series[float]:
+    """When each attempt ended (s since ``t0``): its recorded ``t_end``, else its opening plus
+    its time open (missing parts count 0). A session that was open when a fault began ended
+    under it, whenever it started."""
+    computed = open_at_s + pd.to_numeric(attempts["open_s"], errors="coerce").fillna(0.0)
+    recorded = pd.to_numeric(attempts["t_end"], errors="coerce") - t0
+    return recorded.fillna(computed).astype("float64")
 
 
 def run_duration_s(meta: RunMeta, t0: float | None, attempts: pd.DataFrame) -> float | None:
@@ -210,7 +219,8 @@ def make_run(
     t_s = (pd.to_numeric(attempts["t_start"], errors="coerce") - zero).astype("float64")
     spans = window_spans(windows, end_s)
     attempts["t_s"] = t_s
-    attempts["end_s"] = attempt_end_s(attempts, t_s)
+    attempts["open_at_s"] = attempt_open_at_s(attempts, t_s)
+    attempts["end_s"] = attempt_end_s(attempts, attempts["open_at_s"], zero)
     attempts["phase"] = assign_phases(attempts["chaos"], t_s, spans).astype(str)
     sample_frame["t_s"] = (sample_frame["t"].astype("float64") - zero).astype("float64")
     phases = ordered_phases(attempts["phase"], t_s, phase_intervals(spans, end_s))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -33,10 +33,11 @@ import pandas as pd
 from harness.analysis.run import Run
 from harness.analysis.stats import NOT_COUNTED, percentile, ratio
 from harness.analysis.summary import RestartReconnects, Sessions
-from harness.protocol.outcomes import AUTH_REJECTIONS, Outcome
+from harness.numbers import finite, rounded
+from harness.protocol.outcomes import AUTH_REJECTIONS, SESSION_ENDING
 
-#: Outcomes after which a session is over by itself: its plan ran, or the harness stopped it.
-SESSION_DONE: frozenset[str] = frozenset({Outcome.ACCEPTED.value, Outcome.INTERRUPTED.value})
+#: As text, for the outcome columns of the attempts frame.
+SESSION_ENDING_VALUES: frozenset[str] = frozenset(o.value for o in SESSION_ENDING)
 AUTH_REJECTION_VALUES: frozenset[str] = frozenset(o.value for o in AUTH_REJECTIONS)
 
 #: An outage belongs to a restart when it began from this long before the window's start
@@ -63,55 +64,29 @@ def reconnect_policy(scenario: Mapping[str, Any]) -> Mapping[str, Any]:
     return policy if isinstance(policy, Mapping) else {}
 
 
-def _num(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _opened_at(row: Mapping[str, Any]) -> float | None:
-    """When the attempt's WebSocket opened (epoch s): start plus connect, TLS and upgrade."""
-    start = _num(row.get("t_start"))
-    if start is None:
-        return None
-    parts = (_num(row.get(c)) or 0.0 for c in ("connect_ms", "tls_ms", "handshake_ms"))
-    return start + sum(parts) / 1000.0
-
-
-def _ended_at(row: Mapping[str, Any], t0: float | None) -> float | None:
-    """When the attempt ended (epoch s): its recorded end, else its computed one."""
-    end = _num(row.get("t_end"))
-    if end is None and t0 is not None and (end_s := _num(row.get("end_s"))) is not None:
-        end = t0 + end_s
-    return end
-
-
 @dataclass(frozen=True)
 class Outage:
-    """One stretch of a session without a connection (epoch s)."""
+    """One stretch of a session without a connection (s since the run's start)."""
 
     session: str
     begun: float | None  # the end of the attempt that was lost or refused
     back: float | None  # the opening of the reconnect that ended it; None: never
 
 
-def session_outages(
-    session: str, rows: Sequence[Mapping[str, Any]], t0: float | None
-) -> list[Outage]:
-    """The outages of one session's records, in attempt order."""
+def session_outages(session: str, rows: Sequence[Mapping[Any, Any]]) -> list[Outage]:
+    """The outages of one session's rows of the attempts frame (with ``open_at_s`` and
+    ``end_s``, :mod:`harness.analysis.run`), in attempt order."""
     out: list[Outage] = []
-    begun: float | None = None  # when the current outage began (epoch s)
-    in_outage = False
+    current: Outage | None = None
     for i, row in enumerate(rows):
-        if in_outage and row.get("stage") == "open":
-            out.append(Outage(session, begun, _opened_at(row)))
-            in_outage, begun = False, None
-        if str(row.get("outcome")) not in SESSION_DONE and i + 1 < len(rows) and not in_outage:
-            in_outage, begun = True, _ended_at(row, t0)
-    if in_outage:
-        out.append(Outage(session, begun, None))
+        if current is not None and row.get("stage") == "open":
+            out.append(replace(current, back=finite(row.get("open_at_s"))))
+            current = None
+        ending = str(row.get("outcome")) in SESSION_ENDING_VALUES
+        if current is None and not ending and i + 1 < len(rows):
+            current = Outage(session, finite(row.get("end_s")), None)
+    if current is not None:
+        out.append(current)
     return out
 
 
@@ -132,22 +107,25 @@ def compute_sessions(run: Run) -> Sessions | None:
     df = df[df["session"].notna() & (df["session"] != "")]
     if df.empty:
         return Sessions(policy=name, preset=str(policy.get("preset") or "") or None)
-    max_attempts = int(_num(policy.get("max_attempts")) or 0)
+    max_attempts = int(finite(policy.get("max_attempts")) or 0)
     outages: list[Outage] = []
     gave_up = auth_failed = most = 0
     order = df.sort_values(["session", "session_attempt", "t_start"], kind="stable")
     for sid, group in order.groupby("session", sort=False):
-        rows: list[Mapping[str, Any]] = [
-            {str(k): v for k, v in r.items()} for r in group.to_dict("records")
-        ]
-        found = session_outages(str(sid), rows, run.started_at)
+        rows = group.to_dict("records")
+        found = session_outages(str(sid), rows)
         outages += found
         last = rows[-1]
-        most = max(most, int(_num(last.get("session_attempt")) or 0))
+        most = max(most, int(finite(last.get("session_attempt")) or 0))
         outcome = str(last.get("outcome"))
         if last.get("token_kind") == "valid" and outcome in AUTH_REJECTION_VALUES:
             auth_failed += 1
-        elif found and found[-1].back is None and max_attempts and outcome not in SESSION_DONE:
+        elif (
+            found
+            and found[-1].back is None
+            and max_attempts
+            and outcome not in SESSION_ENDING_VALUES
+        ):
             gave_up += int(_trailing_reconnects(rows) >= max_attempts)
     times = [t for o in outages if (t := reconnect_time(o)) is not None]
     sessions = int(df["session"].nunique())
@@ -161,27 +139,22 @@ def compute_sessions(run: Run) -> Sessions | None:
         max_reconnects=most,
         outages=len(outages),
         reconnected=len(times),
-        time_to_reconnect_p50_s=_r(percentile(times, 0.50)),
-        time_to_reconnect_p95_s=_r(percentile(times, 0.95)),
-        time_to_reconnect_max_s=_r(max(times) if times else None),
+        time_to_reconnect_p50_s=rounded(percentile(times, 0.50), 3),
+        time_to_reconnect_p95_s=rounded(percentile(times, 0.95), 3),
+        time_to_reconnect_max_s=rounded(max(times) if times else None, 3),
         gave_up=gave_up,
         auth_failed=auth_failed,
         restarts=restart_reconnects(run, df, outages),
-        **token_lifetimes(df),
+        **token_lifetimes(df, run.started_at),
     )
 
 
-def token_lifetimes(df: pd.DataFrame) -> dict[str, Any]:
+def token_lifetimes(df: pd.DataFrame, t0: float | None) -> dict[str, Any]:
     """Tokens that expired during a session: connections open at the expiry (closed by the
     server at it, or kept open past it), stale tokens sent again, refreshed tokens."""
     out: dict[str, Any] = {}
-    exp = pd.to_numeric(df["token_exp"], errors="coerce")
-    end = pd.to_numeric(df["t_end"], errors="coerce")
-    opened = pd.to_numeric(df["t_start"], errors="coerce") + sum(
-        pd.to_numeric(df[c], errors="coerce").fillna(0.0) / 1000.0
-        for c in ("connect_ms", "tls_ms", "handshake_ms")
-        if c in df.columns
-    )
+    exp = pd.to_numeric(df["token_exp"], errors="coerce") - (t0 or 0.0)
+    opened, end = df["open_at_s"], df["end_s"]
     live = ((df["stage"] == "open") & (opened < exp) & (exp < end)).fillna(False)
     past = (end - exp)[live]
     by_server = (df["closed_by"] == "server").fillna(False)[live]
@@ -189,7 +162,7 @@ def token_lifetimes(df: pd.DataFrame) -> dict[str, Any]:
     out["expired_open"] = int(live.sum())
     out["closed_at_expiry"] = int(at_expiry.sum())
     kept = past[~at_expiry]
-    out["kept_past_expiry_s"] = _r(float(kept.max())) if not kept.empty else None
+    out["kept_past_expiry_s"] = rounded(float(kept.max()), 3) if not kept.empty else None
     again = (pd.to_numeric(df["session_attempt"], errors="coerce") > 0).fillna(False)
     again &= ~df["verdict"].isin(NOT_COUNTED).fillna(False)  # not the harness's own stop
     # let in: the WebSocket opened and was not closed for its token (a reset afterwards, by
@@ -209,21 +182,18 @@ def restart_reconnects(
 ) -> dict[str, RestartReconnects]:
     """For each restart or kill of the target: who lost the connection, when all were back,
     and how bunched the reconnects were (:func:`peak_to_mean`)."""
-    t0 = run.started_at
     out: dict[str, RestartReconnects] = {}
-    if t0 is None:
-        return out
-    starts = pd.to_numeric(df["t_start"], errors="coerce") - t0
+    starts = df["t_s"]
     again = pd.to_numeric(df["session_attempt"], errors="coerce") > 0
     for w in run.windows:
         if w.kind != "process" or w.applied_s is None:
             continue
         lo = w.applied_s - LOST_BEFORE_S
         hi = (w.reverted_s if w.reverted_s is not None else w.applied_s) + LOST_AFTER_S
-        hit = [o for o in outages if o.begun is not None and lo <= o.begun - t0 <= hi]
+        hit = [o for o in outages if o.begun is not None and lo <= o.begun <= hi]
         sessions = {o.session for o in hit}
         back = {o.session for o in hit if o.back is not None}
-        backs = sorted(o.back - t0 for o in hit if o.back is not None)
+        backs = sorted(o.back for o in hit if o.back is not None)
         full = backs[-1] - w.applied_s if hit and len(back) == len(sessions) else None
         # the reconnect wave: until most sessions were back (a few stragglers, late by
         # jitter or by bad luck, would stretch the mean and hide a stampede)
@@ -238,9 +208,9 @@ def restart_reconnects(
             applied_s=w.applied_s,
             lost=len(sessions),
             reconnected=len(back),
-            full_reconnection_s=_r(full),
+            full_reconnection_s=rounded(full, 3),
             reconnect_attempts=int(times.size),
-            peak_to_mean=_r(peak_to_mean(wave.to_numpy(dtype=float), w.applied_s)),
+            peak_to_mean=rounded(peak_to_mean(wave.to_numpy(dtype=float), w.applied_s), 3),
         )
     return out
 
@@ -250,9 +220,10 @@ def peak_to_mean(times: Any, start: float | None = None) -> float | None:
     first) to the last.
 
     Bins are :data:`STAMPEDE_BIN_S` wide, or wider so that an even spread would put
-    :data:`STAMPEDE_PER_BIN` reconnects in each: with fewer per bin, chance alone makes peaks
-    (jittered reconnects then read about 1.5-2.5; clients retrying in step read about their
-    number over 5). None with fewer than :data:`STAMPEDE_MIN_ATTEMPTS`, or all in one bin.
+    :data:`STAMPEDE_PER_BIN` reconnects in each: with fewer per bin, chance alone makes
+    peaks. After a restart, full jitter read 3.5-4.4 on this machine, clients retrying in
+    step 11-15 (``docs/scenario.md``). None with fewer than :data:`STAMPEDE_MIN_ATTEMPTS`,
+    or all in one bin.
     """
     n = len(times)
     if n < STAMPEDE_MIN_ATTEMPTS:
@@ -270,7 +241,7 @@ def peak_to_mean(times: Any, start: float | None = None) -> float | None:
     return max(counts) / (n / bins)
 
 
-def _trailing_reconnects(rows: list[Mapping[str, Any]]) -> int:
+def _trailing_reconnects(rows: Sequence[Mapping[Any, Any]]) -> int:
     """Reconnects in a row at the end of a session that never reached the open WebSocket."""
     n = 0
     for row in reversed(rows[1:]):
@@ -278,7 +249,3 @@ def _trailing_reconnects(rows: list[Mapping[str, Any]]) -> int:
             break
         n += 1
     return n
-
-
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)

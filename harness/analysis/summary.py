@@ -331,9 +331,8 @@ class RestartReconnects:
         reconnect_attempts: reconnects made from the window's start until then (to the
             run's end when some never were back).
         peak_to_mean: of the reconnects from the window's start until 95 % of the sessions
-            were back, the busiest bin over the mean per bin (bins of
-            0.1 s or wider, 5 reconnects each if spread evenly; about 1.5-2.5: spread; high: a
-            stampede); None: too few to tell.
+            were back, the busiest bin over the mean per bin (bins of 0.1 s or wider, 5
+            reconnects each if spread evenly; above 6: a stampede); None: too few to tell.
     """
 
     label: str

@@ -251,27 +251,17 @@ RECONNECT_PRESETS: Mapping[str, Reconnect] = MappingProxyType(
         # ("io server disconnect") and a refused CONNECT are not retried.
         "socketio-client": Reconnect(
             policy="exponential",
-            delay=1.0,
-            factor=2.0,
             cap=5.0,
-            max_attempts=0,
             jitter="randomized",
-            randomization=0.5,
             after_server_close=False,
-            after_auth_failure=False,
             preset="socketio-client",
         ),
         # A typical hand-written front end: 1 s doubling to 30 s, 5 tries, no jitter, no
         # reconnect after a server disconnect, back to login after an auth failure.
         "front-end": Reconnect(
             policy="exponential",
-            delay=1.0,
-            factor=2.0,
-            cap=30.0,
             max_attempts=5,
-            jitter="none",
             after_server_close=False,
-            after_auth_failure=False,
             preset="front-end",
         ),
     }

@@ -40,11 +40,12 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websocket
 
-from harness.config.scenario import FirstMessage
+from harness.config.scenario import Auth, FirstMessage
 from harness.load.connection import Connection, GaveUp, PeerClosed
 from harness.protocol.foreign import foreign_protocol
 from harness.protocol.frames import (
@@ -185,6 +186,23 @@ class Result:
     rtts_ms: list[float] = field(default_factory=list)
     pings: int = 0
     error: str | None = None
+
+
+def auth_request(url: str, auth: Auth, token: str | None, **options: Any) -> Request:
+    """A request carrying ``token`` where the scenario's ``auth`` places it; ``options`` are
+    the other :class:`Request` fields (timeouts, TLS)."""
+    return Request(
+        url=url,
+        token=token,
+        placement=auth.placement,
+        query_param=auth.query_param,
+        header=auth.header,
+        scheme=auth.scheme,
+        cookie=auth.cookie,
+        subprotocol=auth.subprotocol,
+        first_message=auth.first_message,
+        **options,
+    )
 
 
 def build_url(req: Request) -> str:

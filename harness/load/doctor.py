@@ -27,7 +27,7 @@ import jwt
 from harness.analysis.summary import Finding
 from harness.config.scenario import TOKEN_KINDS, Auth
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Request, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, auth_request, open_attempt
 from harness.protocol.outcomes import CLOSE_CODE_NAMES, DEFAULT_APP_CLOSE_CODES
 from harness.protocol.tokens import mint
 from harness.render.report import build_report
@@ -76,16 +76,10 @@ class Collector:
         with self._lock:
             self._n += 1
             n = self._n
-        req = Request(
-            url=opts.url,
-            token=token,
-            placement=opts.auth.placement,
-            query_param=opts.auth.query_param,
-            header=opts.auth.header,
-            scheme=opts.auth.scheme,
-            cookie=opts.auth.cookie,
-            subprotocol=opts.auth.subprotocol,
-            first_message=opts.auth.first_message,
+        req = auth_request(
+            opts.url,
+            opts.auth,
+            token,
             connect_timeout=opts.timeout,
             handshake_timeout=opts.timeout,
             verify_tls=opts.verify_tls,

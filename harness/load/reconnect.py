@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 
 from harness.config.scenario import Reconnect
-from harness.protocol.outcomes import AUTH_REJECTIONS, Outcome
+from harness.protocol.outcomes import AUTH_REJECTIONS, SESSION_ENDING
 from harness.rundir.records import AttemptRecord
 
 #: The close code of a server that ends a session on purpose (RFC 6455 section 7.4.1): a
@@ -39,7 +39,7 @@ def is_server_disconnect(rec: AttemptRecord) -> bool:
 
 def is_auth_failure(rec: AttemptRecord) -> bool:
     """True when the attempt was refused for its token, in any way a service says so."""
-    return rec.outcome in {o.value for o in AUTH_REJECTIONS}
+    return rec.outcome in AUTH_REJECTIONS  # StrEnum members equal their text
 
 
 class Backoff:
@@ -63,7 +63,7 @@ class Backoff:
             rec: the record of the attempt that just ended.
         """
         p = self.policy
-        if not p.enabled or rec.outcome in (Outcome.ACCEPTED, Outcome.INTERRUPTED):
+        if not p.enabled or rec.outcome in SESSION_ENDING:
             return None
         if is_auth_failure(rec) and not p.after_auth_failure:
             return None

@@ -23,11 +23,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
-import jwt
-
 from harness.config.scenario import Scenario
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Request, Result, SessionPlan, open_attempt, partial_result
+from harness.load.client import Result, SessionPlan, auth_request, open_attempt, partial_result
 from harness.load.reconnect import Backoff
 from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, DEFAULT_HTTP_STATUSES
 from harness.protocol.tokens import mint, token_exp
@@ -141,7 +139,7 @@ class WebSocketUser(User):
         if kind == "expired_reused":
             assert token is not None
             self._session("valid", token)
-            exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+            exp = token_exp(token) or time.time()
             # a JWT is expired once now > exp (RFC 7519 section 4.1.4; no leeway)
             gevent.sleep(max(0.0, exp + 1.05 - time.time()))
         self._session(kind, token)
@@ -153,7 +151,9 @@ class WebSocketUser(User):
         session = f"{cfg.worker}-{self.number}-{self.sessions}"
         policy = cfg.scenario.load.reconnect
         backoff = Backoff(policy)
-        step = Step(session, 0, None, token_exp(token))
+        # the token's exp decides what a reconnect sends; without reconnects it is not read
+        exp = token_exp(token) if policy.enabled else None
+        step = Step(session, 0, None, exp)
         while True:
             rec = self._attempt(kind, token, step)
             delay = backoff.next_delay(rec)
@@ -174,29 +174,21 @@ class WebSocketUser(User):
             kind, cfg.scenario.auth, cfg.secret, user=self.number, attempt=self.attempts + 1
         )
 
-    def _attempt(self, kind: str, token: str | None, step: Step | None = None) -> AttemptRecord:
+    def _attempt(self, kind: str, token: str | None, where: Step) -> AttemptRecord:
         """One connection attempt, recorded; its record is returned."""
         cfg = self.run_config
-        auth = cfg.scenario.auth
         timeouts = cfg.scenario.load.timeouts
         self.attempts += 1
-        req = Request(
-            url=cfg.url,
-            token=token,
-            placement=auth.placement,
-            query_param=auth.query_param,
-            header=auth.header,
-            scheme=auth.scheme,
-            cookie=auth.cookie,
-            subprotocol=auth.subprotocol,
-            first_message=auth.first_message,
+        req = auth_request(
+            cfg.url,
+            cfg.scenario.auth,
+            token,
             connect_timeout=timeouts.connect,
             handshake_timeout=timeouts.handshake,
             verify_tls=cfg.verify_tls,
             ca_file=cfg.ca_file,
         )
         stage = cfg.load_stage()
-        where = step or Step("", 0, None, token_exp(token))
         t_start = time.time()
         try:
             res = open_attempt(req, self._plan)

@@ -289,6 +289,10 @@ AUTH_REJECTIONS: frozenset[Outcome] = frozenset(
     {Outcome.REJECTED_AUTH, Outcome.CLOSED_AUTH, Outcome.CLOSED_POLICY}
 )
 
+#: Outcomes after which a session (a user's logical connection) is over by itself: it ran
+#: its plan, or the harness stopped it. After any other a reconnect policy may try again.
+SESSION_ENDING: frozenset[Outcome] = frozenset({Outcome.ACCEPTED, Outcome.INTERRUPTED})
+
 #: Token kinds and the outcomes each one expects.
 EXPECTED_OUTCOMES: Mapping[str, frozenset[Outcome]] = {
     "valid": frozenset({Outcome.ACCEPTED}),

@@ -57,7 +57,9 @@ class AttemptRecord:
     session_attempt: int = 0  # 0: the session's first attempt; n: its n-th reconnect
     reconnect_delay_s: float | None = None  # the delay waited before this reconnect
     t_end: float | None = None  # epoch seconds when the attempt ended
-    token_exp: float | None = None  # epoch seconds of the token's exp claim (None: none sent)
+    #: epoch seconds of the token's exp claim (None: no token, or a scenario that does not
+    #: reconnect: only reconnects read it)
+    token_exp: float | None = None
     token_refreshed: bool = False  # a reconnect's token, minted anew because the last expired
     tls_ms: float | None = None  # the TLS handshake (wss://), between connect_ms and handshake_ms
 

@@ -37,9 +37,9 @@ def lost_then_back() -> list[dict[str, Any]]:
 
 
 def test_an_outage_runs_from_the_loss_to_the_reconnect_opening() -> None:
-    rows = lost_then_back()
-    (outage,) = session_outages("s1", rows, T0)
-    assert outage.begun == T0 + 5.0
+    frame = run_of(lost_then_back(), scenario=FRONT_END).attempts
+    (outage,) = session_outages("s1", frame.to_dict("records"))
+    assert outage.begun == 5.0  # the recorded end of the attempt the restart cut
     assert outage.back is not None
     assert round(outage.back - outage.begun, 3) == 3.01  # 8 s + 1 ms connect + 9 ms upgrade
 

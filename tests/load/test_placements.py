@@ -17,6 +17,7 @@ from harness.config.scenario import Auth, EmbeddedTarget, FirstMessage
 from harness.load.client import (
     Request,
     SessionPlan,
+    auth_request,
     build_auth_message,
     build_headers,
     build_subprotocols,
@@ -49,17 +50,7 @@ AUTHS: dict[str, Auth] = {
 
 
 def request_for(url: str, auth: Auth, token: str | None) -> Request:
-    return Request(
-        url=url,
-        token=token,
-        placement=auth.placement,
-        query_param=auth.query_param,
-        header=auth.header,
-        scheme=auth.scheme,
-        cookie=auth.cookie,
-        subprotocol=auth.subprotocol,
-        first_message=auth.first_message,
-    )
+    return auth_request(url, auth, token)
 
 
 @pytest.fixture(scope="module", params=list(AUTHS))
