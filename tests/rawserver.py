@@ -26,6 +26,9 @@ After the 101 (correct):
   /no-close-reply          echo, but never answer the client's close frame
   /ping-flood[/<s>]        pings as fast as the client answers them, for <s> seconds [1]
   /engine-io               an Engine.IO OPEN packet (a Socket.IO server), then wait for close
+  /no-pong                 echo, but never answer a ping (a dead peer's heartbeat)
+  /pong-wrong              an unsolicited pong at once, then answer each ping with a pong
+                           of another payload; echo
 After the 101 (broken):
   /open-drop               FIN without a close frame
   /reset-mid-frame         half a frame, then RST
@@ -298,6 +301,8 @@ class _Handler(socketserver.BaseRequestHandler):
             sock.sendall(_frame(0x2, b"u" * int(args[0])))
         if kind == "ping-echo":
             sock.sendall(_frame(0x9, b"hb"))
+        if kind == "pong-wrong":
+            sock.sendall(_frame(0xA, b"unsolicited"))
         rate = float(args[0]) if kind == "slow-reader" else None
         self._echo(sock, kind, _Reader(sock, rate))
 
@@ -312,7 +317,10 @@ class _Handler(socketserver.BaseRequestHandler):
                     return
                 sock.sendall(_frame(0x8, payload[:2]))
                 return
-            if op not in (0x1, 0x2) or kind == "slow-reader":
+            if op == 0x9 and kind == "pong-wrong":  # a pong, but not the ping's payload
+                sock.sendall(_frame(0xA, b"not-" + payload[:100]))
+                continue
+            if op not in (0x1, 0x2) or kind == "slow-reader":  # pings go unanswered
                 continue
             if kind == "echo-different":
                 sock.sendall(_frame(op, payload[:-1] + bytes([payload[-1] ^ 0xFF])))
@@ -390,6 +398,18 @@ class RawServer(socketserver.ThreadingTCPServer):
     def url(self) -> str:
         """The ws:// base URL (append a path)."""
         return f"ws://127.0.0.1:{self.server_address[1]}"
+
+    def client_close(self, path: str, timeout: float = 2.0) -> int | None:
+        """The code of the client's close frame on ``path``, once the server has read it
+        (waiting up to ``timeout`` s: the client does not wait for a reply to a 1001).
+
+        Raises:
+            KeyError: no close frame was read in time.
+        """
+        end = time.monotonic() + timeout
+        while path not in self.closes and time.monotonic() < end:
+            time.sleep(0.02)
+        return self.closes[path]
 
 
 @contextmanager

@@ -154,3 +154,31 @@ def test_import_linter_contracts_hold() -> None:
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " 0 broken." in proc.stdout, proc.stdout[-2000:]
+
+
+#: Imported into a process, these monkey-patch it with gevent (Locust does so on import).
+PATCHING = ("locust", "gevent")
+
+
+def test_no_test_module_patches_the_test_process_with_gevent() -> None:
+    """Tests run Locust in a subprocess (``harness run``); a test module that imports it (say
+    through ``harness.load.user``) monkey-patches the pytest worker itself, whose threads
+    then die with gevent's ``LoopExit`` under pytest-xdist."""
+    modules = [
+        ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        for p in sorted((ROOT / "tests").rglob("test_*.py"))
+    ]
+    probe = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"    hit = [m for m in {PATCHING!r} if m in sys.modules]\n"
+        "    if hit:\n"
+        "        print(name, 'imports', ', '.join(hit))\n"
+        "        break\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "", out.stdout

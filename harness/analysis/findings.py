@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -282,13 +283,27 @@ def quiet_periods(view: RunView) -> list[tuple[str, pd.DataFrame]]:
     ]
 
 
+#: The path part that names a Socket.IO endpoint (its default Engine.IO path).
+SOCKETIO_PATH = "/socket.io"
+REJECTED_PREFIX = "rejected_"
+
+
+def plain_at_socketio_path(summary: Summary) -> bool:
+    """A plain WebSocket run (no Socket.IO session) whose URL path is Socket.IO's."""
+    path = urlsplit(summary.target_url or "").path
+    return summary.socketio is None and SOCKETIO_PATH in path
+
+
 def not_capacity(summary: Summary) -> frozenset[str]:
     """Refusals that say nothing about capacity: a wrong path, a dead upstream (502/504), and
     503 when no valid token was ever accepted (a proxy with nothing behind it, not a full
-    service)."""
+    service); every refused upgrade of a plain client at a Socket.IO path."""
     valid = valid_section(summary.token_kinds)
     never = valid is not None and valid.counted and not valid.outcomes.get(Outcome.ACCEPTED.value)
-    return UPSTREAM_DOWN_OUTCOMES | NOT_FOUND_OUTCOMES | (_CAPACITY if never else frozenset())
+    explained = UPSTREAM_DOWN_OUTCOMES | NOT_FOUND_OUTCOMES | (_CAPACITY if never else frozenset())
+    if plain_at_socketio_path(summary):
+        explained |= {o for o in summary.total.outcomes if o.startswith(REJECTED_PREFIX)}
+    return explained
 
 
 def check_valid_refused_without_chaos(view: RunView) -> Hit | None:
@@ -502,29 +517,50 @@ CLOSE_WITHOUT_CODE = Rule(
     check_close_without_code,
 )  # fmt: skip
 
-#: Seconds open after which a connection should have seen a server ping: the longest
+#: Seconds open after which a connection should have seen a server ping, when the scenario
+#: does not say how often the service pings (``target.heartbeat_interval``): the longest
 #: interval a service plausibly uses (Socket.IO 25 s, common proxies' idle cut 30-60 s, the
 #: 20-30 s this rule recommends). A shorter session without a ping proves nothing: a 12 s
 #: hold against a service pinging every 20 s would see none.
 LONG_OPEN_S = 30.0
+#: With a known interval, the sessions judged are those held longer than this many
+#: intervals: a ping is due by then, whatever the phase of the service's timer at the open.
+HEARTBEAT_INTERVAL_FACTOR = 1.5
 #: Fewest such connections before a missing heartbeat is reported.
 MIN_LONG_CONNECTIONS = 5
 
 
 def check_no_heartbeat(view: RunView) -> Hit | None:
-    """At least :data:`MIN_LONG_CONNECTIONS` sessions open :data:`LONG_OPEN_S` s, no ping."""
+    """At least :data:`MIN_LONG_CONNECTIONS` sessions held long enough to see a ping, none
+    seen: longer than :data:`HEARTBEAT_INTERVAL_FACTOR` times the scenario's
+    ``target.heartbeat_interval``, or, when it is unknown, :data:`LONG_OPEN_S` s or more."""
     open_s = pd.to_numeric(view.attempts["open_s"], errors="coerce")
     accepted = (view.column("outcome") == Outcome.ACCEPTED.value).fillna(False)
-    long = view.attempts[(accepted & (open_s >= LONG_OPEN_S)).to_numpy(dtype=bool)]
+    interval = view.run.heartbeat_interval_s
+    if interval is None:
+        held = open_s >= LONG_OPEN_S
+        judged = f">= {LONG_OPEN_S:g} s"
+        rule = (
+            f"only sessions held longer than the {LONG_OPEN_S:g} s a service could plausibly "
+            "wait between pings are judged"
+        )
+    else:
+        cutoff = HEARTBEAT_INTERVAL_FACTOR * interval
+        held = open_s > cutoff
+        judged = f"> {cutoff:g} s"
+        rule = (
+            f"target.heartbeat_interval says the service pings every {interval:g} s: only "
+            f"sessions held longer than {HEARTBEAT_INTERVAL_FACTOR:g} times that are judged"
+        )
+    long = view.attempts[(accepted & held).to_numpy(dtype=bool)]
     if len(long) < MIN_LONG_CONNECTIONS:
         return None  # too few long connections to expect a ping: say nothing
     if int(pd.to_numeric(long["pings"], errors="coerce").fillna(0).sum()) > 0:
         return None
     longest = float(pd.to_numeric(long["open_s"], errors="coerce").max())
     return Hit(
-        f"{len(long)} accepted connections stayed open >= {LONG_OPEN_S:g} s "
-        f"(longest {longest:.1f} s); none saw a server ping (only sessions held longer than "
-        f"the {LONG_OPEN_S:g} s a service could plausibly wait between pings are judged)"
+        f"{len(long)} accepted connections stayed open {judged} (longest {longest:.1f} s); "
+        f"none saw a server ping ({rule})"
     )
 
 
@@ -632,6 +668,98 @@ PROTOCOL_MISMATCH = Rule(
     "/socket.io/?EIO=4&transport=websocket), or point target.url at the plain WebSocket "
     "endpoint.",
     check_protocol_mismatch,
+)  # fmt: skip
+
+
+def check_socketio_path(view: RunView) -> Hit | None:
+    """A plain WebSocket scenario whose URL path is Socket.IO's, refused at the upgrade on
+    most counted attempts (python-engineio answers 400 to a request without ``EIO``)."""
+    if not plain_at_socketio_path(view.summary):
+        return None
+    path = urlsplit(view.summary.target_url or "").path
+    total = view.summary.total
+    outcomes = frozenset(o for o in total.outcomes if o.startswith(REJECTED_PREFIX))
+    n = sum(total.outcomes[o] for o in outcomes)
+    if n < MIN_CONFIG_REFUSALS or n < WRONG_PATH_MIN_SHARE * total.counted:
+        return None
+    return Hit(
+        f"{n} of {total.counted} attempts ({percent(n, total.counted)}) were refused at the "
+        f"upgrade ({statuses_of(view, outcomes)}) at {path}, a Socket.IO path, "
+        "by a plain WebSocket client"
+    )
+
+
+SOCKETIO_PATH_RULE = Rule(
+    "socketio-path", "configuration", "critical",
+    "Configuration error: a plain WebSocket client at a Socket.IO path",
+    "The URL's path is Socket.IO's, and the service refused the plain WebSocket upgrade: a "
+    "Socket.IO server wants Engine.IO's query (EIO, transport) and, for auth, the Socket.IO "
+    "CONNECT packet. These refusals say nothing about the service's auth or capacity.",
+    "Set target.protocol: socketio (the path is target.socketio.path) and put the token "
+    "where the service reads it (auth.placement: socketio_auth for io(url, {auth: {token}})).",
+    check_socketio_path,
+)  # fmt: skip
+
+
+#: Fewest Socket.IO sessions a proxy pushed off the WebSocket before ``websocket-blocked``.
+MIN_BLOCKED = 5
+#: ... and their share of the sessions opened (0..1).
+BLOCKED_MIN_SHARE = 0.5
+
+
+def check_websocket_blocked(view: RunView) -> Hit | None:
+    """Socket.IO sessions whose WebSocket failed: fallbacks to polling, failed upgrades."""
+    sio = view.summary.socketio
+    if sio is None:
+        return None
+    blocked = sio.fallbacks + sio.upgrades_failed
+    opened = sum(sio.attempts_by_transport.values())
+    if blocked < MIN_BLOCKED or blocked < BLOCKED_MIN_SHARE * opened:
+        return None
+    return Hit(
+        f"{sio.fallbacks} sessions fell back to long-polling after their WebSocket failed and "
+        f"{sio.upgrades_failed} of {sio.upgrades_tried} polling sessions failed to upgrade; "
+        f"by transport: {', '.join(f'{k} {v}' for k, v in sio.attempts_by_transport.items())}"
+    )
+
+
+WEBSOCKET_BLOCKED = Rule(
+    "websocket-blocked", "connection", "medium",
+    "Socket.IO sessions could not use a WebSocket and ran over long-polling",
+    "The WebSocket transport failed (refused, reset or timed out) while polling worked: a "
+    "proxy or load balancer in front of the service blocks the upgrade, or the server allows "
+    "only polling. Clients still connect, but every message costs an HTTP request, latency "
+    "grows, and sticky sessions become mandatory behind a load balancer.",
+    "Let the proxy pass WebSocket upgrades on the Socket.IO path (Upgrade and Connection "
+    "headers, HTTP/1.1, a read timeout above the ping interval) and allow the websocket "
+    "transport on the server.",
+    check_websocket_blocked,
+)  # fmt: skip
+
+
+def check_flow_error(view: RunView) -> Hit | None:
+    """Attempts whose session hook raised (``flow_error``): the scenario's code failed."""
+    total = view.summary.total
+    n = total.outcomes.get(Outcome.FLOW_ERROR.value, 0)
+    if not n:
+        return None
+    a = view.attempts
+    errors = a.loc[a["outcome"] == Outcome.FLOW_ERROR.value, "error"].dropna()
+    first = f"; the first: {errors.iloc[0]}" if len(errors) else ""
+    return Hit(
+        f"{n} of {total.attempts} attempts ({percent(n, total.attempts)}) ended with an "
+        f"exception of the session hook{first}; they are left out of the rates"
+    )
+
+
+FLOW_ERROR = Rule(
+    "flow-error", "configuration", "critical",
+    "The scenario's session hook raised an exception",
+    "The Python function of load.session.hook failed on open connections: those sessions "
+    "say nothing about the service, so they are not counted (the service is not blamed).",
+    "Fix the hook (the record's error gives the exception and its line), and try it with "
+    "a short run: harness run SCENARIO --set load.duration=5.",
+    check_flow_error,
 )  # fmt: skip
 
 
@@ -798,6 +926,8 @@ RULES: tuple[Rule, ...] = (
     TARGET_DIED,
     WRONG_PATH,
     PROTOCOL_MISMATCH,
+    SOCKETIO_PATH_RULE,
+    FLOW_ERROR,
     UPSTREAM_DOWN,
     INVALID_TOKEN_ACCEPTED,
     STALE_TOKEN_ACCEPTED,
@@ -809,6 +939,7 @@ RULES: tuple[Rule, ...] = (
     SLOW_RECOVERY,
     GENERATOR_FAULT,
     HANDSHAKE_LATENCY,
+    WEBSOCKET_BLOCKED,
     RECONNECT_STAMPEDE,
     LOGIN_BREAKS,
     SESSION_OUTLIVES_TOKEN,

@@ -35,6 +35,8 @@ ATTEMPT_TEXT_COLUMNS: tuple[str, ...] = (
     "error",
     "load_stage",
     "session",
+    "transport",
+    "connect_error",
 )
 
 #: Integer columns of attempts (nullable ``Int64``).
@@ -49,6 +51,7 @@ ATTEMPT_INT_COLUMNS: tuple[str, ...] = (
     "msgs_unmatched",
     "pings",
     "session_attempt",
+    "client_pings",
 )
 
 #: Float columns of attempts (``float64``, missing values are NaN): epoch seconds
@@ -64,6 +67,8 @@ ATTEMPT_FLOAT_COLUMNS: tuple[str, ...] = (
     "reconnect_delay_s",
     "t_end",
     "token_exp",
+    "ping_rtt_ms_avg",
+    "ping_rtt_ms_max",
 )
 
 #: Columns of ``samples.jsonl``: ``t`` epoch seconds, CPU percent (one core = 100),

@@ -96,6 +96,14 @@ class Run:
         session = load.get("session") if isinstance(load, Mapping) else None
         return finite(session.get("hold")) if isinstance(session, Mapping) else None
 
+    @property
+    def heartbeat_interval_s(self) -> float | None:
+        """How often the service is expected to ping (``target.heartbeat_interval``, s), if
+        the scenario says (None: unknown)."""
+        target = self.scenario.get("target")
+        value = finite(target.get("heartbeat_interval")) if isinstance(target, Mapping) else None
+        return value if value is not None and value > 0 else None
+
     def window(self, label: str) -> Window | None:
         """The chaos window ``label``, None when there is none."""
         return next((w for w in self.windows if w.label == label), None)

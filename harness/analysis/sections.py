@@ -50,6 +50,12 @@ def handshake_percentiles(handshake_ms: pd.Series[Any]) -> Percentiles:
     return Percentiles(**stats.percentiles(values.tolist()))
 
 
+def ping_rtt_percentiles(ping_rtt_ms_avg: pd.Series[Any]) -> Percentiles:
+    """p50/p95/p99 in ms of the attempts' average ping round trips (those that had one)."""
+    values = pd.to_numeric(ping_rtt_ms_avg, errors="coerce").dropna()
+    return Percentiles(**stats.percentiles(values.tolist()))
+
+
 def section(rows: pd.DataFrame) -> Section:
     """The section of a set of attempt rows (one token kind, all of them, one phase)."""
     verdict = rows["verdict"].astype("string")
@@ -80,6 +86,7 @@ def section(rows: pd.DataFrame) -> Section:
         abrupt=abrupt,
         graceful_share=stats.graceful_share(graceful, abrupt),
         handshake_ms=handshake_percentiles(rows["handshake_ms"]),
+        ping_rtt_ms=ping_rtt_percentiles(rows["ping_rtt_ms_avg"]),
         close_codes=codes,
         close_reasons=dict(list(value_counts(reasons).items())[:TOP_REASONS]),
     )

@@ -18,6 +18,7 @@ from harness.analysis.recovery import MARGIN, compute_recovery
 from harness.analysis.run import Run
 from harness.analysis.sections import kind_sections, section
 from harness.analysis.sessions import compute_sessions
+from harness.analysis.socketio import compute_socketio
 from harness.analysis.stats import ratio
 from harness.analysis.summary import Phase, Summary, TargetDied
 from harness.protocol.outcomes import Verdict
@@ -82,6 +83,7 @@ def summarize(run: Run, *, margin: float = MARGIN) -> Summary:
         phases=phase_sections(run),
         recovery=compute_recovery(run, margin=margin),
         sessions=compute_sessions(run),
+        socketio=compute_socketio(run),
     )
     findings = compute_findings(summary, run)
     return replace(summary, findings=findings, findings_by_severity=findings_by_severity(findings))

@@ -21,7 +21,7 @@ Schema versions:
   ``stop_reason`` from ``meta.json``; ``gates`` and ``passed`` are part of the type (they
   were added beside it); ``schema_minor`` is gone. Later additions with defaults (readers of
   version 2 keep working): ``interrupted_by``, ``target_died``; a window's ``optional``;
-  ``sessions``.
+  ``sessions``; ``socketio``.
 
 A ``summary.json`` of another version is not read (:class:`SummaryVersionError`): rebuild
 it from its run directory (``harness report RUN_DIR``).
@@ -82,10 +82,12 @@ class SummaryVersionError(RunDirError):
 
 @dataclass(frozen=True)
 class Percentiles:
-    """Handshake time percentiles in milliseconds (linear interpolation; None: no handshake).
+    """Time percentiles in milliseconds (linear interpolation; None: no value).
+
+    Of the handshake times, or of the client pings' round trips.
 
     Attributes:
-        p50: the median handshake time (ms).
+        p50: the median (ms).
         p95: the 95th percentile (ms).
         p99: the 99th percentile (ms).
     """
@@ -111,6 +113,9 @@ class Section:
         abrupt: refusals without one (a reset, a drop, a timeout, a 1006), whatever the verdict.
         graceful_share: graceful / (graceful + abrupt) (0..1); None without refusals.
         handshake_ms: handshake time percentiles (ms) of the attempts that completed one.
+        ping_rtt_ms: percentiles (ms) of the client pings' round trip, over the average of
+            each attempt whose pings were answered (its ping_rtt_ms_avg); all None without
+            client pings (load.session.ping_interval).
         close_codes: attempts per close code (the codes as text: JSON keys), ascending.
         close_reasons: attempts per close reason, the most frequent first (at most 10).
     """
@@ -126,6 +131,7 @@ class Section:
     abrupt: int = 0
     graceful_share: float | None = None
     handshake_ms: Percentiles = field(default_factory=Percentiles)
+    ping_rtt_ms: Percentiles = field(default_factory=Percentiles)
     close_codes: Mapping[str, int] = field(default_factory=dict)
     close_reasons: Mapping[str, int] = field(default_factory=dict)
 
@@ -403,6 +409,34 @@ class Sessions:
 
 
 @dataclass(frozen=True)
+class SocketIOStats:
+    """What the Socket.IO sessions ran on and how servers refused them (see
+    :mod:`harness.analysis.socketio`).
+
+    Attributes:
+        attempts_by_transport: attempts whose Engine.IO session opened, by the transport
+            that carried it last (websocket, polling).
+        accepted_by_transport: of those, the accepted ones.
+        fallbacks: attempts whose WebSocket failed and that went on over polling.
+        upgrades_tried: polling sessions that tried to upgrade to a WebSocket.
+        upgrades_failed: of those, upgrades that failed (the session stayed on polling).
+        connect_errors: the servers' CONNECT_ERROR messages and how often each came, most
+            frequent first (at most :data:`harness.analysis.socketio.MAX_MESSAGES`).
+        server_disconnects: sessions the server disconnected ("io server disconnect").
+        heartbeat_timeouts: sessions given up because no Engine.IO ping came in time.
+    """
+
+    attempts_by_transport: Mapping[str, int] = field(default_factory=dict)
+    accepted_by_transport: Mapping[str, int] = field(default_factory=dict)
+    fallbacks: int = 0
+    upgrades_tried: int = 0
+    upgrades_failed: int = 0
+    connect_errors: Mapping[str, int] = field(default_factory=dict)
+    server_disconnects: int = 0
+    heartbeat_timeouts: int = 0
+
+
+@dataclass(frozen=True)
 class Summary:
     """What happened in a run: per token kind, per chaos phase, recovery, findings and gates.
 
@@ -429,6 +463,8 @@ class Summary:
         phases: every phase, in time order, by name.
         recovery: recovery after each chaos window, by label, in the windows' order.
         sessions: sessions and reconnects; None: the scenario does not reconnect.
+        socketio: transports, fallbacks, upgrades and refusals of Socket.IO sessions; None:
+            not a Socket.IO run.
         findings: the findings, most severe first, then by id.
         findings_by_severity: how many findings of each severity, critical first.
         gates: the gates' results, in the scenario's order (none until evaluated).
@@ -453,6 +489,7 @@ class Summary:
     phases: Mapping[str, Phase] = field(default_factory=dict)
     recovery: Mapping[str, Recovery] = field(default_factory=dict)
     sessions: Sessions | None = None
+    socketio: SocketIOStats | None = None
     findings: tuple[Finding, ...] = ()
     findings_by_severity: Mapping[str, int] = field(
         default_factory=lambda: dict.fromkeys(reversed(SEVERITIES), 0)

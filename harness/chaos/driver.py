@@ -143,13 +143,20 @@ def _make_restart(driver: Driver, ctx: ChaosContext) -> Any:
 
     def restart() -> int:
         if spec["kind"] == "embedded":
-            from harness.config.scenario import EmbeddedTarget
+            from harness.config.scenario import Auth, EmbeddedTarget, FirstMessage, SocketIO
             from harness.target.certs import RunCerts
             from harness.target.process import start_target
 
+            o = spec["options"]
             opts = EmbeddedTarget(
-                **{**spec["options"], "defects": tuple(spec["options"]["defects"])}
+                **{
+                    **o,
+                    "defects": tuple(o["defects"]),
+                    "socketio_transports": tuple(o["socketio_transports"]),
+                }
             )
+            a = spec["auth"]
+            auth = Auth(**{**a, "first_message": FirstMessage(**a["first_message"])})
             target = start_target(
                 opts,
                 secret=os.environ.get("HARNESS_JWT_SECRET", ""),
@@ -159,6 +166,9 @@ def _make_restart(driver: Driver, ctx: ChaosContext) -> Any:
                 algorithm=spec["algorithm"],
                 port=spec["port"],
                 certs=RunCerts.at(Path(spec["tls_dir"])) if spec.get("tls_dir") else None,
+                auth=auth,
+                protocol=spec["protocol"],
+                socketio=SocketIO(**spec["socketio"]),
             )
             driver.restarted.append(target)
             return int(target.pid)

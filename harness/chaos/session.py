@@ -235,9 +235,26 @@ def embedded_restart_spec(scenario: Scenario, port: int, log_path: Path) -> dict
     assert scenario.target.embedded is not None
     options = asdict(scenario.target.embedded)
     options["defects"] = list(options["defects"])
+    options["socketio_transports"] = list(options["socketio_transports"])
+    a, sio = scenario.auth, scenario.target.socketio
     return {
         "kind": "embedded",
         "options": options,
+        # where the token goes and what the target speaks: a restart serves the same
+        "auth": {
+            "placement": a.placement,
+            "header": a.header,
+            "scheme": a.scheme,
+            "cookie": a.cookie,
+            "first_message": asdict(a.first_message),
+        },
+        "protocol": scenario.target.protocol,
+        "socketio": {
+            "path": sio.path,
+            "namespace": sio.namespace,
+            "event": sio.event,
+            "auth_field": sio.auth_field,
+        },
         "path": scenario.target.path,
         "query_param": scenario.auth.query_param,
         "algorithm": scenario.auth.algorithm,

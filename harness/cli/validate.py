@@ -23,7 +23,8 @@ def add_parser(sub: Any) -> None:
         "validate",
         help="check scenario files without running them",
         description="Check scenario files: every key, type and bound, the chaos windows' "
-        "fault parameters, and the gates' references, without starting anything.",
+        "fault parameters, and the gates' references, without starting anything; a session "
+        "hook (load.session.hook) is imported, as a run would.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -36,6 +37,8 @@ def add_parser(sub: Any) -> None:
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     from harness.cli.exits import ExitCode, print_error
     from harness.config.loader import load_scenario, validate_scenario
+    from harness.errors import ScenarioError
+    from harness.load.hooks import check_hook
 
     bad = 0
     for path in args.scenarios:
@@ -46,6 +49,12 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
                 print_error(str(error))
             continue
         s = load_scenario(path, sets=args.set, allow_hosts=args.allow_host)
+        try:
+            check_hook(s)  # imports the session hook, as a run would
+        except ScenarioError as exc:
+            bad += 1
+            print_error(str(exc))
+            continue
         target = s.target.url or "embedded target"
         mix = ", ".join(f"{k}={w:g}" for k, w in s.load.mix.items())
         chaos = f"; {len(s.chaos)} chaos windows" if s.chaos else ""

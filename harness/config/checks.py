@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
@@ -144,6 +144,18 @@ def is_ws_url(s: str) -> bool:
         return False
 
 
+def is_socketio_url(s: str) -> bool:
+    """A ``ws(s)://`` URL (:func:`is_ws_url`) or an ``http(s)://`` one with a host and a port,
+    if any: a Socket.IO service is reached at either."""
+    try:
+        u = urlsplit(s)
+    except ValueError:
+        return False
+    if u.scheme in ("http", "https"):
+        return is_ws_url(urlunsplit(u._replace(scheme="ws" if u.scheme == "http" else "wss")))
+    return is_ws_url(s)
+
+
 # --- Upper bounds: every number of a scenario has one (docs/scenario.md, "Bounds") --------
 
 MIB = 1 << 20
@@ -163,6 +175,8 @@ MAX_PID = 1 << 22  # Linux's largest pid_max
 MAX_HOSTS = 256  # entries of target.allow_hosts
 MAX_RECONNECTS = 1_000_000  # load.reconnect.max_attempts: reconnects per lost connection
 MAX_BACKOFF_FACTOR = 100  # load.reconnect.factor
+MAX_NAMES = 64  # entries of a list or mapping of names (transports, error patterns, events)
+MAX_SHORT_TEXT = 200  # characters of a name or pattern (a Socket.IO event, an error pattern)
 
 
 SHARE = Check("a number in [0, 1]", NUM, lambda v: 0 <= v <= 1)
@@ -171,6 +185,15 @@ BOOL = Check("true or false", (bool,))
 TEXT = Check("a string", (str,))
 NAME = Check("a non-empty string", (str,), bool)
 URL = Check("a ws:// or wss:// URL with a host", (str,), is_ws_url)
+#: a Socket.IO service's URL (target.protocol socketio)
+SOCKETIO_URL = Check(
+    "a ws://, wss://, http:// or https:// URL with a host", (str,), is_socketio_url
+)
+SHORT_TEXT = Check(
+    f"a non-empty string of at most {MAX_SHORT_TEXT} characters",
+    (str,),
+    lambda v: 0 < len(v) <= MAX_SHORT_TEXT,
+)
 HOST = Check("a host name or an IP address", (str,), is_host)
 USERS = bounded("integer", 1, MAX_USERS)
 SPAWN_RATE = bounded("number", 0, MAX_SPAWN_RATE, low_open=True)
@@ -203,4 +226,28 @@ TOKEN_TEMPLATE = Check(
     lambda v: (
         v.count("{token}") == 1 and len(v) <= MAX_TEMPLATE_CHARS and not {"\r", "\n"} & set(v)
     ),
+)
+
+# --- Session flows (load.session.flow, load.session.hook) ---------------------------------
+
+MAX_FLOW_STEPS = 256  # steps written in load.session.flow, those inside repeats included
+MAX_FLOW_DEPTH = 8  # repeats inside repeats
+MAX_REPEAT = 1_000_000  # times one repeat runs its steps
+MAX_FLOW_RUN = 1_000_000  # steps one attempt runs, repeats expanded (as load.session.messages)
+MAX_FLOW_TEMPLATE_CHARS = 65_536  # characters of one flow message template
+FLOW_TEMPLATE = Check(
+    f"a string of at most {MAX_FLOW_TEMPLATE_CHARS} characters",
+    (str,),
+    lambda v: len(v) <= MAX_FLOW_TEMPLATE_CHARS,
+)
+MAX_HOOK_CHARS = 4096  # characters of load.session.hook
+#: "module.name:function" or "path/to/file.py:function" (or null: no hook)
+_HOOK_SPEC = re.compile(
+    r"([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*|[^\r\n\0]+\.py):[A-Za-z_][A-Za-z0-9_]*"
+)
+HOOK = Check(
+    f'"module:function" or "path/to/file.py:function" (at most {MAX_HOOK_CHARS} characters),'
+    " or null",
+    (str, type(None)),
+    lambda v: v is None or (len(v) <= MAX_HOOK_CHARS and _HOOK_SPEC.fullmatch(v) is not None),
 )

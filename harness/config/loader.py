@@ -194,10 +194,37 @@ def check_references(reader: NodeReader, scenario: sc.Scenario) -> None:
                 msg = f"{gate.token_kind!r} is not in load.mix, so this gate would have no attempts"
                 raise reader.error(f"gates[{i}].token_kind", msg)
             _check_gate_refs(reader, scenario, i, gate)
+    _check_protocol(reader, scenario)
+    ses = scenario.load.session
+    if scenario.target.protocol == "socketio" and (ses.flow or ses.hook is not None):
+        key = "load.session.flow" if ses.flow else "load.session.hook"
+        msg = "speaks plain WebSocket, not Socket.IO; remove it, or target.protocol: websocket"
+        reader.record(reader.error(key, msg))
     for i, entry in enumerate(scenario.chaos):
         if entry.at >= scenario.load.duration:
             msg = f"starts after the run ends (load.duration is {scenario.load.duration:g} s)"
             reader.record(reader.error(f"chaos[{i}].at", msg))
+
+
+#: Token placements a Socket.IO client cannot use: the session is Engine.IO's, not ours.
+NOT_SOCKETIO_PLACEMENTS: frozenset[str] = frozenset({"subprotocol", "first_message"})
+
+
+def _check_protocol(reader: NodeReader, scenario: sc.Scenario) -> None:
+    """The token placement must be one the target's protocol can carry."""
+    target, placement = scenario.target, scenario.auth.placement
+    embedded = target.embedded.placement if target.embedded else None
+    socketio = target.protocol == "socketio"
+    for key, where in (("auth.placement", placement), ("target.embedded.placement", embedded)):
+        with reader.each():
+            if where == "socketio_auth" and not socketio:
+                raise reader.error(key, "socketio_auth needs target.protocol: socketio")
+            if where in NOT_SOCKETIO_PLACEMENTS and socketio:
+                msg = (
+                    f"{where} cannot carry a token to a Socket.IO service; "
+                    "use socketio_auth, query, header or cookie"
+                )
+                raise reader.error(key, msg)
 
 
 def _check_gate_refs(reader: NodeReader, scenario: sc.Scenario, i: int, gate: sc.Gate) -> None:

@@ -17,6 +17,7 @@ from harness.config.checks import (
     DEFECT,
     DURATION,
     HOST,
+    SOCKETIO_URL,
     SPAWN_RATE,
     URL,
     USERS,
@@ -74,7 +75,8 @@ def apply_overrides(
     if spawn_rate is not None:
         load = replace(load, spawn_rate=checked_flag("--spawn-rate", SPAWN_RATE, spawn_rate))
     if target_url is not None:
-        url = checked_flag("--target-url", URL, target_url)
+        socketio = target.protocol == "socketio"
+        url = checked_flag("--target-url", SOCKETIO_URL if socketio else URL, target_url)
         if why := host_refusal(url, target.allow_hosts):
             raise HarnessError(f"--target-url: {why}")
         target = sc.Target(
@@ -82,6 +84,8 @@ def apply_overrides(
             close_codes=target.close_codes,
             http_statuses=target.http_statuses,
             allow_hosts=target.allow_hosts,
+            protocol=target.protocol,
+            socketio=target.socketio,
         )
     if defects:
         if target.embedded is None:

@@ -49,8 +49,26 @@ APP_CLOSE_CLASSES: tuple[str, ...] = (
 #: of these. A closed set: findings tell these apart, so a new class needs a new diagnosis.
 HTTP_STATUS_CLASSES: tuple[str, ...] = ("auth", "capacity", "not_found", "upstream", "other")
 
-#: Where the token goes.
-PLACEMENTS: tuple[str, ...] = ("query", "header", "cookie", "subprotocol", "first_message")
+#: Where the token goes (``socketio_auth``: the auth object of the Socket.IO CONNECT packet).
+PLACEMENTS: tuple[str, ...] = (
+    "query",
+    "header",
+    "cookie",
+    "subprotocol",
+    "first_message",
+    "socketio_auth",
+)
+
+#: The protocol a target speaks (``target.protocol``): plain WebSocket, or Socket.IO v5 over
+#: Engine.IO v4.
+PROTOCOLS: tuple[str, ...] = ("websocket", "socketio")
+
+#: Engine.IO transports, as socket.io-client names them (``target.socketio.transports``).
+SOCKETIO_TRANSPORTS: tuple[str, ...] = ("websocket", "polling")
+
+#: What a server event can be mapped to (``target.socketio.events``): the attempt ends as an
+#: auth refusal, a capacity refusal, or another refusal by the server.
+SOCKETIO_EVENT_CLASSES: tuple[str, ...] = ("auth", "capacity", "other")
 
 #: How the embedded target refuses: at the upgrade (HTTP status) or by closing after it.
 REJECTION_MODES: tuple[str, ...] = ("upgrade", "close")
@@ -95,6 +113,9 @@ class EmbeddedTarget:
     placement: str | None = None
     #: serve wss:// with a certificate made for the run (its CA is given to the users)
     tls: bool = False
+    #: with target.protocol socketio: the Engine.IO transports the target allows (without
+    #: websocket every WebSocket is refused, as behind a proxy that blocks the upgrade)
+    socketio_transports: tuple[str, ...] = ("websocket", "polling")
 
 
 @dataclass(frozen=True)
@@ -106,10 +127,34 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class SocketIO:
+    """How a Socket.IO service is spoken to (``target.socketio``), as socket.io-client does.
+
+    ``transports`` is the order tried: ``[websocket, polling]`` falls back to HTTP
+    long-polling when the WebSocket fails; with ``upgrade`` a polling session upgrades to a
+    WebSocket. A CONNECT_ERROR whose message contains one of ``auth_errors`` (any case) is an
+    auth refusal, one of ``capacity_errors`` a capacity refusal, anything else another
+    refusal; ``events`` maps server events (e.g. ``auth_error``) to such a refusal.
+    """
+
+    path: str = "/socket.io/"  # the Engine.IO endpoint's path
+    namespace: str = "/"
+    transports: tuple[str, ...] = ("websocket", "polling")  # from SOCKETIO_TRANSPORTS, in order
+    upgrade: bool = True  # a polling session upgrades to a WebSocket when the server offers it
+    event: str = "echo"  # the event emitted with an acknowledgement (its round trip measured)
+    auth_field: str = "token"  # field of the CONNECT auth object (placement socketio_auth)
+    auth_errors: tuple[str, ...] = ("token", "auth", "unauthorized", "expired", "invalid")
+    capacity_errors: tuple[str, ...] = ("insufficient resources", "busy", "capacity", "limit")
+    #: server event name -> SOCKETIO_EVENT_CLASSES: the event ends the attempt as that refusal
+    events: Mapping[str, str] = field(default_factory=_frozen)
+
+
+@dataclass(frozen=True)
 class Target:
     """Where the load goes: the embedded reference target, or a URL."""
 
-    url: str | None = None  # ws:// or wss://; None means embedded
+    #: ws:// or wss:// (http:// or https:// too for socketio); None means embedded
+    url: str | None = None
     embedded: EmbeddedTarget | None = None
     path: str = "/ws"  # path used on the embedded target
     #: meaning of close codes, private or standard (auth, capacity, policy, ...)
@@ -124,6 +169,11 @@ class Target:
     cgroup: str | None = None  # an existing cgroup directory it runs in
     restart_command: str | None = None  # command line that (re)starts it (no shell)
     tls: Tls = field(default_factory=Tls)  # verification of a wss:// url target
+    protocol: str = "websocket"  # one of PROTOCOLS
+    socketio: SocketIO = field(default_factory=SocketIO)  # with protocol socketio
+    #: seconds between the pings the service is expected to send (the no-heartbeat finding
+    #: judges sessions held longer than 1.5 times it); None: unknown (it judges those >= 30 s)
+    heartbeat_interval: float | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -178,6 +228,31 @@ class Auth:
 
 
 @dataclass(frozen=True)
+class Expect:
+    """The reply a flow step waits for: a JSON object whose top-level ``field`` equals
+    ``value`` (a value that is not a string compared as its JSON text; None: any value)."""
+
+    field: str
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """One step of a session flow (``load.session.flow``, run by :mod:`harness.load.flow`).
+
+    Exactly one kind: a message step (``send`` and/or ``expect``: with both, a round trip),
+    a pause (``think``), or a loop (``repeat`` times ``steps``).
+    """
+
+    send: str | None = None  # a text message; "{n}", "{user}", "{token}" substituted
+    expect: Expect | None = None  # the reply awaited (after a send: a round trip)
+    timeout: float | None = None  # seconds for that reply (None: load.session.reply_timeout)
+    think: tuple[float, float] | None = None  # seconds paused, uniform in [min, max]
+    repeat: int | None = None  # run ``steps`` this many times
+    steps: tuple[FlowStep, ...] = ()
+
+
+@dataclass(frozen=True)
 class Session:
     """What a user does with an open connection."""
 
@@ -188,6 +263,13 @@ class Session:
     reply_timeout: float = 5.0  # seconds to wait for each reply
     wait_min: float = 0.1  # seconds a user waits between attempts (min)
     wait_max: float = 0.5  # (max)
+    ping_interval: float = 0.0  # seconds between the client's pings while open; 0: no pings
+    ping_timeout: float = 5.0  # seconds to wait for each pong (none: timeout_pong)
+    #: a session described as data: replaces hold and messages when given (plain WebSocket)
+    flow: tuple[FlowStep, ...] = ()
+    #: the user's session function, "module:function" or "/abs/path/file.py:function"
+    #: (a relative path in the file is made absolute), called with a FlowConnection
+    hook: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ read. :data:`TOP` is the whole file (``docs/scenario.md`` documents every key).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from dataclasses import Field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -28,21 +30,28 @@ from harness.config.checks import (
     COOKIE_NAME,
     DEFECT,
     DURATION,
+    FLOW_TEMPLATE,
     HEADER_NAME,
+    HOOK,
     HOST,
     HTTP_STATUS,
     JSON_SCALAR,
     MAX_BACKOFF_FACTOR,
     MAX_CONNECTIONS,
     MAX_DURATION,
+    MAX_FLOW_DEPTH,
+    MAX_FLOW_RUN,
+    MAX_FLOW_STEPS,
     MAX_FRAGMENTS,
     MAX_HOSTS,
     MAX_LIFETIME,
     MAX_LIMIT_BYTES,
     MAX_MESSAGE_BYTES,
     MAX_MESSAGES,
+    MAX_NAMES,
     MAX_PID,
     MAX_RECONNECTS,
+    MAX_REPEAT,
     MAX_RSS_MB,
     MAX_TIMEOUT,
     MAX_WEIGHT,
@@ -51,6 +60,8 @@ from harness.config.checks import (
     NUMBER,
     SCHEME,
     SHARE,
+    SHORT_TEXT,
+    SOCKETIO_URL,
     SPAWN_RATE,
     TEXT,
     TIMEOUT,
@@ -140,6 +151,46 @@ def _http_statuses(r: NodeReader, key: str, node: Node) -> Mapping[int, str]:
     return MappingProxyType(out)
 
 
+def _names(r: NodeReader, key: str, node: Node, check: Check, what: str) -> tuple[str, ...]:
+    """A non-empty list of distinct strings, each passing ``check``, at most
+    :data:`MAX_NAMES` of them."""
+    out: list[str] = []
+    with r.whole():
+        items = r.sequence(key, node, what)
+        if not items or len(items) > MAX_NAMES:
+            raise r.error(key, f"expected 1 to {MAX_NAMES} entries, got {len(items)}", node)
+        for i, item in enumerate(items):
+            with r.each():
+                if (name := r.value(f"{key}[{i}]", item, check)) in out:
+                    raise r.error(f"{key}[{i}]", f"{name!r} is listed twice", item)
+                out.append(name)
+    return tuple(out)
+
+
+def _transports(r: NodeReader, key: str, node: Node) -> tuple[str, ...]:
+    return _names(r, key, node, one_of(sc.SOCKETIO_TRANSPORTS), "a list of transports")
+
+
+def _patterns(r: NodeReader, key: str, node: Node) -> tuple[str, ...]:
+    return _names(r, key, node, SHORT_TEXT, "a list of texts")
+
+
+def _socketio_events(r: NodeReader, key: str, node: Node) -> Mapping[str, str]:
+    classes, out = one_of(sc.SOCKETIO_EVENT_CLASSES), {}
+    with r.whole():
+        items = r.mapping(key, node, None)
+        if len(items) > MAX_NAMES:
+            raise r.error(key, f"expected at most {MAX_NAMES} events, got {len(items)}", node)
+        for k, v_node in items.items():
+            with r.each():
+                try:
+                    name = SHORT_TEXT(k)
+                except Invalid as e:
+                    raise r.error(join(key, str(k)), str(e)) from None
+                out[name] = r.value(join(key, name), v_node, classes)
+    return MappingProxyType(out)
+
+
 def _tls(r: NodeReader, key: str, node: Node) -> sc.Tls:
     """``target.tls``; a ``ca_file`` (relative: to the scenario file's folder) is read now,
     with a limit, so a missing file, a directory or a FIFO is an error naming the key."""
@@ -175,6 +226,28 @@ def _target(r: NodeReader, key: str, node: Node) -> sc.Target:
             raise r.error(f"{key}.{name}", "only for a url target (the embedded one is known)")
     if "pid" in v and "pid_file" in v:
         raise r.error(key, "expected at most one of pid, pid_file, got both", node)
+    socketio = v.get("protocol") == "socketio"
+    if "socketio" in v and not socketio:
+        raise r.error(f"{key}.socketio", "only used with target.protocol: socketio")
+    url = v.get("url")
+    if url is not None:
+        held = r.keys.get(f"{key}.url")
+        try:
+            (SOCKETIO_URL if socketio else URL)(url)
+        except Invalid as e:
+            hint = ""
+            if not socketio and urlsplit(url).scheme in ("http", "https"):
+                hint = " (http:// and https:// need target.protocol: socketio)"
+            raise r.error(f"{key}.url", f"{e}{hint}", held[1] if held else node) from None
+    if url is not None and socketio:
+        path = urlsplit(url).path
+        engine = v.get("socketio", sc.SocketIO()).path
+        if path not in ("", "/", engine):
+            raise r.error(
+                f"{key}.url",
+                f"the path of a Socket.IO URL is the Engine.IO path, {engine!r} "
+                f"(target.socketio.path), got {path!r}; the namespace is target.socketio.namespace",
+            )
     return sc.Target(**v)
 
 
@@ -324,6 +397,7 @@ def _session(r: NodeReader, key: str, node: Node) -> sc.Session:
     v = r.fields(key, node, _SESSION)
     if "wait" in v:
         v["wait_min"], v["wait_max"] = v.pop("wait")
+    _custom_session(r, key, node, v)
     return sc.Session(**v)
 
 
@@ -337,6 +411,129 @@ def _wait(r: NodeReader, key: str, node: Node) -> tuple[float, float]:
     if lo > hi:
         raise r.error(key, f"expected [min, max] with min <= max, got [{lo:g}, {hi:g}]", node)
     return lo, hi
+
+
+# --- load.session.flow, load.session.hook --------------------------------------------------
+
+#: Keys of the plain session (hold, send, await the echo) that a flow or a hook replaces.
+FLOW_REPLACES: tuple[str, ...] = (
+    "hold",
+    "messages",
+    "message_bytes",
+    "expect_reply",
+    "ping_interval",
+    "ping_timeout",
+)
+
+
+def _custom_session(r: NodeReader, key: str, node: Node, v: dict[str, Any]) -> None:
+    """A flow or a hook replaces the plain session: at most one of them, and without the
+    plain session's keys (they would be silently unused)."""
+    flow, hook = v.get("flow"), v.get("hook")
+    if flow and hook is not None:
+        raise r.error(key, "expected at most one of flow, hook, got both", node)
+    used = "flow" if flow else "hook" if hook is not None else None
+    for name in FLOW_REPLACES if used else ():
+        if name in v:
+            msg = f"not used with {used} (the {used} says what the session does); remove it"
+            raise r.error(join(key, name), msg)
+
+
+def _hook(r: NodeReader, key: str, node: Node) -> str | None:
+    """``module:function``, or ``file.py:function`` with the file (relative: to the scenario
+    file's folder) made absolute; the file must exist. It is imported by the load edge
+    (:mod:`harness.load.flow`), never here."""
+    spec = r.value(key, node, HOOK)
+    if spec is None:
+        return None
+    where, function = spec.rsplit(":", 1)
+    if not where.endswith(".py"):
+        return str(spec)
+    p = Path(where)
+    try:
+        p = p.expanduser()
+        p = p if p.is_absolute() else Path(r.source).parent / p
+        found = p.is_file()
+    except (OSError, RuntimeError, ValueError):  # a name too long, an unknown ~user
+        found = False
+    if not found:
+        raise r.error(key, f"no such file: {p}", node)
+    return f"{os.path.abspath(p)}:{function}"
+
+
+def _flow(r: NodeReader, key: str, node: Node) -> tuple[sc.FlowStep, ...]:
+    """``load.session.flow``: its steps, bounded in number written and in number run."""
+    steps = () if is_null(node) else _flow_steps(r, key, node)
+    written, run = flow_size(steps)
+    if written > MAX_FLOW_STEPS:
+        msg = f"expected at most {MAX_FLOW_STEPS} steps (those in repeats included), got {written}"
+        raise r.error(key, msg, node)
+    if run > MAX_FLOW_RUN:
+        msg = f"runs {run} steps per attempt (repeats expanded), more than {MAX_FLOW_RUN}"
+        raise r.error(key, msg, node)
+    return steps
+
+
+def flow_size(steps: tuple[sc.FlowStep, ...]) -> tuple[int, int]:
+    """Steps written (repeats and the steps in them) and steps one attempt runs (repeats
+    expanded; a repeat itself is not run)."""
+    written = run = 0
+    for step in steps:
+        if step.repeat is not None:
+            inner_written, inner_run = flow_size(step.steps)
+            written, run = written + 1 + inner_written, run + step.repeat * inner_run
+        else:
+            written, run = written + 1, run + 1
+    return written, run
+
+
+def _flow_steps(r: NodeReader, key: str, node: Node) -> tuple[sc.FlowStep, ...]:
+    out: list[sc.FlowStep] = []
+    with r.whole():
+        for i, item in enumerate(r.sequence(key, node, "a list of steps")):
+            with r.each():
+                out.append(_flow_step(r, f"{key}[{i}]", item))
+    return tuple(out)
+
+
+#: The kinds of flow step, each by the keys that make it.
+FLOW_STEP_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"send": ("send", "expect", "timeout"), "think": ("think",), "repeat": ("repeat", "steps")}
+)
+
+
+def _flow_step(r: NodeReader, key: str, node: Node) -> sc.FlowStep:
+    """One step: exactly one kind (:data:`FLOW_STEP_KINDS`), with the keys it needs."""
+    v = r.fields(key, node, _FLOW_STEP)
+    kinds = [kind for kind, names in FLOW_STEP_KINDS.items() if any(n in v for n in names)]
+    if len(kinds) != 1:
+        got = " and ".join(kinds) if kinds else "none"
+        msg = f"expected one kind of step: send/expect, think, or repeat with steps, got {got}"
+        raise r.error(key, msg, node)
+    if "timeout" in v and "expect" not in v:
+        raise r.error(f"{key}.timeout", "only with expect (the reply it waits for)")
+    for have, need in (("repeat", "steps"), ("steps", "repeat")):
+        if have in v and need not in v:
+            raise r.error(f"{key}.{need}", f"required key missing (with {have})", node)
+    return sc.FlowStep(**v)
+
+
+def _repeat_steps(r: NodeReader, key: str, node: Node) -> tuple[sc.FlowStep, ...]:
+    if key.count(".steps") > MAX_FLOW_DEPTH:
+        raise r.error(key, f"repeats nested deeper than {MAX_FLOW_DEPTH} levels", node)
+    steps = _flow_steps(r, key, node)
+    if not steps:
+        raise r.error(key, "expected at least one step", node)
+    return steps
+
+
+def _expect(r: NodeReader, key: str, node: Node) -> sc.Expect:
+    """``expect``: a field and its value, the value kept as text (its JSON text when it is
+    not a string); no value: any."""
+    v = r.fields(key, node, _EXPECT, required=("field",))
+    value = v.get("value")
+    text = value if value is None or isinstance(value, str) else json.dumps(value)
+    return sc.Expect(field=v["field"], value=text)
 
 
 def _load(r: NodeReader, key: str, node: Node) -> sc.Load:
@@ -460,10 +657,24 @@ _EMBEDDED: Table = {
     "drop_probability": SHARE,
     "cache_ttl": DURATION,
     "tls": BOOL,
+    "socketio_transports": _transports,
+}
+_SOCKETIO: Table = {
+    "path": Check("a path starting with '/'", (str,), lambda v: v.startswith("/")),
+    "namespace": Check("a namespace starting with '/'", (str,), lambda v: v.startswith("/")),
+    "transports": _transports,
+    "upgrade": BOOL,
+    "event": SHORT_TEXT,
+    "auth_field": SHORT_TEXT,
+    "auth_errors": _patterns,
+    "capacity_errors": _patterns,
+    "events": _socketio_events,
 }
 _TARGET: Table = {
     "embedded": _embedded,
-    "url": URL,
+    "url": TEXT,  # checked for the protocol by _target
+    "protocol": one_of(sc.PROTOCOLS),
+    "socketio": section(sc.SocketIO, _SOCKETIO),
     "path": Check("a path starting with '/'", (str,), lambda v: v.startswith("/")),
     "close_codes": _close_codes,
     "http_statuses": _http_statuses,
@@ -473,6 +684,11 @@ _TARGET: Table = {
     "cgroup": NAME,
     "restart_command": NAME,
     "tls": _tls,
+    "heartbeat_interval": Check(  # null (the default): unknown
+        f"a number in (0, {fmt_num(MAX_TIMEOUT)}], or null",
+        (int, float, type(None)),
+        lambda v: v is None or 0 < v <= MAX_TIMEOUT,
+    ),
 }
 _TLS: Table = {
     "ca_file": Check("a path, or null", (str, type(None)), lambda v: v is None or bool(v)),
@@ -505,7 +721,20 @@ _SESSION: Table = {
     "expect_reply": BOOL,
     "reply_timeout": TIMEOUT,
     "wait": _wait,
+    "ping_interval": bounded("number", 0, MAX_TIMEOUT),
+    "ping_timeout": TIMEOUT,
+    "flow": _flow,
+    "hook": _hook,
 }
+_FLOW_STEP: Table = {
+    "send": FLOW_TEMPLATE,
+    "expect": _expect,
+    "timeout": TIMEOUT,
+    "think": _wait,
+    "repeat": bounded("integer", 1, MAX_REPEAT),
+    "steps": _repeat_steps,
+}
+_EXPECT: Table = {"field": NAME, "value": JSON_SCALAR}
 _TIMEOUTS: Table = dict.fromkeys(("connect", "handshake", "send", "close"), TIMEOUT)
 _LIMITS: Table = {
     "max_frame_bytes": bounded("integer", 125, MAX_LIMIT_BYTES),  # a control frame: 125
@@ -567,11 +796,14 @@ SECTIONS: Mapping[str, Table] = MappingProxyType(
         "target": _TARGET,
         "target.embedded": _EMBEDDED,
         "target.tls": _TLS,
+        "target.socketio": _SOCKETIO,
         "auth": _AUTH,
         "auth.secret": _SECRET,
         "auth.first_message": _FIRST_MESSAGE,
         "load": _LOAD,
         "load.session": _SESSION,
+        "load.session.flow": _FLOW_STEP,
+        "load.session.flow.expect": _EXPECT,
         "load.timeouts": _TIMEOUTS,
         "load.limits": _LIMITS,
         "load.reconnect": _RECONNECT,

@@ -16,7 +16,7 @@ from yaml.nodes import Node
 
 from harness.config import scenario as sc
 from harness.config.nodes import NodeReader
-from harness.config.sections import EXTERNAL_ONLY, parse_gates
+from harness.config.sections import EXTERNAL_ONLY, FLOW_REPLACES, parse_gates
 from harness.errors import ScenarioError, ScenarioErrors
 
 
@@ -43,8 +43,10 @@ def scenario_to_dict(s: sc.Scenario) -> dict[str, Any]:
     else:
         target = {"embedded": _plain(t.embedded), "path": t.path}
     target["allow_hosts"] = list(t.allow_hosts)
+    target["heartbeat_interval"] = t.heartbeat_interval
     where = {k: v for k, v in _plain(secret).items() if v} or None
-    session = {k: v for k, v in _plain(ses).items() if k not in ("wait_min", "wait_max")}
+    replaced = FLOW_REPLACES if ses.flow or ses.hook is not None else ()  # would be errors
+    session = {k: v for k, v in _plain(ses).items() if k not in ("wait_min", "wait_max", *replaced)}
     return {
         "name": s.name,
         "source": s.source,
@@ -57,12 +59,28 @@ def scenario_to_dict(s: sc.Scenario) -> dict[str, Any]:
         "auth": {**_plain(s.auth), "secret": where},
         "load": {
             **_plain(s.load),
-            "session": {**session, "wait": [ses.wait_min, ses.wait_max]},
+            "session": {
+                **session,
+                "wait": [ses.wait_min, ses.wait_max],
+                "flow": [_step_dict(x) for x in ses.flow],
+            },
             "reconnect": {k: v for k, v in _plain(s.load.reconnect).items() if k != "preset" or v},
         },
         "gates": [{k: v for k, v in _plain(g).items() if v is not None} for g in s.gates],
         "chaos": [_window_dict(c) for c in s.chaos],
     }
+
+
+def _step_dict(step: sc.FlowStep) -> dict[str, Any]:
+    """A flow step as written: only the keys of its kind (an unset key is absent, not null)."""
+    out: dict[str, Any] = {}
+    for f in fields(step):
+        v = getattr(step, f.name)
+        if f.name == "steps" and v:
+            out["steps"] = [_step_dict(x) for x in v]
+        elif f.name != "steps" and v is not None:
+            out[f.name] = _plain(v)
+    return out
 
 
 def _window_dict(c: sc.ChaosEntry) -> dict[str, Any]:

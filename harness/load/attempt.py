@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from harness.load.client import Result
 from harness.protocol.outcomes import (
     DEFAULT_HTTP_STATUSES,
+    DEFAULT_SOCKETIO,
     Outcome,
+    SocketIOMeaning,
     classify,
     expects_accept,
     manner,
@@ -48,12 +50,13 @@ def build_record(
     res: Result,
     app_codes: Mapping[int, str],
     http_statuses: Mapping[int, str] = DEFAULT_HTTP_STATUSES,
+    sio: SocketIOMeaning = DEFAULT_SOCKETIO,
 ) -> tuple[AttemptRecord, Outcome]:
     """The record of one attempt (pure): classify what the client saw, judge it for its kind."""
     obs = res.observation
-    outcome = classify(obs, app_codes, http_statuses)
+    outcome = classify(obs, app_codes, http_statuses, sio)
     m = manner(outcome)
-    rtts = res.rtts_ms
+    rtts, pongs = res.rtts_ms, res.ping_rtts_ms
     record = AttemptRecord(
         run_id=info.run_id,
         worker=info.worker,
@@ -93,5 +96,12 @@ def build_record(
         t_end=_r(info.t_end, 3),
         token_exp=info.token_exp,
         token_refreshed=info.token_refreshed,
+        client_pings=res.client_pings,
+        ping_rtt_ms_avg=_r(sum(pongs) / len(pongs)) if pongs else None,
+        ping_rtt_ms_max=_r(max(pongs)) if pongs else None,
+        transport=res.transport,
+        fallback=res.fallback,
+        upgraded=res.upgraded,
+        connect_error=res.connect_error,
     )
     return record, outcome

@@ -13,8 +13,9 @@ never reads as "the peer vanished"):
   one byte a second ends at the deadline, and the response is cut at
   :data:`UPGRADE_MAX_BYTES`;
 - once open (:mod:`harness.load.connection`): each send, each reply (an echo of what we
-  sent, nothing else), each frame or fragmented message from its first byte, and the
-  server's answer to our close frame (``SessionPlan.*_timeout``).
+  sent, nothing else), the pong to each of our pings (a missing one: a dead connection),
+  each frame or fragmented message from its first byte, and the server's answer to our
+  close frame (``SessionPlan.*_timeout``).
 
 websocket-client does the opening handshake only; frames are read and written by
 :class:`harness.load.connection.Connection`, which enforces RFC 6455 and our limits
@@ -23,16 +24,18 @@ websocket-client does the opening handshake only; frames are read and written by
 that swallows gevent's ``GreenletExit`` and would keep a stopping Locust user alive.
 
 An attempt never polls to learn that the run is stopping: each blocking read waits
-until the next thing the session plan has to do (a send, a reply deadline, the end
-of the hold), so a held connection costs nothing while it waits. The run stops an
-attempt by interrupting it (Locust kills the user's greenlet; a signal raises in a
-thread): the interruption is recorded as far as the attempt got and re-raised.
+until the next thing the session plan has to do (a send, a ping, a reply or pong
+deadline, the end of the hold), so a held connection costs nothing while it waits. The
+run stops an attempt by interrupting it (Locust kills the user's greenlet; a signal
+raises in a thread): the interruption is recorded as far as the attempt got and
+re-raised.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import selectors
 import socket
@@ -40,7 +43,7 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websocket
@@ -52,6 +55,7 @@ from harness.protocol.frames import (
     MIB,
     OP_BINARY,
     OP_CLOSE,
+    OP_PING,
     OP_PONG,
     OP_TEXT,
     CloseFrame,
@@ -59,6 +63,7 @@ from harness.protocol.frames import (
     Limits,
     Message,
     Ping,
+    Pong,
     Violation,
     close_payload,
 )
@@ -69,6 +74,7 @@ ERROR_MAX = 160  # characters kept of an error text
 UPGRADE_MAX_BYTES = 256 * 1024  # bytes of the upgrade response (status, headers, body)
 NORMAL_CLOSURE = 1000  # our close code at the end of a session
 GOING_AWAY = 1001  # our close code when we give up on a connection (RFC 6455 section 7.4.1)
+PING_BYTES = 8  # random payload of each of the client's pings
 #: The error text of an attempt the harness interrupted (its stop), followed by the cause.
 STOPPED_BY_HARNESS = "stopped by the harness"
 
@@ -117,13 +123,39 @@ class Request:
     ca_file: str | None = None
 
 
+class SessionRunner(Protocol):
+    """A custom session (``load.session.flow`` or ``hook``: :mod:`harness.load.flow`), run on
+    the open connection in place of the plan's hold and messages.
+
+    It is given the token (None: none sent) for its templates, and returns how the session
+    ended, as :func:`_session` does; it raises what :func:`_open_session` turns into an
+    observation (``GaveUp``, ``FrameViolation``, ``PeerClosed``, ``OSError``).
+    """
+
+    def __call__(
+        self,
+        conn: Connection,
+        plan: SessionPlan,
+        res: Result,
+        secrets: Sequence[str],
+        token: str | None,
+    ) -> Observation: ...
+
+
 @dataclass(frozen=True)
 class SessionPlan:
     """What to do once open: hold for ``hold`` s, sending ``messages`` spread over it.
 
-    A reply awaited or a message from the server under way when the hold ends is seen
-    to its end or to its deadline, so an attempt lasts at most about ``hold`` plus the
-    longest of ``reply_timeout`` and ``message_timeout``, plus ``close_timeout``.
+    A reply or a pong awaited, or a message from the server under way, when the hold ends
+    is seen to its end or to its deadline, so an attempt lasts at most about ``hold`` plus
+    the longest of ``reply_timeout``, ``ping_timeout`` and ``message_timeout``, plus
+    ``close_timeout``.
+
+    With ``ping_interval``, the client pings like a browser-side heartbeat (RFC 6455
+    section 5.5.2): one ping of 8 random bytes at a time, the next ``ping_interval`` s after
+    the last was sent (or once its pong came, when that is later); only a pong with the
+    same payload answers it (RFC 6455 allows unsolicited pongs: they are ignored). The
+    plain session pings; a ``flow`` does not.
 
     Attributes:
         hold: seconds to keep the connection open.
@@ -137,6 +169,10 @@ class SessionPlan:
         max_frame_bytes: payload bytes of one frame from the server (over: 1009).
         max_message_bytes: payload bytes of one message from the server (over: 1009).
         max_fragments: frames of one message from the server (over: 1009).
+        ping_interval: seconds between the client's pings while open (0: no pings).
+        ping_timeout: seconds for the pong to each ping; none in time is a dead
+            connection: the attempt ends ``timeout_pong`` (deadline ``pong``).
+        flow: a custom session run instead of the hold and messages (None: the plain one).
     """
 
     hold: float = 2.0
@@ -152,6 +188,11 @@ class SessionPlan:
     max_frame_bytes: int = 1 * MIB
     max_message_bytes: int = 4 * MIB
     max_fragments: int = 256
+    # Heartbeat
+    ping_interval: float = 0.0
+    ping_timeout: float = 5.0
+    # Custom session
+    flow: SessionRunner | None = None
 
     @property
     def limits(self) -> Limits:
@@ -171,6 +212,9 @@ class Result:
         msgs_unmatched: of those, messages that were not the echo awaited (unsolicited,
             or a different payload): counted, never a round trip.
         rtts_ms: round trips (milliseconds) of the echoes received.
+        pings: the server's pings seen (each answered with a pong while open).
+        client_pings: pings the client sent (``SessionPlan.ping_interval``).
+        ping_rtts_ms: round trips (milliseconds) of the pongs that answered them.
     """
 
     observation: Observation
@@ -186,6 +230,13 @@ class Result:
     rtts_ms: list[float] = field(default_factory=list)
     pings: int = 0
     error: str | None = None
+    client_pings: int = 0
+    ping_rtts_ms: list[float] = field(default_factory=list)
+    #: Socket.IO: the Engine.IO transport that carried the session ("websocket", "polling")
+    transport: str | None = None
+    fallback: bool = False  # Socket.IO: the WebSocket failed, polling carried the session
+    upgraded: bool | None = None  # Socket.IO: a polling session upgraded (None: not tried)
+    connect_error: str | None = None  # Socket.IO: the CONNECT_ERROR message (redacted)
 
 
 def auth_request(url: str, auth: Auth, token: str | None, **options: Any) -> Request:
@@ -242,7 +293,8 @@ def build_auth_message(req: Request) -> bytes | None:
     return req.first_message.template.replace("{token}", req.token).encode()
 
 
-def _short(exc: BaseException, secrets: Sequence[str]) -> str:
+def short_error(exc: BaseException, secrets: Sequence[str]) -> str:
+    """``exc`` as a short line for the record: its type and text, secrets redacted."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return redact(text, secrets)[:ERROR_MAX]
 
@@ -368,7 +420,7 @@ def tls_failure(exc: ssl.SSLError) -> str | None:
     return None
 
 
-def _tls(
+def start_tls(
     raw: socket.socket, host: str, verify: bool, deadline: float, ca_file: str | None = None
 ) -> ssl.SSLSocket:
     """The TLS handshake on ``raw``, bounded by ``deadline`` as a whole (non-blocking steps)."""
@@ -409,40 +461,18 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
         ``exc.harness_result`` (see :func:`partial_result`).
     """
     secrets = [req.token] if req.token else []
-    parts = urlsplit(req.url)
-    secure = parts.scheme == "wss"
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if secure else 80)
-    stage = Stage.CONNECT
-    res = Result(observation=Observation(stage=stage))
-    sock: socket.socket | None = None
+    res = Result(observation=Observation(stage=Stage.CONNECT))
+    dial = Dial()
     t_open: float | None = None
     try:
-        t0 = time.perf_counter()
-        try:
-            sock = socket.create_connection((host, port), timeout=req.connect_timeout)
-        except TimeoutError:
-            res.error = str(GaveUp(Deadline.CONNECT, req.connect_timeout))
-            res.observation = Observation(stage=stage, timed_out=True, gave_up=Deadline.CONNECT)
-            return res
-        except OSError as exc:
-            res.error = _short(exc, secrets)
-            res.observation = Observation(stage=stage, errno=exc.errno)
-            return res
-        res.connect_ms = (time.perf_counter() - t0) * 1000.0
-        stage = Stage.HANDSHAKE
-        t1 = time.perf_counter()
-        sock, got = _handshake(sock, req, host, secure, res, secrets)
+        got = dial_websocket(req, res, secrets, dial)
         if isinstance(got, Observation):
-            if got.http_status is not None:  # a response was read
-                res.handshake_ms = _upgrade_ms(t1, res)
             res.observation = got
             return res
-        res.handshake_ms = _upgrade_ms(t1, res)
-        stage = Stage.OPEN
+        assert dial.sock is not None
         t_open = time.perf_counter()
         conn = Connection(
-            sock,
+            dial.sock,
             plan.limits,
             send_timeout=plan.send_timeout,
             message_timeout=plan.message_timeout,
@@ -450,19 +480,100 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
         )
         message = build_auth_message(req)
         auth = (message, req.first_message) if message is not None else None
-        res.observation = _open_session(conn, plan, res, secrets, auth)
+        res.observation = _open_session(conn, plan, res, secrets, auth, req.token)
         return res
     except BaseException as exc:  # GreenletExit, KeyboardInterrupt: record, then let it go on
-        res.observation = Observation(stage=stage, interrupted=True, closed_by="client")
-        res.error = res.error or f"{STOPPED_BY_HARNESS} ({type(exc).__name__})"
-        exc.harness_result = res  # type: ignore[attr-defined]
+        interrupted(res, dial.stage, exc)
         raise
     finally:
         if t_open is not None:
             res.open_s = time.perf_counter() - t_open
-        if sock is not None:
+        dial.close()
+
+
+def interrupted(res: Result, stage: Stage, exc: BaseException) -> None:
+    """Record that the harness interrupted the attempt at ``stage`` (its stop), and attach
+    ``res`` to ``exc`` for :func:`partial_result`."""
+    res.observation = Observation(stage=stage, interrupted=True, closed_by="client")
+    res.error = res.error or f"{STOPPED_BY_HARNESS} ({type(exc).__name__})"
+    exc.harness_result = res  # type: ignore[attr-defined]
+
+
+@dataclass
+class Dial:
+    """A connection being made: how far it got, and its socket (closed by :meth:`close`,
+    which the maker of the dial calls on every exit path)."""
+
+    stage: Stage = Stage.CONNECT
+    sock: socket.socket | None = None
+
+    def close(self) -> None:
+        if self.sock is not None:
             with contextlib.suppress(OSError):
-                sock.close()
+                self.sock.close()
+            self.sock = None
+
+
+def tcp_connect(
+    host: str, port: int, timeout: float, res: Result, secrets: Sequence[str]
+) -> socket.socket | Observation:
+    """The TCP connection (``res.connect_ms`` measured), or the observation it ended with."""
+    t0 = time.perf_counter()
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except TimeoutError:
+        res.error = str(GaveUp(Deadline.CONNECT, timeout))
+        return Observation(stage=Stage.CONNECT, timed_out=True, gave_up=Deadline.CONNECT)
+    except OSError as exc:
+        res.error = short_error(exc, secrets)
+        return Observation(stage=Stage.CONNECT, errno=exc.errno)
+    res.connect_ms = (time.perf_counter() - t0) * 1000.0
+    no_delay(sock)
+    return sock
+
+
+def no_delay(sock: socket.socket) -> None:
+    """Send small frames at once (no Nagle): a round trip is the server's, not a 40 ms
+    wait for the delayed ACK of the frame before (a pong, then a message)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def endpoint(url: str) -> tuple[str, int, bool]:
+    """Host, port and whether TLS is spoken, of a ws(s):// or http(s):// URL."""
+    parts = urlsplit(url)
+    secure = parts.scheme in ("wss", "https")
+    return parts.hostname or "127.0.0.1", parts.port or (443 if secure else 80), secure
+
+
+def dial_websocket(
+    req: Request, res: Result, secrets: Sequence[str], dial: Dial
+) -> Observation | bytes:
+    """TCP connect, TLS (wss://) and the upgrade to ``req.url``, every step bounded.
+
+    Measures ``res.connect_ms``, ``tls_ms`` and ``handshake_ms``; ``dial`` holds the socket
+    (the TLS one for wss://) and the stage reached.
+
+    Returns:
+        When the 101 came, the bytes already read past it (the start of the first frames),
+        with ``dial.stage`` OPEN; else the observation the attempt ended with (``res.error``
+        is set).
+    """
+    host, port, secure = endpoint(req.url)
+    got = tcp_connect(host, port, req.connect_timeout, res, secrets)
+    if isinstance(got, Observation):
+        return got
+    dial.sock = got
+    dial.stage = Stage.HANDSHAKE
+    t1 = time.perf_counter()
+    dial.sock, shook = _handshake(dial.sock, req, host, secure, res, secrets)
+    if isinstance(shook, Observation):
+        if shook.http_status is not None:  # a response was read
+            res.handshake_ms = _upgrade_ms(t1, res)
+        return shook
+    res.handshake_ms = _upgrade_ms(t1, res)
+    dial.stage = Stage.OPEN
+    return shook
 
 
 def _upgrade_ms(t_start: float, res: Result) -> float:
@@ -496,7 +607,7 @@ def _handshake(
     try:
         if secure:
             t_tls = time.perf_counter()
-            sock = _tls(sock, host, req.verify_tls, deadline, req.ca_file)
+            sock = start_tls(sock, host, req.verify_tls, deadline, req.ca_file)
             res.tls_ms = (time.perf_counter() - t_tls) * 1000.0
         ws = websocket.WebSocket(skip_utf8_validation=True)
         bounded = DeadlineSocket(sock, deadline, UPGRADE_MAX_BYTES)
@@ -521,16 +632,16 @@ def _handshake(
         res.error = str(exc)
         return sock, Observation(stage=stage, violation=Violation.UPGRADE_SIZE)
     except ssl.SSLError as exc:
-        res.error = _short(exc, secrets)
+        res.error = short_error(exc, secrets)
         return sock, Observation(stage=stage, tls_error=True, tls_failure=tls_failure(exc))
     except websocket.WebSocketConnectionClosedException as exc:
-        res.error = _short(exc, secrets)
+        res.error = short_error(exc, secrets)
         return sock, Observation(stage=stage, errno=_errno_of(exc))
     except OSError as exc:
-        res.error = _short(exc, secrets)
+        res.error = short_error(exc, secrets)
         return sock, Observation(stage=stage, errno=exc.errno)
     except (websocket.WebSocketException, ValueError) as exc:
-        res.error = _short(exc, secrets)
+        res.error = short_error(exc, secrets)
         return sock, Observation(stage=stage, protocol_error=True)
     except BaseException:  # interrupted: the TLS socket, if made, is not the caller's yet
         with contextlib.suppress(OSError):
@@ -552,18 +663,22 @@ def _open_session(
     res: Result,
     secrets: Sequence[str],
     auth: tuple[bytes, FirstMessage] | None = None,
+    token: str | None = None,
 ) -> Observation:
     """Run the session on an open connection; how it ended, whatever the server did.
 
     The one place that turns a deadline, a broken rule or a lost socket into the
     observation (and fails the connection with the right close code first). With
     ``auth`` (placement first_message) the session starts only once it is acknowledged.
+    The session is the plan's ``flow`` when it has one (given ``token``), else the hold.
     """
     try:
         if auth is not None:
             refused = _authenticate(conn, plan, res, secrets, *auth)
             if refused is not None:
                 return refused
+        if plan.flow is not None:
+            return plan.flow(conn, plan, res, secrets, token)
         return _session(conn, plan, res, secrets)
     except GaveUp as exc:
         res.error = str(exc)
@@ -573,26 +688,34 @@ def _open_session(
             stage=Stage.OPEN, timed_out=True, gave_up=exc.deadline, closed_by="client"
         )
     except FrameViolation as exc:
-        return _failed(conn, plan, res, exc, secrets)
+        return fail_connection(conn, plan, res, exc, secrets)
     except PeerClosed as exc:
         res.error = str(exc)
         return Observation(stage=Stage.OPEN)
     except OSError as exc:
-        res.error = _short(exc, secrets)
+        res.error = short_error(exc, secrets)
         return Observation(stage=Stage.OPEN, errno=exc.errno)
 
 
 def is_ack(data: bytes, first: FirstMessage) -> bool:
     """Whether a server message is the auth ack: a JSON object whose ``first.ack_field``
-    equals ``first.ack_value`` (a value that is not a string compared as its JSON text)."""
+    equals ``first.ack_value`` (see :func:`json_field_equals`)."""
+    return json_field_equals(data, first.ack_field, first.ack_value)
+
+
+def json_field_equals(data: bytes, name: str, value: str | None) -> bool:
+    """Whether ``data`` is a JSON object whose top-level field ``name`` equals ``value`` (a
+    value that is not a string compared as its JSON text; None: any value)."""
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
         return False
-    if not isinstance(doc, dict) or first.ack_field not in doc:
+    if not isinstance(doc, dict) or name not in doc:
         return False
-    value = doc[first.ack_field]
-    return (value if isinstance(value, str) else json.dumps(value)) == first.ack_value
+    if value is None:
+        return True
+    got = doc[name]
+    return (got if isinstance(got, str) else json.dumps(got)) == value
 
 
 def _authenticate(
@@ -621,7 +744,7 @@ def _authenticate(
         if event is None:
             raise GaveUp(Deadline.AUTH, first.timeout)
         if isinstance(event, CloseFrame):
-            return _server_closed(conn, plan, res, event, secrets)
+            return server_closed(conn, plan, res, event, secrets)
         if isinstance(event, Ping):
             res.pings += 1
             conn.send(OP_PONG, event.data)
@@ -632,7 +755,7 @@ def _authenticate(
             res.msgs_unmatched += 1
 
 
-def _failed(
+def fail_connection(
     conn: Connection,
     plan: SessionPlan,
     res: Result,
@@ -663,9 +786,10 @@ def _session(
 ) -> Observation:
     """Hold the open connection per ``plan``; return the observation of how it ended.
 
-    Each read blocks until the next event of the plan (a send, a reply deadline, the
-    end of the hold): nothing wakes up in between. A reply awaited or a message under
-    way at the end of the hold is waited for, up to its own deadline.
+    Each read blocks until the next event of the plan (a send, a ping, a reply or pong
+    deadline, the end of the hold): nothing wakes up in between. A reply or a pong
+    awaited, or a message under way, at the end of the hold is waited for, up to its own
+    deadline; no ping is sent once the hold is over.
 
     Raises:
         GaveUp, FrameViolation, PeerClosed, OSError: see :func:`_open_session`.
@@ -677,12 +801,26 @@ def _session(
     awaited: bytes | None = None  # the payload whose echo we wait for
     sent_at = 0.0  # time.monotonic() when it was sent
     t_sent = 0.0  # time.perf_counter() when it was sent, for the round trip
+    next_ping = start + plan.ping_interval if plan.ping_interval > 0 else math.inf
+    ping: bytes | None = None  # the payload of our ping whose pong we wait for
+    ping_at = 0.0  # time.monotonic() when it was sent
+    t_ping = 0.0  # time.perf_counter() when it was sent, for the round trip
     while True:
         now = time.monotonic()
         if awaited is not None and now >= sent_at + plan.reply_timeout:
             raise GaveUp(Deadline.REPLY, plan.reply_timeout)
-        if awaited is None and now >= hold_end and not conn.busy:
+        if ping is not None and now >= ping_at + plan.ping_timeout:
+            raise GaveUp(Deadline.PONG, plan.ping_timeout)  # a dead connection detected
+        if awaited is None and ping is None and now >= hold_end and not conn.busy:
             break
+        if ping is None and next_ping <= now < hold_end:
+            ping = os.urandom(PING_BYTES)
+            t_ping = time.perf_counter()
+            conn.send(OP_PING, ping)
+            res.client_pings += 1
+            ping_at = time.monotonic()
+            next_ping = ping_at + plan.ping_interval
+            continue
         if awaited is None and res.msgs_sent < plan.messages and next_send <= now < hold_end:
             payload = os.urandom(plan.message_bytes)
             t_sent = time.perf_counter()
@@ -696,30 +834,40 @@ def _session(
             wake = sent_at + plan.reply_timeout
         elif now < hold_end:
             wake = min(hold_end, next_send) if res.msgs_sent < plan.messages else hold_end
+        elif ping is not None:  # the hold is over, a pong is awaited
+            wake = math.inf
         else:  # the hold is over, a message is under way: its own deadline bounds it
             wake = conn.message_deadline or now
+        if ping is not None:
+            wake = min(wake, ping_at + plan.ping_timeout)
+        elif next_ping < hold_end:
+            wake = min(wake, next_ping)
         event = conn.receive(wake)
         if event is None:
             continue
         if isinstance(event, CloseFrame):  # the server closes: answer with its code, done
-            return _server_closed(conn, plan, res, event, secrets)
+            return server_closed(conn, plan, res, event, secrets)
         if isinstance(event, Ping):
             res.pings += 1
             conn.send(OP_PONG, event.data)
+        elif isinstance(event, Pong):  # the answer to our ping; any other is unsolicited
+            if ping is not None and event.data == ping:
+                res.ping_rtts_ms.append((time.perf_counter() - t_ping) * 1000.0)
+                ping = None
         elif isinstance(event, Message):
             res.msgs_recv += 1
             foreign = foreign_protocol(event.opcode, event.data) if res.msgs_recv == 1 else None
             if foreign is not None:  # not the scenario's protocol: its sessions mean nothing
-                return replace(_client_close(conn, plan, res, secrets), foreign_protocol=foreign)
+                return replace(client_close(conn, plan, res, secrets), foreign_protocol=foreign)
             if awaited is not None and event.data == awaited:
                 res.rtts_ms.append((time.perf_counter() - t_sent) * 1000.0)
                 awaited = None
             else:
                 res.msgs_unmatched += 1
-    return _client_close(conn, plan, res, secrets)
+    return client_close(conn, plan, res, secrets)
 
 
-def _server_closed(
+def server_closed(
     conn: Connection, plan: SessionPlan, res: Result, event: CloseFrame, secrets: Sequence[str]
 ) -> Observation:
     """The server sent a close frame: echo its code (RFC 6455 section 5.5.1) and end there."""
@@ -730,7 +878,7 @@ def _server_closed(
     )
 
 
-def _client_close(
+def client_close(
     conn: Connection, plan: SessionPlan, res: Result, secrets: Sequence[str]
 ) -> Observation:
     """Send a normal close frame and wait up to ``plan.close_timeout`` for the server's.

@@ -45,6 +45,8 @@ DEADLINE_TEXT: dict[Deadline, str] = {
     Deadline.MESSAGE: "frame or message not complete within {s} s of its first byte",
     Deadline.CLOSE: "no answer to our close frame within {s} s",
     Deadline.AUTH: "no auth ack to our first message within {s} s",
+    Deadline.PONG: "no pong to our ping within {s} s (dead connection detected)",
+    Deadline.HEARTBEAT: "no Engine.IO ping within {s} s (pingInterval + pingTimeout: dead)",
 }
 
 

@@ -43,13 +43,18 @@ from harness.config.scenario import ChaosEntry, Scenario
 from harness.config.secret import resolve_secret
 from harness.config.serialise import scenario_to_dict
 from harness.errors import HarnessError
+from harness.load.hooks import check_hook
 from harness.load.probe import Probe
 from harness.load.progress import progress_line
 from harness.load.recorder import RunRecorder
 from harness.load.user import UserConfig, configure_users
 from harness.load.watchdog import TargetWatch
 from harness.processes import refusal
-from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, DEFAULT_HTTP_STATUSES
+from harness.protocol.outcomes import (
+    DEFAULT_APP_CLOSE_CODES,
+    DEFAULT_HTTP_STATUSES,
+    SocketIOMeaning,
+)
 from harness.protocol.tokens import new_secret
 from harness.redact import redact
 from harness.render.report import build_report
@@ -121,12 +126,15 @@ class RunEngine:
         self._prepared = False
 
     def prepare(self) -> None:
-        """Resolve the secret and check the chaos plan against this machine.
+        """Import the session hook, resolve the secret and check the chaos plan against this
+        machine.
 
         Raises:
-            HarnessError: no secret, or a fault that cannot run here (the message says why).
+            HarnessError: a hook that cannot be imported, no secret, or a fault that cannot
+                run here (the message says why).
         """
         s = self.plan.scenario
+        check_hook(s)
         self.secret = resolve_secret(s) or new_secret()
         t = s.target
         has_pid = t.is_embedded or t.pid is not None or t.pid_file is not None
@@ -329,6 +337,7 @@ class ActiveRun:
                     faults_between=self.session.faults_between if self.session else _none,
                     ca_file=self.ca_file,
                     verify_tls=not s.target.tls.insecure,
+                    sio=SocketIOMeaning.of(s.target.socketio),
                 ),
             )
             self.meta.target_url = url
@@ -380,6 +389,8 @@ class ActiveRun:
             algorithm=s.auth.algorithm,
             auth=s.auth,
             certs=certs,
+            protocol=s.target.protocol,
+            socketio=s.target.socketio,
         )
         stack.callback(target.stop)
         self.watch = TargetWatch(target.pid, target.popen)

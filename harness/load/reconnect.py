@@ -8,7 +8,8 @@ it saw:
 - a session that ran its plan (``accepted``) is over, and so is one the harness interrupted;
 - an auth rejection is retried only with ``after_auth_failure`` (a front end goes back to
   login), a server's deliberate disconnect (a close frame with 1000 from the server, or a
-  Socket.IO server disconnect) only with ``after_server_close``;
+  Socket.IO DISCONNECT; a Socket.IO transport closed by a shutdown is not one) only with
+  ``after_server_close``;
 - anything else (refused, dropped, closed by a restart with 1001, timed out) is retried after
   the policy's delay, at most ``max_attempts`` times in a row; an attempt that opened before it
   was lost starts the count again, as socket.io-client resets its backoff on connect.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import random
 
 from harness.config.scenario import Reconnect
-from harness.protocol.outcomes import AUTH_REJECTIONS, SESSION_ENDING
+from harness.protocol.outcomes import AUTH_REJECTIONS, SESSION_ENDING, Outcome
 from harness.rundir.records import AttemptRecord
 
 #: The close code of a server that ends a session on purpose (RFC 6455 section 7.4.1): a
@@ -33,7 +34,11 @@ SERVER_DISCONNECT_CODE = 1000
 
 
 def is_server_disconnect(rec: AttemptRecord) -> bool:
-    """True when the server ended the session on purpose (a close frame with 1000)."""
+    """True when the server ended the session on purpose: a close frame with 1000 on a plain
+    WebSocket; on Socket.IO only its DISCONNECT ("io server disconnect"), never a closed
+    transport (socket.io-client reconnects after "transport close")."""
+    if rec.transport is not None:  # Socket.IO: only its DISCONNECT is deliberate
+        return rec.outcome == Outcome.SERVER_DISCONNECT
     return rec.closed_by == "server" and rec.close_code == SERVER_DISCONNECT_CODE
 
 

@@ -25,9 +25,16 @@ from typing import Any, ClassVar, Protocol
 
 from harness.config.scenario import Scenario
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Result, SessionPlan, auth_request, open_attempt, partial_result
+from harness.load.client import Result, auth_request, open_attempt, partial_result
+from harness.load.plan import session_plan
 from harness.load.reconnect import Backoff
-from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, DEFAULT_HTTP_STATUSES
+from harness.load.socketio import open_socketio_attempt
+from harness.protocol.outcomes import (
+    DEFAULT_APP_CLOSE_CODES,
+    DEFAULT_HTTP_STATUSES,
+    DEFAULT_SOCKETIO,
+    SocketIOMeaning,
+)
 from harness.protocol.tokens import mint, token_exp
 from harness.rundir.records import AttemptRecord
 
@@ -62,27 +69,8 @@ class UserConfig:
     ca_file: str | None = None
     #: verify the server's certificate for wss:// (target.tls.insecure turns it off)
     verify_tls: bool = True
-
-
-def session_plan(scenario: Scenario) -> SessionPlan:
-    """What a user does once open, with every deadline and limit of the scenario: the
-    session's hold and messages, ``load.timeouts`` (send, close; a message once begun must
-    be finished within the reply timeout) and ``load.limits``."""
-    load = scenario.load
-    s, t, lim = load.session, load.timeouts, load.limits
-    return SessionPlan(
-        hold=s.hold,
-        messages=s.messages,
-        message_bytes=s.message_bytes,
-        expect_reply=s.expect_reply,
-        reply_timeout=s.reply_timeout,
-        send_timeout=t.send,
-        message_timeout=s.reply_timeout,
-        close_timeout=t.close,
-        max_frame_bytes=lim.max_frame_bytes,
-        max_message_bytes=lim.max_message_bytes,
-        max_fragments=lim.max_fragments,
-    )
+    #: what this Socket.IO target's CONNECT_ERROR messages and events mean
+    sio: SocketIOMeaning = DEFAULT_SOCKETIO
 
 
 @dataclass(frozen=True)
@@ -122,7 +110,7 @@ class WebSocketUser(User):
         load = cfg.scenario.load
         self._kinds = [k for k, w in load.mix.items() if w > 0]
         self._weights = [load.mix[k] for k in self._kinds]
-        self._plan = session_plan(cfg.scenario)
+        self._plan = session_plan(cfg.scenario, self.number)
 
     def stop(self, force: bool = False) -> bool:
         """Stop by interrupting: the greenlet is killed at once, whatever ``force`` says."""
@@ -177,7 +165,7 @@ class WebSocketUser(User):
     def _attempt(self, kind: str, token: str | None, where: Step) -> AttemptRecord:
         """One connection attempt, recorded; its record is returned."""
         cfg = self.run_config
-        timeouts = cfg.scenario.load.timeouts
+        timeouts, target = cfg.scenario.load.timeouts, cfg.scenario.target
         self.attempts += 1
         req = auth_request(
             cfg.url,
@@ -191,7 +179,10 @@ class WebSocketUser(User):
         stage = cfg.load_stage()
         t_start = time.time()
         try:
-            res = open_attempt(req, self._plan)
+            if target.protocol == "socketio":
+                res = open_socketio_attempt(req, self._plan, target.socketio)
+            else:
+                res = open_attempt(req, self._plan)
         except BaseException as exc:  # interrupted by the run's stop: record, then go on
             partial = partial_result(exc)
             if partial is not None:
@@ -234,7 +225,7 @@ class WebSocketUser(User):
             token_exp=where.token_exp,
             token_refreshed=where.refreshed,
         )
-        rec, outcome = build_record(info, res, cfg.app_codes, cfg.http_statuses)
+        rec, outcome = build_record(info, res, cfg.app_codes, cfg.http_statuses, cfg.sio)
         cfg.sink.add(rec)
         if rec.verdict == "excluded":
             return rec

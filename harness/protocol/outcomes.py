@@ -25,17 +25,29 @@ Rules, in the order :func:`classify` applies them:
 5. After the 101, a server whose first message shows another protocol than the scenario's
    (an Engine.IO OPEN packet on a plain WebSocket scenario) is ``protocol_mismatch``: the
    scenario's configuration error, excluded from rates (verdict ``excluded``), never an
-   accepted token. Then what the client did about the server: a rule of RFC 6455 the
+   accepted token. A session hook of the scenario (``load.session.hook``) that raised is
+   ``flow_error``: the scenario's fault, excluded too, never the target's. Then what the
+   client did about the server: a rule of RFC 6455 the
    server broke (:class:`harness.protocol.frames.Violation`) is ``protocol_error``, or
    ``limit_exceeded`` for our frame, message and fragment limits (the client failed the
    connection with 1002, 1007 or 1009); a deadline of the client that expired while open
-   is ``timeout_send``, ``timeout_reply`` or ``timeout_message`` (the client gave up: the
-   peer may still be there, so never ``abnormal_closure``). Then what the server did: a
+   is ``timeout_send``, ``timeout_reply``, ``timeout_message``, ``timeout_auth`` or
+   ``timeout_pong`` (no pong to our ping: a dead connection detected; the client gave up:
+   the peer may still be there, so never ``abnormal_closure``). Then what the server did: a
    close frame maps by code (RFC 6455 section 7.4 and the IANA registry; 4000-4999
    through a per-target table); the connection ending without a close frame is
    ``abnormal_closure`` (1006); a session that ran until the client ended it is
    ``accepted`` (also when the server did not answer our close frame in time: the
    session had run its plan).
+
+Socket.IO (a session of :mod:`harness.load.socketio`) adds, at the handshake, the server's
+CONNECT_ERROR: ``connect_error_auth``, ``connect_error_capacity`` or ``connect_error_other``
+by what its message says (:class:`SocketIOMeaning`: the scenario's patterns, never our
+target's wording); and once open, after the client's deadlines (``timeout_heartbeat``: no
+Engine.IO ping within pingInterval + pingTimeout), a server event the scenario maps to a
+refusal (``event_auth``, ``event_capacity``, ``event_other``), the server's DISCONNECT
+(``server_disconnect``: deliberate, "io server disconnect") and its Engine.IO close packet
+(``closed_normal``: the session closed, as by a shutdown; the client reconnects).
 
 Deadlines (:class:`Deadline`) and violations are kept on the :class:`Observation`, so the
 record says which deadline expired or which rule was broken.
@@ -45,10 +57,16 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from harness.config.scenario import APP_CLOSE_CLASSES, HTTP_STATUS_CLASSES, TOKEN_KINDS
+from harness.config.scenario import (
+    APP_CLOSE_CLASSES,
+    HTTP_STATUS_CLASSES,
+    SOCKETIO_EVENT_CLASSES,
+    TOKEN_KINDS,
+    SocketIO,
+)
 from harness.protocol.frames import LIMIT_VIOLATIONS, Violation
 
 
@@ -62,6 +80,7 @@ class Outcome(StrEnum):
     REJECTED_NOT_FOUND = "rejected_not_found"  # 404/410: no WebSocket at this path
     REJECTED_UPSTREAM = "rejected_upstream"  # 502/504: a proxy found the service behind it down
     PROTOCOL_MISMATCH = "protocol_mismatch"  # the server speaks another protocol (Engine.IO)
+    FLOW_ERROR = "flow_error"  # the scenario's session hook raised: the scenario's fault
     CLOSED_NORMAL = "closed_normal"  # server closed with 1000/1001
     CLOSED_POLICY = "closed_policy"  # 1008
     CLOSED_INTERNAL = "closed_internal"  # 1011
@@ -78,6 +97,7 @@ class Outcome(StrEnum):
     TIMEOUT_REPLY = "timeout_reply"  # open; no echo of what we sent in time
     TIMEOUT_MESSAGE = "timeout_message"  # open; a frame or message begun, not finished in time
     TIMEOUT_AUTH = "timeout_auth"  # open; no ack of our first-message auth in time
+    TIMEOUT_PONG = "timeout_pong"  # open; no pong to our ping in time: dead connection detected
     LIMIT_EXCEEDED = "limit_exceeded"  # over our frame/message/fragment or response limit; 1009
     CONNECT_ERROR = "connect_error"  # other TCP-level error before the connection
     TLS_ERROR = "tls_error"  # any other TLS failure
@@ -87,6 +107,15 @@ class Outcome(StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     GENERATOR_FAULT = "generator_fault"  # the load generator ran out of something
     INTERRUPTED = "interrupted"  # stopped by the harness mid-handshake; not counted
+    # Socket.IO: the server's CONNECT_ERROR, by its message (target.socketio patterns)
+    CONNECT_ERROR_AUTH = "connect_error_auth"  # CONNECT_ERROR naming the token or auth
+    CONNECT_ERROR_CAPACITY = "connect_error_capacity"  # CONNECT_ERROR: insufficient resources
+    CONNECT_ERROR_OTHER = "connect_error_other"  # CONNECT_ERROR with another message
+    SERVER_DISCONNECT = "server_disconnect"  # Socket.IO DISCONNECT from the server
+    EVENT_AUTH = "event_auth"  # a server event mapped to auth (target.socketio.events)
+    EVENT_CAPACITY = "event_capacity"  # a server event mapped to capacity
+    EVENT_OTHER = "event_other"  # a server event mapped to another refusal
+    TIMEOUT_HEARTBEAT = "timeout_heartbeat"  # no Engine.IO ping within pingInterval+pingTimeout
 
 
 class Verdict(StrEnum):
@@ -119,6 +148,9 @@ class Deadline(StrEnum):
     MESSAGE = "message"  # a frame or message from the server, from its first byte
     CLOSE = "close"  # the server's answer to our close frame
     AUTH = "auth"  # the ack of our auth message (placement first_message)
+    PONG = "pong"  # the pong answering our ping (load.session.ping_interval)
+    #: the server's Engine.IO ping, due every pingInterval + pingTimeout (its OPEN packet)
+    HEARTBEAT = "heartbeat"
 
 
 class Manner(StrEnum):
@@ -225,6 +257,8 @@ DEADLINE_OUTCOMES: Mapping[Deadline, Outcome] = {
     Deadline.REPLY: Outcome.TIMEOUT_REPLY,
     Deadline.MESSAGE: Outcome.TIMEOUT_MESSAGE,
     Deadline.AUTH: Outcome.TIMEOUT_AUTH,
+    Deadline.PONG: Outcome.TIMEOUT_PONG,
+    Deadline.HEARTBEAT: Outcome.TIMEOUT_HEARTBEAT,
 }
 
 #: Why a certificate was not accepted -> its outcome (``Observation.tls_failure``).
@@ -256,6 +290,8 @@ ABRUPT_OUTCOMES: frozenset[Outcome] = frozenset(
         Outcome.TIMEOUT_REPLY,
         Outcome.TIMEOUT_MESSAGE,
         Outcome.TIMEOUT_AUTH,
+        Outcome.TIMEOUT_PONG,
+        Outcome.TIMEOUT_HEARTBEAT,
         Outcome.CONNECT_ERROR,
         Outcome.TLS_ERROR,
         Outcome.TLS_UNTRUSTED,
@@ -281,17 +317,74 @@ GRACEFUL_OUTCOMES: frozenset[Outcome] = frozenset(
         Outcome.CLOSED_AUTH,
         Outcome.CLOSED_CAPACITY,
         Outcome.CLOSED_OTHER,
+        Outcome.CONNECT_ERROR_AUTH,
+        Outcome.CONNECT_ERROR_CAPACITY,
+        Outcome.CONNECT_ERROR_OTHER,
+        Outcome.SERVER_DISCONNECT,
+        Outcome.EVENT_AUTH,
+        Outcome.EVENT_CAPACITY,
+        Outcome.EVENT_OTHER,
     }
 )
 
 #: An auth rejection, in any of the ways a service may express it.
 AUTH_REJECTIONS: frozenset[Outcome] = frozenset(
-    {Outcome.REJECTED_AUTH, Outcome.CLOSED_AUTH, Outcome.CLOSED_POLICY}
+    {
+        Outcome.REJECTED_AUTH,
+        Outcome.CLOSED_AUTH,
+        Outcome.CLOSED_POLICY,
+        Outcome.CONNECT_ERROR_AUTH,
+        Outcome.EVENT_AUTH,
+    }
 )
 
+#: What a Socket.IO refusal's class (a CONNECT_ERROR's message, a mapped event) ends as.
+CONNECT_ERROR_OUTCOMES: Mapping[str, Outcome] = {
+    "auth": Outcome.CONNECT_ERROR_AUTH,
+    "capacity": Outcome.CONNECT_ERROR_CAPACITY,
+    "other": Outcome.CONNECT_ERROR_OTHER,
+}
+EVENT_OUTCOMES: Mapping[str, Outcome] = {
+    "auth": Outcome.EVENT_AUTH,
+    "capacity": Outcome.EVENT_CAPACITY,
+    "other": Outcome.EVENT_OTHER,
+}
+
+assert set(EVENT_OUTCOMES) == set(SOCKETIO_EVENT_CLASSES), "every event class needs an outcome"
+
+
+@dataclass(frozen=True)
+class SocketIOMeaning:
+    """How a Socket.IO service says why it refused (``target.socketio``): the texts of a
+    CONNECT_ERROR message that mean an auth or a capacity refusal (matched anywhere in the
+    message, any case; auth first), and server events that end an attempt as a refusal."""
+
+    auth_errors: tuple[str, ...] = SocketIO.auth_errors
+    capacity_errors: tuple[str, ...] = SocketIO.capacity_errors
+    events: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, sio: SocketIO) -> SocketIOMeaning:
+        return cls(sio.auth_errors, sio.capacity_errors, sio.events)
+
+    def connect_error_class(self, message: str) -> str:
+        """``auth``, ``capacity`` or ``other``: what a CONNECT_ERROR message says."""
+        text = message.casefold()
+        if any(p.casefold() in text for p in self.auth_errors):
+            return "auth"
+        if any(p.casefold() in text for p in self.capacity_errors):
+            return "capacity"
+        return "other"
+
+
+DEFAULT_SOCKETIO = SocketIOMeaning()
+
 #: Outcomes after which a session (a user's logical connection) is over by itself: it ran
-#: its plan, or the harness stopped it. After any other a reconnect policy may try again.
-SESSION_ENDING: frozenset[Outcome] = frozenset({Outcome.ACCEPTED, Outcome.INTERRUPTED})
+#: its plan, the harness stopped it, or the scenario's own hook failed (a reconnect would
+#: only fail again). After any other a reconnect policy may try again.
+SESSION_ENDING: frozenset[Outcome] = frozenset(
+    {Outcome.ACCEPTED, Outcome.INTERRUPTED, Outcome.FLOW_ERROR}
+)
 
 #: Token kinds and the outcomes each one expects.
 EXPECTED_OUTCOMES: Mapping[str, frozenset[Outcome]] = {
@@ -335,6 +428,13 @@ class Observation:
         interrupted: the harness stopped the attempt (e.g. at the end of the run).
         foreign_protocol: the protocol the server's first message showed when it is not
             the scenario's (``engine.io``: see :mod:`harness.protocol.foreign`), else None.
+        connect_error: Socket.IO: the message of the server's CONNECT_ERROR, if one came.
+        server_disconnect: Socket.IO: the server sent DISCONNECT ("io server disconnect").
+        server_event: Socket.IO: the name of a server event that ends the attempt (one of
+            ``SocketIOMeaning.events``), if one came.
+        flow_error: the scenario's session hook raised an exception (the user's code).
+        engine_close: Socket.IO: the server closed the Engine.IO session (its close packet:
+            a shutdown, "transport close" to the client), as a WebSocket server closes 1001.
     """
 
     stage: Stage
@@ -351,12 +451,18 @@ class Observation:
     closed_by: str | None = None
     interrupted: bool = False
     foreign_protocol: str | None = None
+    connect_error: str | None = None
+    server_disconnect: bool = False
+    server_event: str | None = None
+    flow_error: bool = False
+    engine_close: bool = False
 
 
 def classify(
     obs: Observation,
     app_codes: Mapping[int, str] = DEFAULT_APP_CLOSE_CODES,
     http_statuses: Mapping[int, str] = DEFAULT_HTTP_STATUSES,
+    sio: SocketIOMeaning = DEFAULT_SOCKETIO,
 ) -> Outcome:
     """Map what the client saw to an outcome (pure; see the module docstring for rules).
 
@@ -366,6 +472,7 @@ def classify(
             uses its own way), over the registered table (values from :data:`APP_CLOSE_CLASSES`).
         http_statuses: meaning of the statuses of a refused upgrade for this target (values
             from :data:`HTTP_STATUS_CLASSES`; a status not in it is ``rejected_status``).
+        sio: what a Socket.IO service's CONNECT_ERROR messages and events mean.
     """
     if obs.errno in GENERATOR_ERRNOS:
         return Outcome.GENERATOR_FAULT
@@ -381,6 +488,8 @@ def classify(
             return Outcome.TIMEOUT_CONNECT
         return Outcome.CONNECT_ERROR
     if obs.stage is Stage.HANDSHAKE:
+        if obs.connect_error is not None:
+            return CONNECT_ERROR_OUTCOMES[sio.connect_error_class(obs.connect_error)]
         if obs.http_status is not None and obs.http_status != 101:
             return HTTP_CLASS_OUTCOMES[http_statuses.get(obs.http_status, "other")]
         if obs.interrupted:
@@ -397,10 +506,18 @@ def classify(
     # Stage.OPEN: the 101 was received.
     if obs.foreign_protocol is not None:
         return Outcome.PROTOCOL_MISMATCH
+    if obs.flow_error:
+        return Outcome.FLOW_ERROR
     if obs.violation is not None:
         return VIOLATION_OUTCOMES[obs.violation]
     if obs.gave_up is not None and obs.gave_up in DEADLINE_OUTCOMES:
         return DEADLINE_OUTCOMES[obs.gave_up]
+    if obs.server_event is not None:
+        return EVENT_OUTCOMES[sio.events.get(obs.server_event, "other")]
+    if obs.server_disconnect:
+        return Outcome.SERVER_DISCONNECT
+    if obs.engine_close:
+        return Outcome.CLOSED_NORMAL
     if obs.closed_by == "server" and obs.close_frame:
         return close_code_outcome(obs.close_code, app_codes)
     if obs.closed_by == "client" or obs.interrupted:
@@ -443,7 +560,7 @@ def verdict(token_kind: str, outcome: Outcome) -> Verdict:
     """The verdict for one attempt of ``token_kind`` that ended in ``outcome``."""
     if outcome is Outcome.GENERATOR_FAULT:
         return Verdict.GENERATOR_FAULT
-    if outcome in (Outcome.INTERRUPTED, Outcome.PROTOCOL_MISMATCH):
+    if outcome in (Outcome.INTERRUPTED, Outcome.PROTOCOL_MISMATCH, Outcome.FLOW_ERROR):
         return Verdict.EXCLUDED  # the harness's or the scenario's doing, not the target's
     if outcome in EXPECTED_OUTCOMES[token_kind]:
         return Verdict.OK

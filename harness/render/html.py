@@ -29,6 +29,7 @@ from harness.render.html_sections import (
     findings_html,
     h2,
     sessions_html,
+    socketio_html,
 )
 from harness.render.present import (
     close_codes_text,
@@ -274,6 +275,7 @@ def render_html(
             close_codes_table(summary.token_kinds, summary.total),
             chaos_html(summary),
             sessions_html(summary),
+            socketio_html(summary),
             h2("charts", "Charts"),
             _charts_html(charts),
             h2("environment", "Environment"),

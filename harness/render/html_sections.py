@@ -22,6 +22,7 @@ from harness.render.present import (
     restart_text,
     secs,
     sessions_facts,
+    socketio_facts,
 )
 
 #: Colours of finding severities: (background, text).
@@ -186,6 +187,20 @@ def sessions_html(summary: Summary) -> str:
         "<p>A session is a user's logical connection: its first attempt and every reconnect "
         "with the same token. Time to reconnect runs from the end of the attempt that was "
         "lost to the opening of the reconnect that ended the outage.</p>"
+        f"<table>{body}</table>"
+    )
+
+
+def socketio_html(summary: Summary) -> str:
+    """Transports, fallbacks, upgrades and refusals; empty when not a Socket.IO run."""
+    if summary.socketio is None:
+        return ""
+    rows = socketio_facts(summary.socketio)
+    body = "".join(f'<tr><td class="l">{e(k)}</td><td class="l">{e(v)}</td></tr>' for k, v in rows)
+    return (
+        f"{h2('socketio', 'Socket.IO sessions')}"
+        "<p>Which Engine.IO transport carried each session (after a fallback or an upgrade), "
+        "and the server's CONNECT_ERROR messages, most frequent first.</p>"
         f"<table>{body}</table>"
     )
 

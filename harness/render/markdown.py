@@ -32,6 +32,7 @@ from harness.render.present import (
     restart_text,
     secs,
     sessions_facts,
+    socketio_facts,
     success_of_expected,
     time_utc,
     warnings,
@@ -204,6 +205,13 @@ def _sessions(summary: Summary) -> list[str]:
     return ["## Sessions and reconnects", "", *_table(["", ""], rows, "ll"), ""]
 
 
+def _socketio(summary: Summary) -> list[str]:
+    if summary.socketio is None:
+        return []
+    rows = [[md(label), md(value)] for label, value in socketio_facts(summary.socketio)]
+    return ["## Socket.IO sessions", "", *_table(["", ""], rows, "ll"), ""]
+
+
 def _link(text: str, rel: str, link_base: str | None) -> str:
     """``[text](<base>/<rel>)`` with a base; the file's name in code otherwise (no dead link)."""
     if link_base is None:
@@ -246,6 +254,7 @@ def summary_markdown(
     if summary.recovery:
         out += ["## Recovery after each fault", "", *_recovery(list(summary.recovery.values())), ""]
     out += _sessions(summary)
+    out += _socketio(summary)
     if charts:
         out += ["## Charts", ""]
         for path in charts:

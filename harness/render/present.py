@@ -20,6 +20,7 @@ from harness.analysis.summary import (
     RestartReconnects,
     Section,
     Sessions,
+    SocketIOStats,
     Summary,
     Window,
 )
@@ -269,3 +270,24 @@ def restart_text(r: RestartReconnects) -> str:
     )
     bunch = "" if r.peak_to_mean is None else f"; reconnects peak/mean {r.peak_to_mean:.1f}"
     return f"{r.lost} sessions lost their connection, {full}{bunch}"
+
+
+def _by_transport(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
+
+
+def socketio_facts(stats: SocketIOStats) -> list[tuple[str, str]]:
+    """What every output says of Socket.IO sessions: (label, value) pairs, in order."""
+    facts = [
+        ("sessions opened, by transport", _by_transport(stats.attempts_by_transport)),
+        ("accepted, by transport", _by_transport(stats.accepted_by_transport)),
+        ("fell back to polling (WebSocket failed)", str(stats.fallbacks)),
+        (
+            "polling sessions upgraded to WebSocket",
+            f"{stats.upgrades_tried - stats.upgrades_failed} of {stats.upgrades_tried}",
+        ),
+        ("server disconnects (io server disconnect)", str(stats.server_disconnects)),
+        ("no Engine.IO ping in time (dead connection)", str(stats.heartbeat_timeouts)),
+    ]
+    facts += [(f"CONNECT_ERROR x{n}", message) for message, n in stats.connect_errors.items()]
+    return facts

@@ -37,6 +37,8 @@ SECTION_COLUMNS: tuple[str, ...] = (
     "handshake_p50_ms",
     "handshake_p95_ms",
     "handshake_p99_ms",
+    "ping_rtt_p50_ms",  # the client pings' round trip (attempts' averages)
+    "ping_rtt_p95_ms",
     "close_codes",  # "1013:4;4401:3", ascending code
     "top_close_reason",  # the most frequent close reason
 )
@@ -67,6 +69,8 @@ DECIMALS: Mapping[str, int] = {
     "handshake_p50_ms": 1,
     "handshake_p95_ms": 1,
     "handshake_p99_ms": 1,
+    "ping_rtt_p50_ms": 1,
+    "ping_rtt_p95_ms": 1,
     "start_s": 3,
     "end_s": 3,
 }
@@ -89,6 +93,8 @@ def section_row(sec: Section) -> dict[str, Any]:
         "handshake_p50_ms": sec.handshake_ms.p50,
         "handshake_p95_ms": sec.handshake_ms.p95,
         "handshake_p99_ms": sec.handshake_ms.p99,
+        "ping_rtt_p50_ms": sec.ping_rtt_ms.p50,
+        "ping_rtt_p95_ms": sec.ping_rtt_ms.p95,
         "close_codes": ";".join(f"{c}:{n}" for c, n in sec.close_codes.items()) or None,
         "top_close_reason": top,
     }

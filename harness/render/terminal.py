@@ -25,6 +25,7 @@ from harness.render.present import (
     restart_text,
     secs,
     sessions_facts,
+    socketio_facts,
     success_of_expected,
     warnings,
 )
@@ -188,6 +189,15 @@ def session_lines(summary: Summary) -> list[str]:
     return lines
 
 
+def socketio_lines(summary: Summary) -> list[str]:
+    """Transports, fallbacks, upgrades and refusals of a Socket.IO run."""
+    if summary.socketio is None:
+        return []
+    lines = ["Socket.IO:"]
+    lines += [_fit(f"  {label}: {value}") for label, value in socketio_facts(summary.socketio)]
+    return lines
+
+
 def format_terminal_summary(summary: Summary, gate_results: Sequence[GateResult]) -> str:
     """The terminal summary: per-token-kind table, phases, gates, findings, recovery, warnings.
 
@@ -226,7 +236,13 @@ def format_terminal_summary(summary: Summary, gate_results: Sequence[GateResult]
         lines.extend(gate_line(r) for r in gate_results)
     else:
         lines.append("Gates: none defined")
-    for block in (finding_lines(summary), recovery_lines(summary), session_lines(summary)):
+    blocks = (
+        finding_lines(summary),
+        recovery_lines(summary),
+        session_lines(summary),
+        socketio_lines(summary),
+    )
+    for block in blocks:
         if block:
             lines.append("")
             lines.extend(block)

@@ -62,6 +62,15 @@ class AttemptRecord:
     token_exp: float | None = None
     token_refreshed: bool = False  # a reconnect's token, minted anew because the last expired
     tls_ms: float | None = None  # the TLS handshake (wss://), between connect_ms and handshake_ms
+    client_pings: int = 0  # pings the client sent while open (load.session.ping_interval)
+    ping_rtt_ms_avg: float | None = None  # round trip of the client's pings whose pong came
+    ping_rtt_ms_max: float | None = None
+    #: Socket.IO: the Engine.IO transport that carried the session, websocket or polling
+    #: (None: a plain WebSocket target, or no Engine.IO session opened)
+    transport: str | None = None
+    fallback: bool = False  # Socket.IO: the WebSocket failed and polling carried the session
+    upgraded: bool | None = None  # Socket.IO: a polling session upgraded (None: not tried)
+    connect_error: str | None = None  # Socket.IO: the server's CONNECT_ERROR message
 
     def to_json(self) -> str:
         """One JSON line (no newline)."""

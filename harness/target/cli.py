@@ -15,13 +15,30 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from harness.config.scenario import FirstMessage
-from harness.target.options import args_to_options, build_parser, read_secret
+from harness.target.options import args_to_options, build_parser, path_of, read_secret
 from harness.target.server import TargetConfig, TargetServer
 
 
-def write_ready_file(path: Path, server: TargetServer) -> None:
+class Serving(Protocol):
+    """What serving needs of a target server (plain WebSocket or Socket.IO)."""
+
+    config: TargetConfig
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def url(self) -> str: ...
+
+
+def write_ready_file(path: Path, server: Serving) -> None:
     """Write ``{"pid", "host", "port", "url"}`` to ``path`` atomically (rename in place)."""
     doc = {"pid": os.getpid(), "host": server.config.host, "port": server.port, "url": server.url}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -35,15 +52,20 @@ def write_ready_file(path: Path, server: TargetServer) -> None:
 
 
 async def serve_until_signal(
-    config: TargetConfig, on_ready: Callable[[TargetServer], None] | None = None
+    config: TargetConfig,
+    on_ready: Callable[[Serving], None] | None = None,
+    *,
+    server: Serving | None = None,
 ) -> None:
     """Run a :class:`TargetServer` until SIGTERM or SIGINT, then shut it down gracefully.
 
     Args:
         config: the server's configuration.
         on_ready: called once the server listens (e.g. to print the URL, write a ready file).
+        server: serve this one instead (e.g. a
+            :class:`~harness.target.socketio_server.SocketIOTarget` made from ``config``).
     """
-    server = TargetServer(config)
+    server = server or TargetServer(config)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -53,7 +75,9 @@ async def serve_until_signal(
         if on_ready is not None:
             on_ready(server)
         await stop.wait()
-        logging.getLogger("harness.target").info("signal received; closing connections with 1001")
+        logging.getLogger("harness.target").info(
+            "signal received; closing connections (1001, or a Socket.IO server disconnect)"
+        )
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(Exception):
@@ -94,6 +118,13 @@ def run_from_args(args: argparse.Namespace, *, prog: str = "harness target") -> 
     if (args.certfile is None) != (args.keyfile is None):
         print(f"{prog}: error: --certfile and --keyfile go together", file=sys.stderr)
         return 2
+    if args.protocol == "socketio" and args.placement == "first_message":
+        print(
+            f"{prog}: error: --placement first_message is not served by --protocol socketio "
+            "(the token goes in the CONNECT auth object)",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(
         stream=sys.stdout,
         level=args.log_level.upper(),
@@ -108,7 +139,7 @@ def run_from_args(args: argparse.Namespace, *, prog: str = "harness target") -> 
         secret=secret,
         host=args.host,
         port=args.port,
-        path=args.path,
+        path=path_of(args),
         query_param=args.query_param,
         algorithm=args.algorithm,
         placement=args.placement,
@@ -120,14 +151,31 @@ def run_from_args(args: argparse.Namespace, *, prog: str = "harness target") -> 
         keyfile=None if args.keyfile is None else str(args.keyfile),
     )
 
-    def on_ready(server: TargetServer) -> None:
+    server: Serving | None = None
+    if args.protocol == "socketio":
+        # imported here: python-socketio and aiohttp cost the plain target half a second
+        from harness.target.socketio_server import SocketIOConfig, SocketIOTarget
+
+        sio_config = SocketIOConfig(
+            namespace=args.namespace,
+            event=args.event,
+            auth_field=args.auth_field,
+            transports=tuple(args.transports),
+            disconnect_after=args.disconnect_after,
+        )
+        server = SocketIOTarget(config, sio_config)
+        # python-socketio/engineio and aiohttp log tracebacks of bad requests: not one a line
+        for name in ("harness.target.socketio", "aiohttp.server", "aiohttp.web"):
+            logging.getLogger(name).addFilter(RepeatFilter())
+
+    def on_ready(server: Serving) -> None:
         defects = ", ".join(config.options.defects) or "none"
         print(f"listening on {server.url} (defects: {defects})", flush=True)
         if args.ready_file is not None:
             write_ready_file(args.ready_file, server)
 
     try:
-        asyncio.run(serve_until_signal(config, on_ready))
+        asyncio.run(serve_until_signal(config, on_ready, server=server))
     except ssl.SSLError as exc:  # a key that does not match, a file that is not PEM
         print(f"{prog}: error: cannot use --certfile/--keyfile: {exc.reason}", file=sys.stderr)
         return 2

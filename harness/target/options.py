@@ -12,13 +12,19 @@ from harness.config.scenario import (
     DEFECTS,
     HS_ALGORITHMS,
     PLACEMENTS,
+    PROTOCOLS,
     REJECTION_MODES,
+    SOCKETIO_TRANSPORTS,
     Auth,
     EmbeddedTarget,
     FirstMessage,
+    SocketIO,
 )
 
 DEFAULT_SECRET_ENV = "HARNESS_JWT_SECRET"
+
+#: Protocol -> the endpoint's path when --path is not given.
+DEFAULT_PATHS = {"websocket": "/ws", "socketio": SocketIO().path}
 
 EPILOG = """\
 example:
@@ -59,6 +65,21 @@ def _port(text: str) -> int:
     return value
 
 
+def _transports(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [t for t in names if t not in SOCKETIO_TRANSPORTS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(SOCKETIO_TRANSPORTS)}, got {text!r}"
+        )
+    return names
+
+
+def path_of(args: argparse.Namespace) -> str:
+    """The endpoint's path: ``--path``, else the protocol's default (:data:`DEFAULT_PATHS`)."""
+    return str(args.path) if args.path else DEFAULT_PATHS[args.protocol]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the target's options to ``parser`` (defaults from :class:`EmbeddedTarget`)."""
     d = EmbeddedTarget()
@@ -70,7 +91,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=8765,
         help="TCP port; 0 lets the OS pick (default: %(default)s)",
     )
-    net.add_argument("--path", default="/ws", help="WebSocket path (default: %(default)s)")
+    net.add_argument(
+        "--protocol",
+        default="websocket",
+        choices=PROTOCOLS,
+        help="serve plain WebSocket, or Socket.IO v5 over Engine.IO v4 (default: %(default)s)",
+    )
+    net.add_argument(
+        "--path",
+        default=None,
+        help="WebSocket (or Engine.IO) path (default: /ws; /socket.io/ with socketio)",
+    )
     net.add_argument(
         "--ready-file",
         type=Path,
@@ -193,6 +224,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds to wait for a pong; 0: forever (default: %(default)s)",
     )
+    sio = parser.add_argument_group("socketio (with --protocol socketio)")
+    s = SocketIO()
+    sio.add_argument("--namespace", default=s.namespace, help="namespace (default: %(default)s)")
+    sio.add_argument(
+        "--transports",
+        type=_transports,
+        default=d.socketio_transports,
+        metavar="LIST",
+        help="Engine.IO transports allowed, comma-separated (default: websocket,polling)",
+    )
+    sio.add_argument(
+        "--auth-field",
+        default=s.auth_field,
+        help="CONNECT auth object field holding the token (default: %(default)s)",
+    )
+    sio.add_argument(
+        "--event",
+        default=s.event,
+        help="event acknowledged with its argument (default: %(default)s)",
+    )
+    sio.add_argument(
+        "--disconnect-after",
+        type=_non_negative,
+        default=0.0,
+        metavar="S",
+        help="disconnect every client S seconds after its CONNECT; 0: never (default: 0)",
+    )
     defects = parser.add_argument_group("deliberate defects")
     defects.add_argument(
         "--defect",
@@ -244,6 +302,7 @@ def args_to_options(args: argparse.Namespace) -> EmbeddedTarget:
         defects=tuple(dict.fromkeys(args.defects)),
         drop_probability=args.drop_probability,
         cache_ttl=args.cache_ttl,
+        socketio_transports=tuple(args.transports),
     )
 
 
@@ -255,14 +314,36 @@ def options_to_argv(
     algorithm: str = "HS256",
     secret_env: str = DEFAULT_SECRET_ENV,
     auth: Auth | None = None,
+    protocol: str = "websocket",
+    socketio: SocketIO | None = None,
+    disconnect_after: float = 0.0,
 ) -> list[str]:
     """Command line arguments that reproduce ``opts`` (host, port and ready file excluded).
 
     ``auth`` gives where the token goes (the placement, when ``opts.placement`` is None,
     its header and scheme, cookie and first message); None keeps the defaults.
+    ``protocol`` ``socketio`` serves Socket.IO with ``socketio``'s namespace, event and
+    auth field (None: defaults) and ``opts.socketio_transports``.
     """
     a = auth or Auth()
-    argv = [
+    argv: list[str] = []
+    if protocol != "websocket":
+        sio = socketio or SocketIO()
+        argv += [
+            "--protocol",
+            protocol,
+            "--namespace",
+            sio.namespace,
+            "--event",
+            sio.event,
+            "--auth-field",
+            sio.auth_field,
+            "--transports",
+            ",".join(opts.socketio_transports),
+            "--disconnect-after",
+            repr(float(disconnect_after)),
+        ]
+    argv += [
         "--placement",
         opts.placement or a.placement,
         "--header",

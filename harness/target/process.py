@@ -20,7 +20,7 @@ from types import TracebackType
 
 import harness
 from harness.children import die_with_parent
-from harness.config.scenario import Auth, EmbeddedTarget
+from harness.config.scenario import Auth, EmbeddedTarget, SocketIO
 from harness.errors import TargetStartError
 from harness.target.certs import RunCerts
 from harness.target.options import DEFAULT_SECRET_ENV, options_to_argv
@@ -114,6 +114,9 @@ def start_target(
     port: int = 0,
     ready_timeout: float = 15.0,
     certs: RunCerts | None = None,
+    protocol: str = "websocket",
+    socketio: SocketIO | None = None,
+    disconnect_after: float = 0.0,
 ) -> TargetProcess:
     """Launch ``python -m harness.target`` on ``host``, port 0, and wait until it listens.
 
@@ -130,6 +133,11 @@ def start_target(
         ready_timeout: seconds to wait for the ready file.
         certs: serve wss:// with this certificate (:func:`~harness.target.certs.make_run_certs`);
             only the files' paths go on the command line.
+        protocol: ``websocket``, or ``socketio`` (Socket.IO v5): then the path is
+            ``socketio.path`` (``path`` is ignored) and ``socketio`` gives the namespace, event
+            and auth field (None: defaults); ``opts.socketio_transports`` the transports.
+        disconnect_after: socketio: the server disconnects every client this many seconds
+            after its CONNECT; 0: never.
 
     Raises:
         TargetStartError: the process exited, or did not get ready in time; the
@@ -139,6 +147,8 @@ def start_target(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     ready_dir = Path(tempfile.mkdtemp(prefix="harness-target-"))
     ready_file = ready_dir / "ready.json"
+    if protocol == "socketio":
+        path = (socketio or SocketIO()).path
     argv = [
         sys.executable,
         "-m",
@@ -150,6 +160,9 @@ def start_target(
             algorithm=algorithm,
             secret_env=DEFAULT_SECRET_ENV,
             auth=auth,
+            protocol=protocol,
+            socketio=socketio,
+            disconnect_after=disconnect_after,
         ),
         "--host",
         host,

@@ -19,6 +19,7 @@ from harness.analysis.findings import (
     findings_by_severity,
     severity_at_least,
 )
+from harness.analysis.summarize import summarize
 from harness.analysis.summary import FINDING_TYPES, Finding
 from harness.config.scenario import SEVERITIES
 from tests.analysis.builders import CPU, T0, rec, run_of, summary_of, valid_run, window_events
@@ -465,3 +466,46 @@ def test_protocol_mismatch_is_a_configuration_error_and_no_token_finding() -> No
     assert f.evidence.startswith("20 of 20 attempts (100.0%) met a server whose first message")
     assert "invalid-token-accepted" not in found
     assert "valid-refused-without-chaos" not in found
+
+
+# --- A heartbeat interval the scenario states --------------------------------------------
+
+
+def heartbeat_findings(rows: list[dict[str, Any]], interval: float | None) -> dict[str, Finding]:
+    """The findings of ``rows`` under a scenario whose target pings every ``interval`` s."""
+    run = run_of(rows, scenario={"target": {"heartbeat_interval": interval}})
+    return {f.id: f for f in summarize(run).findings}
+
+
+@pytest.mark.parametrize(
+    ("interval", "open_s", "fires"),
+    [
+        (5.0, 8.0, True),  # 8 s > 1.5 x 5 s: a ping was due
+        (5.0, 7.0, False),  # 7 s < 7.5 s: the service's timer may not have fired yet
+        (20.0, 29.0, False),  # a 20 s heartbeat: 29 s proves nothing either
+        (20.0, 31.0, True),
+        (None, 12.0, False),  # unknown: today's 30 s rule
+        (None, 31.0, True),
+    ],
+)
+def test_no_heartbeat_judges_holds_by_the_scenarios_interval(
+    interval: float | None, open_s: float, fires: bool
+) -> None:
+    rows = healthy_rows(5)
+    rows += [row("valid", "accepted", "ok", t=1.0, open_s=open_s, pings=0) for _ in range(6)]
+    found = heartbeat_findings(rows, interval)
+    assert ("no-heartbeat" in found) is fires
+    if fires and interval is not None:
+        assert found["no-heartbeat"].evidence == (
+            f"6 accepted connections stayed open > {1.5 * interval:g} s (longest {open_s:.1f} s); "
+            f"none saw a server ping (target.heartbeat_interval says the service pings every "
+            f"{interval:g} s: only sessions held longer than 1.5 times that are judged)"
+        )
+    if fires and interval is None:
+        assert "the 30 s a service could plausibly wait" in found["no-heartbeat"].evidence
+
+
+def test_a_stated_interval_with_pings_seen_is_no_finding() -> None:
+    rows = healthy_rows(5)
+    rows += [row("valid", "accepted", "ok", t=1.0, open_s=8.0, pings=1) for _ in range(6)]
+    assert "no-heartbeat" not in heartbeat_findings(rows, 5.0)

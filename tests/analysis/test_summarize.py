@@ -146,3 +146,15 @@ def test_complete_needs_an_end_time() -> None:
 def test_unknown_verdict_is_kept() -> None:
     sec = summary_of([rec("valid", "accepted", "weird")]).total
     assert sec.verdicts["weird"] == 1 and sec.counted == 1 and sec.success_rate == 0.0
+
+
+def test_ping_round_trips_are_summarised_per_section() -> None:
+    """p50/p95 over the attempts' average ping round trips; None without client pings."""
+    rows = [rec("valid", "accepted", "ok", client_pings=3, ping_rtt_ms_avg=v) for v in (1.0, 3.0)]
+    rows += [rec("valid", "timeout_pong", "abrupt", client_pings=1, ping_rtt_ms_avg=None)]
+    rows += [rec("empty", "rejected_auth", "ok", status=401)]
+    summary = summary_of(rows)
+    assert summary.token_kinds["valid"].ping_rtt_ms == Percentiles(2.0, 2.9, 2.98)
+    assert summary.token_kinds["empty"].ping_rtt_ms == Percentiles()
+    assert summary.total.ping_rtt_ms.p50 == 2.0
+    assert summary.token_kinds["valid"].outcomes == {"accepted": 2, "timeout_pong": 1}

@@ -153,8 +153,9 @@ def test_bad_enum() -> None:
 
 @pytest.mark.parametrize("url", ["http://example.com/ws", "ws:///ws", "ws://host:port/ws", "x"])
 def test_bad_url(url: str) -> None:
+    hint = " (http:// and https:// need target.protocol: socketio)" if "http" in url else ""
     assert error(f"name: x\ntarget:\n  url: {url}\n") == (
-        f"x.yaml:3: target.url: expected a ws:// or wss:// URL with a host, got {url!r}"
+        f"x.yaml:3: target.url: expected a ws:// or wss:// URL with a host, got {url!r}{hint}"
     )
 
 
@@ -504,7 +505,8 @@ def test_an_error_inside_a_value_causes_no_follow_on_errors() -> None:
     # the bad url is not "neither embedded nor url"; the bad metric is not "unknown scope"
     text = "name: x\ntarget: {url: 'http://h/ws'}\ngates: [{metric: nope, op: '>', threshold: 1}]\n"
     assert [str(e) for e in validate_scenario(write(text))] == [
-        "x.yaml:2: target.url: expected a ws:// or wss:// URL with a host, got 'http://h/ws'",
+        "x.yaml:2: target.url: expected a ws:// or wss:// URL with a host, got 'http://h/ws' "
+        "(http:// and https:// need target.protocol: socketio)",
         "x.yaml:3: gates[0].metric: expected one of success_rate, abrupt_rate, graceful_share, "
         "attempts, ok, valid_refused, invalid_accepted, abrupt, wrong_rejection, "
         "generator_fault, handshake_p50_ms, handshake_p95_ms, handshake_p99_ms, recovery_s, "

@@ -36,6 +36,10 @@ QUICK = SessionPlan(
     close_timeout=0.5,
 )
 QUIET = SessionPlan(hold=0.3, messages=0, message_timeout=1.0, close_timeout=0.5)
+#: Client pings every 0.2 s over a 2 s hold, 0.5 s for each pong.
+PINGING = SessionPlan(
+    hold=2.0, messages=0, ping_interval=0.2, ping_timeout=0.5, message_timeout=1.0
+)
 ABSENT = object()  # the server saw no close frame from the client (or was not reading)
 
 
@@ -282,6 +286,19 @@ CASES = [
         plan=QUIET,
         within=QUIET.message_timeout,
         at_least=QUIET.message_timeout,
+    ),
+    *(
+        Case(  # a ping at 0.2 s, its pong due by 0.7 s: a dead connection, within the hold
+            path,
+            Outcome.TIMEOUT_PONG,
+            "gave up: no pong to our ping within 0.5 s (dead connection detected)",
+            {"gave_up": "pong", "client_close_code": 1001, "client_pings": 1},
+            plan=PINGING,
+            within=PINGING.ping_interval + PINGING.ping_timeout,
+            at_least=PINGING.ping_interval + PINGING.ping_timeout,
+            wire_close=1001,
+        )
+        for path in ("/no-pong", "/pong-wrong")  # no pong; an unsolicited one and wrong ones
     ),
     Case(
         "/slow-reader/1000000",  # 16 MiB at 1 MB/s cannot be sent within 1 s: we give up

@@ -10,6 +10,7 @@ from harness.config.scenario import HTTP_STATUS_CLASSES, TOKEN_KINDS
 from harness.protocol.frames import LIMIT_VIOLATIONS, Violation
 from harness.protocol.outcomes import (
     ABRUPT_OUTCOMES,
+    AUTH_REJECTIONS,
     DEADLINE_OUTCOMES,
     DEFAULT_APP_CLOSE_CODES,
     DEFAULT_HTTP_STATUSES,
@@ -21,6 +22,7 @@ from harness.protocol.outcomes import (
     Manner,
     Observation,
     Outcome,
+    SocketIOMeaning,
     Stage,
     Verdict,
     classify,
@@ -98,6 +100,7 @@ CASES = [
     (Observation(Stage.HANDSHAKE, gave_up=Deadline.HANDSHAKE), Outcome.TIMEOUT_HANDSHAKE),
     (Observation(Stage.OPEN, gave_up=Deadline.SEND, closed_by="client"), Outcome.TIMEOUT_SEND),
     (Observation(Stage.OPEN, gave_up=Deadline.REPLY, closed_by="client"), Outcome.TIMEOUT_REPLY),
+    (Observation(Stage.OPEN, gave_up=Deadline.PONG, closed_by="client"), Outcome.TIMEOUT_PONG),
     (Observation(Stage.OPEN, gave_up=Deadline.MESSAGE), Outcome.TIMEOUT_MESSAGE),
     (Observation(Stage.OPEN, gave_up=Deadline.SEND, timed_out=True), Outcome.TIMEOUT_SEND),
     # the close handshake is ours, after the plan ran: still accepted
@@ -282,6 +285,8 @@ def test_every_deadline_but_the_close_has_its_outcome() -> None:
         Outcome.TIMEOUT_REPLY,
         Outcome.TIMEOUT_MESSAGE,
         Outcome.TIMEOUT_AUTH,
+        Outcome.TIMEOUT_PONG,
+        Outcome.TIMEOUT_HEARTBEAT,
     }
     assert expected == GAVE_UP_OUTCOMES
     assert Outcome.ABNORMAL_CLOSURE not in GAVE_UP_OUTCOMES  # that means the peer vanished
@@ -298,3 +303,59 @@ def test_new_outcomes_are_abrupt() -> None:
     for outcome in (*GAVE_UP_OUTCOMES, Outcome.LIMIT_EXCEEDED):
         assert outcome in ABRUPT_OUTCOMES
         assert manner(outcome) is Manner.ABRUPT
+
+
+# --- Socket.IO ------------------------------------------------------------------------
+
+HS, OPEN = Stage.HANDSHAKE, Stage.OPEN
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("unauthorized: token expired", Outcome.CONNECT_ERROR_AUTH),
+        ("Invalid credentials", Outcome.CONNECT_ERROR_AUTH),  # any case
+        ("insufficient resources", Outcome.CONNECT_ERROR_CAPACITY),
+        ("Server BUSY, retry", Outcome.CONNECT_ERROR_CAPACITY),
+        ("auth service over capacity", Outcome.CONNECT_ERROR_AUTH),  # auth patterns first
+        ("", Outcome.CONNECT_ERROR_OTHER),  # a CONNECT_ERROR without a message
+        ("namespace not found", Outcome.CONNECT_ERROR_OTHER),
+    ],
+)
+def test_a_connect_error_is_classified_by_its_message(message: str, expected: Outcome) -> None:
+    assert classify(Observation(stage=HS, connect_error=message)) is expected
+
+
+def test_connect_error_patterns_come_from_the_scenario() -> None:
+    sio = SocketIOMeaning(auth_errors=("denied",), capacity_errors=("quota",))
+    obs = Observation(stage=HS, connect_error="quota reached")
+    assert classify(obs, sio=sio) is Outcome.CONNECT_ERROR_CAPACITY
+    assert classify(Observation(stage=HS, connect_error="token expired"), sio=sio) is (
+        Outcome.CONNECT_ERROR_OTHER
+    )
+
+
+def test_socket_io_refusals_are_graceful_and_auth_ones_expected_of_bad_tokens() -> None:
+    for outcome in (Outcome.CONNECT_ERROR_AUTH, Outcome.EVENT_AUTH):
+        assert outcome in AUTH_REJECTIONS
+        assert verdict("expired", outcome) is Verdict.OK
+        assert verdict("valid", outcome) is Verdict.VALID_REFUSED
+    for outcome in (Outcome.CONNECT_ERROR_CAPACITY, Outcome.SERVER_DISCONNECT):
+        assert manner(outcome) is Manner.GRACEFUL
+        assert verdict("expired", outcome) is Verdict.WRONG_REJECTION
+    assert manner(Outcome.TIMEOUT_HEARTBEAT) is Manner.ABRUPT
+
+
+def test_server_events_and_disconnects_after_the_connect() -> None:
+    sio = SocketIOMeaning(events={"auth_error": "auth", "full": "capacity"})
+    assert classify(Observation(stage=OPEN, server_event="auth_error"), sio=sio) is (
+        Outcome.EVENT_AUTH
+    )
+    assert classify(Observation(stage=OPEN, server_event="full"), sio=sio) is (
+        Outcome.EVENT_CAPACITY
+    )
+    obs = Observation(stage=OPEN, server_disconnect=True, closed_by="server")
+    assert classify(obs) is Outcome.SERVER_DISCONNECT
+    # the client's own deadline wins: a missing ping is the client giving up
+    late = Observation(stage=OPEN, gave_up=Deadline.HEARTBEAT, closed_by="client")
+    assert classify(late) is Outcome.TIMEOUT_HEARTBEAT

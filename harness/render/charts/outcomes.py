@@ -35,9 +35,16 @@ MIN_LABELLED_PCT = 12.0
 OTHER = "other"
 
 _CAPACITY = frozenset(
-    {Outcome.REJECTED_CAPACITY, Outcome.CLOSED_CAPACITY, Outcome.CLOSED_TRY_AGAIN}
+    {
+        Outcome.REJECTED_CAPACITY,
+        Outcome.CLOSED_CAPACITY,
+        Outcome.CLOSED_TRY_AGAIN,
+        Outcome.CONNECT_ERROR_CAPACITY,
+        Outcome.EVENT_CAPACITY,
+    }
 )
-_HARNESS = frozenset({Outcome.GENERATOR_FAULT, Outcome.INTERRUPTED})
+#: Grey: the harness's own doing, and the scenario's (its session hook raised).
+_HARNESS = frozenset({Outcome.GENERATOR_FAULT, Outcome.INTERRUPTED, Outcome.FLOW_ERROR})
 
 #: Labels of outcomes that carry no close code or status.
 _PLAIN_LABELS: Mapping[str, str] = {
@@ -49,6 +56,15 @@ _PLAIN_LABELS: Mapping[str, str] = {
     Outcome.TIMEOUT_REPLY.value: "gave up: no reply",
     Outcome.TIMEOUT_MESSAGE.value: "gave up: message never finished",
     Outcome.TIMEOUT_AUTH.value: "gave up: no auth ack",
+    Outcome.TIMEOUT_PONG.value: "gave up: no pong (dead connection)",
+    Outcome.TIMEOUT_HEARTBEAT.value: "gave up: no Engine.IO ping (dead connection)",
+    Outcome.CONNECT_ERROR_AUTH.value: "Socket.IO CONNECT_ERROR: auth",
+    Outcome.CONNECT_ERROR_CAPACITY.value: "Socket.IO CONNECT_ERROR: capacity",
+    Outcome.CONNECT_ERROR_OTHER.value: "Socket.IO CONNECT_ERROR: other",
+    Outcome.SERVER_DISCONNECT.value: "io server disconnect",
+    Outcome.EVENT_AUTH.value: "server event: auth",
+    Outcome.EVENT_CAPACITY.value: "server event: capacity",
+    Outcome.EVENT_OTHER.value: "server event: refusal",
     Outcome.TLS_UNTRUSTED.value: "TLS: certificate from an untrusted CA",
     Outcome.TLS_HOSTNAME.value: "TLS: certificate for another host name",
     Outcome.TLS_EXPIRED.value: "TLS: certificate expired",
@@ -56,6 +72,7 @@ _PLAIN_LABELS: Mapping[str, str] = {
     Outcome.CLOSED_OTHER.value: "closed without a code",
     Outcome.GENERATOR_FAULT.value: "generator fault (harness's own)",
     Outcome.INTERRUPTED.value: "interrupted by the harness",
+    Outcome.FLOW_ERROR.value: "session hook raised (the scenario's)",
 }
 
 
