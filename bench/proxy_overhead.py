@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.chaos.proxy.server import ChaosProxy, ProxyThread
 from harness.config.scenario import Auth, EmbeddedTarget
-from harness.load.client import Request, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request
 from harness.protocol.outcomes import Outcome, classify
 from harness.protocol.tokens import mint, new_secret
 from harness.target.process import start_target

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from harness.load.client import Result
+from harness.load.result import Result
 from harness.protocol.outcomes import (
     DEFAULT_HTTP_STATUSES,
     DEFAULT_SOCKETIO,

@@ -7,21 +7,16 @@ threads and under gevent (Locust monkey-patches ``socket``).
 Deadlines, each ending the attempt with an outcome that names it (the client gave up; it
 never reads as "the peer vanished"):
 
-- the TCP connect (``Request.connect_timeout``);
-- TLS and the whole upgrade response, one deadline (``Request.handshake_timeout``): the
-  socket handed to websocket-client gives each read only the time left, so a 101 sent
-  one byte a second ends at the deadline, and the response is cut at
-  :data:`UPGRADE_MAX_BYTES`;
+- the TCP connect, TLS and the upgrade (:mod:`harness.load.dial`);
 - once open (:mod:`harness.load.connection`): each send, each reply (an echo of what we
   sent, nothing else), the pong to each of our pings (a missing one: a dead connection),
   each frame or fragmented message from its first byte, and the server's answer to our
   close frame (``SessionPlan.*_timeout``).
 
-websocket-client does the opening handshake only; frames are read and written by
-:class:`harness.load.connection.Connection`, which enforces RFC 6455 and our limits
-(``SessionPlan.max_*``) and fails the connection with the close code the RFC asks for
-(1002, 1007, 1009). ``WebSocket.close()`` is never called: it ends in a bare ``except``
-that swallows gevent's ``GreenletExit`` and would keep a stopping Locust user alive.
+After the upgrade (websocket-client's, in :mod:`harness.load.dial`) frames are read and
+written by :class:`harness.load.connection.Connection`, which enforces RFC 6455 and our
+limits (``SessionPlan.max_*``) and fails the connection with the close code the RFC asks
+for (1002, 1007, 1009).
 
 An attempt never polls to learn that the run is stopping: each blocking read waits
 until the next thing the session plan has to do (a send, a ping, a reply or pong
@@ -33,23 +28,19 @@ re-raised.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import selectors
-import socket
-import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from dataclasses import dataclass, replace
+from typing import Protocol
 
-import websocket
-
-from harness.config.scenario import Auth, FirstMessage
+from harness.config.scenario import FirstMessage
 from harness.load.connection import Connection, GaveUp, PeerClosed
+from harness.load.dial import Dial, dial_websocket
+from harness.load.request import Request, build_auth_message
+from harness.load.result import ERROR_MAX, Result, interrupted, short_error
 from harness.protocol.foreign import foreign_protocol
 from harness.protocol.frames import (
     MIB,
@@ -64,63 +55,18 @@ from harness.protocol.frames import (
     Message,
     Ping,
     Pong,
-    Violation,
     close_payload,
 )
 from harness.protocol.outcomes import Deadline, Observation, Stage
 from harness.redact import redact
 
-ERROR_MAX = 160  # characters kept of an error text
-UPGRADE_MAX_BYTES = 256 * 1024  # bytes of the upgrade response (status, headers, body)
 NORMAL_CLOSURE = 1000  # our close code at the end of a session
+
+
 GOING_AWAY = 1001  # our close code when we give up on a connection (RFC 6455 section 7.4.1)
+
+
 PING_BYTES = 8  # random payload of each of the client's pings
-#: The error text of an attempt the harness interrupted (its stop), followed by the cause.
-STOPPED_BY_HARNESS = "stopped by the harness"
-
-
-@dataclass(frozen=True)
-class Request:
-    """Where to connect and with which token.
-
-    Attributes:
-        url: ws:// or wss:// URL of the endpoint.
-        token: token text; ``None`` sends no token at all.
-        placement: where the token goes: "query" (``?<query_param>=<token>``), "header"
-            (``<header>: <scheme> <token>``), "cookie" (``Cookie: <cookie>=<token>``),
-            "subprotocol" (``Sec-WebSocket-Protocol``: ``subprotocol`` with the token in
-            it; the server must pick one of the values offered), or "first_message" (the
-            text message ``first_message.template`` right after the open; see
-            :func:`_authenticate`).
-        query_param: name of the query parameter.
-        header: name of the header.
-        scheme: the header's scheme ("" sends the bare token).
-        cookie: name of the cookie.
-        subprotocol: the ``Sec-WebSocket-Protocol`` value offered, ``{token}`` substituted
-            (a comma-separated list offers several).
-        first_message: the auth message and its ack, for placement "first_message".
-        connect_timeout: seconds for the TCP connect.
-        handshake_timeout: seconds for TLS and the whole upgrade response together (one
-            deadline, not per read).
-        verify_tls: verify the server certificate for wss://.
-        ca_file: PEM file of the CAs to trust for wss:// (None: the system's).
-    """
-
-    url: str
-    token: str | None
-    placement: str = "query"
-    query_param: str = "token"
-    header: str = "Authorization"
-    scheme: str = "Bearer"
-    cookie: str = "token"
-    subprotocol: str = "{token}"
-    first_message: FirstMessage = field(default_factory=FirstMessage)
-    # Timeouts
-    connect_timeout: float = 5.0
-    handshake_timeout: float = 5.0
-    # TLS
-    verify_tls: bool = True
-    ca_file: str | None = None
 
 
 class SessionRunner(Protocol):
@@ -200,253 +146,6 @@ class SessionPlan:
         return Limits(self.max_frame_bytes, self.max_message_bytes, self.max_fragments)
 
 
-@dataclass
-class Result:
-    """The protocol facts and measurements of one attempt.
-
-    Attributes:
-        client_close_code: code of the close frame the client started: 1000 at the end of
-            a session, 1001 when it gave up, 1002/1007/1009 when it failed the connection
-            (None: it sent none, or only echoed the server's).
-        msgs_recv: data messages received, replies or not.
-        msgs_unmatched: of those, messages that were not the echo awaited (unsolicited,
-            or a different payload): counted, never a round trip.
-        rtts_ms: round trips (milliseconds) of the echoes received.
-        pings: the server's pings seen (each answered with a pong while open).
-        client_pings: pings the client sent (``SessionPlan.ping_interval``).
-        ping_rtts_ms: round trips (milliseconds) of the pongs that answered them.
-    """
-
-    observation: Observation
-    connect_ms: float | None = None
-    tls_ms: float | None = None  # the TLS handshake (wss://)
-    handshake_ms: float | None = None  # upgrade request sent -> response read
-    close_reason: str | None = None
-    client_close_code: int | None = None
-    open_s: float | None = None
-    msgs_sent: int = 0
-    msgs_recv: int = 0
-    msgs_unmatched: int = 0
-    rtts_ms: list[float] = field(default_factory=list)
-    pings: int = 0
-    error: str | None = None
-    client_pings: int = 0
-    ping_rtts_ms: list[float] = field(default_factory=list)
-    #: Socket.IO: the Engine.IO transport that carried the session ("websocket", "polling")
-    transport: str | None = None
-    fallback: bool = False  # Socket.IO: the WebSocket failed, polling carried the session
-    upgraded: bool | None = None  # Socket.IO: a polling session upgraded (None: not tried)
-    connect_error: str | None = None  # Socket.IO: the CONNECT_ERROR message (redacted)
-
-
-def auth_request(url: str, auth: Auth, token: str | None, **options: Any) -> Request:
-    """A request carrying ``token`` where the scenario's ``auth`` places it; ``options`` are
-    the other :class:`Request` fields (timeouts, TLS)."""
-    return Request(
-        url=url,
-        token=token,
-        placement=auth.placement,
-        query_param=auth.query_param,
-        header=auth.header,
-        scheme=auth.scheme,
-        cookie=auth.cookie,
-        subprotocol=auth.subprotocol,
-        first_message=auth.first_message,
-        **options,
-    )
-
-
-def build_url(req: Request) -> str:
-    """The URL to request: ``req.url`` with the token in the query string when placed there."""
-    if req.placement != "query" or req.token is None:
-        return req.url
-    parts = urlsplit(req.url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    query.append((req.query_param, req.token))
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def build_headers(req: Request) -> list[str]:
-    """Extra handshake headers: the token header or cookie when placed there."""
-    if req.token is None:
-        return []
-    if req.placement == "header":
-        value = f"{req.scheme} {req.token}" if req.scheme else req.token
-        return [f"{req.header}: {value}"]
-    if req.placement == "cookie":
-        return [f"Cookie: {req.cookie}={req.token}"]
-    return []
-
-
-def build_subprotocols(req: Request) -> list[str] | None:
-    """The subprotocols offered (placement "subprotocol"), else None (no header sent)."""
-    if req.placement != "subprotocol" or req.token is None:
-        return None
-    offered = req.subprotocol.replace("{token}", req.token).split(",")
-    return [p.strip() for p in offered if p.strip()]
-
-
-def build_auth_message(req: Request) -> bytes | None:
-    """The text of the auth message sent after the open (placement "first_message")."""
-    if req.placement != "first_message" or req.token is None:
-        return None
-    return req.first_message.template.replace("{token}", req.token).encode()
-
-
-def short_error(exc: BaseException, secrets: Sequence[str]) -> str:
-    """``exc`` as a short line for the record: its type and text, secrets redacted."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return redact(text, secrets)[:ERROR_MAX]
-
-
-def _errno_of(exc: BaseException) -> int | None:
-    """The OS error number inside ``exc`` (also for errors websocket-client re-wraps)."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, OSError) and cur.errno is not None:
-            return cur.errno
-        cur = cur.__cause__ or cur.__context__
-    return None
-
-
-# --- The opening handshake ------------------------------------------------------------
-
-
-class UpgradeTooLarge(Exception):
-    """The upgrade response went past :data:`UPGRADE_MAX_BYTES`."""
-
-    def __str__(self) -> str:
-        return f"upgrade response over {UPGRADE_MAX_BYTES} bytes ({Violation.UPGRADE_SIZE})"
-
-
-class DeadlineSocket:
-    """A socket as websocket-client uses it, every call bounded by one shared deadline.
-
-    websocket-client leaves the timeout of a socket it is given as it is and reads the
-    upgrade response one byte per call, so a per-call timeout never expires against a
-    server that sends a byte now and then. Here each ``recv``/``send`` gets only the time
-    left before ``deadline`` (``time.monotonic()``), then raises ``TimeoutError``; reads
-    past ``budget`` bytes raise :class:`UpgradeTooLarge`. Reads are buffered (one system
-    call per :data:`READ_BYTES`, not per byte); what the handshake did not consume (the
-    first frames, when the server sent them with its 101) is :meth:`leftover`.
-    """
-
-    READ_BYTES = 4096
-
-    def __init__(self, sock: socket.socket, deadline: float, budget: int) -> None:
-        self._sock = sock
-        self._deadline = deadline
-        self._budget = budget
-        self._buf = bytearray()
-        self.received = 0  # bytes read from the socket so far
-
-    def _left(self) -> float:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("handshake deadline passed")
-        return left
-
-    def gettimeout(self) -> float:
-        """The time left (never 0, which websocket-client takes for non-blocking)."""
-        return max(0.001, self._deadline - time.monotonic())
-
-    def settimeout(self, timeout: float | None) -> None:
-        """Ignored: the deadline decides."""
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
-    def recv(self, bufsize: int) -> bytes:
-        if not self._buf:
-            self._sock.settimeout(self._left())
-            data = self._sock.recv(self.READ_BYTES)
-            if not data:
-                return b""  # EOF: websocket-client reports the connection lost
-            self.received += len(data)
-            if self.received > self._budget:
-                raise UpgradeTooLarge
-            self._buf += data
-        chunk = bytes(self._buf[:bufsize])
-        del self._buf[:bufsize]
-        return chunk
-
-    def leftover(self) -> bytes:
-        """Bytes read past the upgrade response: the start of the server's first frames."""
-        data, self._buf = bytes(self._buf), bytearray()
-        return data
-
-    def send(self, data: bytes) -> int:
-        """Send all of ``data`` before the deadline (websocket-client sends the request once)."""
-        view = memoryview(data)
-        done = 0
-        while done < len(view):
-            self._sock.settimeout(self._left())
-            done += self._sock.send(view[done:])
-        return done
-
-    def close(self) -> None:
-        """Ignored: the attempt closes the real socket itself."""
-
-
-def _wait(sock: socket.socket, events: int, deadline: float) -> None:
-    """Block until ``sock`` is ready for ``events`` (selectors) or raise at ``deadline``."""
-    left = deadline - time.monotonic()
-    if left > 0:
-        with selectors.DefaultSelector() as sel:
-            sel.register(sock, events)
-            if sel.select(left):
-                return
-    raise TimeoutError("TLS handshake deadline passed")
-
-
-#: OpenSSL's X509_V_ERR_* codes -> the TLS failure they are (any other: ``tls_error``).
-TLS_VERIFY_FAILURES: dict[int, str] = {
-    18: "untrusted",  # self-signed leaf
-    19: "untrusted",  # self-signed certificate in the chain
-    20: "untrusted",  # unable to get the local issuer certificate
-    21: "untrusted",  # unable to verify the leaf signature
-    10: "expired",  # certificate has expired
-    62: "hostname",  # host name mismatch
-    64: "hostname",  # IP address mismatch (a URL with an IP address)
-}
-
-
-def tls_failure(exc: ssl.SSLError) -> str | None:
-    """Why certificate verification failed (a value of :data:`TLS_VERIFY_FAILURES`), or None."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return TLS_VERIFY_FAILURES.get(exc.verify_code)
-    return None
-
-
-def start_tls(
-    raw: socket.socket, host: str, verify: bool, deadline: float, ca_file: str | None = None
-) -> ssl.SSLSocket:
-    """The TLS handshake on ``raw``, bounded by ``deadline`` as a whole (non-blocking steps)."""
-    ctx = ssl.create_default_context(cafile=ca_file)
-    if not verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    tls = ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
-    try:
-        tls.settimeout(0.0)
-        while True:
-            try:
-                tls.do_handshake()
-                return tls
-            except ssl.SSLWantReadError:
-                _wait(tls, selectors.EVENT_READ, deadline)
-            except ssl.SSLWantWriteError:
-                _wait(tls, selectors.EVENT_WRITE, deadline)
-    except BaseException:
-        tls.close()  # it owns the descriptor now; the caller's close of ``raw`` is a no-op
-        raise
-
-
-# --- The attempt ----------------------------------------------------------------------
-
-
 def open_attempt(req: Request, plan: SessionPlan) -> Result:
     """Connect, hand-shake, run the session plan, close; never raises for target behaviour.
 
@@ -489,172 +188,6 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
         if t_open is not None:
             res.open_s = time.perf_counter() - t_open
         dial.close()
-
-
-def interrupted(res: Result, stage: Stage, exc: BaseException) -> None:
-    """Record that the harness interrupted the attempt at ``stage`` (its stop), and attach
-    ``res`` to ``exc`` for :func:`partial_result`."""
-    res.observation = Observation(stage=stage, interrupted=True, closed_by="client")
-    res.error = res.error or f"{STOPPED_BY_HARNESS} ({type(exc).__name__})"
-    exc.harness_result = res  # type: ignore[attr-defined]
-
-
-@dataclass
-class Dial:
-    """A connection being made: how far it got, and its socket (closed by :meth:`close`,
-    which the maker of the dial calls on every exit path)."""
-
-    stage: Stage = Stage.CONNECT
-    sock: socket.socket | None = None
-
-    def close(self) -> None:
-        if self.sock is not None:
-            with contextlib.suppress(OSError):
-                self.sock.close()
-            self.sock = None
-
-
-def tcp_connect(
-    host: str, port: int, timeout: float, res: Result, secrets: Sequence[str]
-) -> socket.socket | Observation:
-    """The TCP connection (``res.connect_ms`` measured), or the observation it ended with."""
-    t0 = time.perf_counter()
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except TimeoutError:
-        res.error = str(GaveUp(Deadline.CONNECT, timeout))
-        return Observation(stage=Stage.CONNECT, timed_out=True, gave_up=Deadline.CONNECT)
-    except OSError as exc:
-        res.error = short_error(exc, secrets)
-        return Observation(stage=Stage.CONNECT, errno=exc.errno)
-    res.connect_ms = (time.perf_counter() - t0) * 1000.0
-    no_delay(sock)
-    return sock
-
-
-def no_delay(sock: socket.socket) -> None:
-    """Send small frames at once (no Nagle): a round trip is the server's, not a 40 ms
-    wait for the delayed ACK of the frame before (a pong, then a message)."""
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def endpoint(url: str) -> tuple[str, int, bool]:
-    """Host, port and whether TLS is spoken, of a ws(s):// or http(s):// URL."""
-    parts = urlsplit(url)
-    secure = parts.scheme in ("wss", "https")
-    return parts.hostname or "127.0.0.1", parts.port or (443 if secure else 80), secure
-
-
-def dial_websocket(
-    req: Request, res: Result, secrets: Sequence[str], dial: Dial
-) -> Observation | bytes:
-    """TCP connect, TLS (wss://) and the upgrade to ``req.url``, every step bounded.
-
-    Measures ``res.connect_ms``, ``tls_ms`` and ``handshake_ms``; ``dial`` holds the socket
-    (the TLS one for wss://) and the stage reached.
-
-    Returns:
-        When the 101 came, the bytes already read past it (the start of the first frames),
-        with ``dial.stage`` OPEN; else the observation the attempt ended with (``res.error``
-        is set).
-    """
-    host, port, secure = endpoint(req.url)
-    got = tcp_connect(host, port, req.connect_timeout, res, secrets)
-    if isinstance(got, Observation):
-        return got
-    dial.sock = got
-    dial.stage = Stage.HANDSHAKE
-    t1 = time.perf_counter()
-    dial.sock, shook = _handshake(dial.sock, req, host, secure, res, secrets)
-    if isinstance(shook, Observation):
-        if shook.http_status is not None:  # a response was read
-            res.handshake_ms = _upgrade_ms(t1, res)
-        return shook
-    res.handshake_ms = _upgrade_ms(t1, res)
-    dial.stage = Stage.OPEN
-    return shook
-
-
-def _upgrade_ms(t_start: float, res: Result) -> float:
-    """Milliseconds since ``t_start`` (``perf_counter``) less the TLS handshake's."""
-    return (time.perf_counter() - t_start) * 1000.0 - (res.tls_ms or 0.0)
-
-
-def partial_result(exc: BaseException) -> Result | None:
-    """The result recorded so far of an attempt that ``exc`` interrupted, if any."""
-    res = getattr(exc, "harness_result", None)
-    return res if isinstance(res, Result) else None
-
-
-def _handshake(
-    sock: socket.socket,
-    req: Request,
-    host: str,
-    secure: bool,
-    res: Result,
-    secrets: Sequence[str],
-) -> tuple[socket.socket, Observation | bytes]:
-    """TLS (for wss://) and the upgrade, within one deadline of ``req.handshake_timeout``.
-
-    Returns:
-        The socket to go on with (the TLS one for wss://, to be closed by the caller) and,
-        when the 101 came, the bytes already read past it (the start of the first frames),
-        else the observation the attempt ended with (``res.error`` is set).
-    """
-    stage = Stage.HANDSHAKE
-    deadline = time.monotonic() + req.handshake_timeout
-    try:
-        if secure:
-            t_tls = time.perf_counter()
-            sock = start_tls(sock, host, req.verify_tls, deadline, req.ca_file)
-            res.tls_ms = (time.perf_counter() - t_tls) * 1000.0
-        ws = websocket.WebSocket(skip_utf8_validation=True)
-        bounded = DeadlineSocket(sock, deadline, UPGRADE_MAX_BYTES)
-        ws.connect(  # type: ignore[no-untyped-call]
-            build_url(req),
-            socket=bounded,
-            header=build_headers(req),
-            subprotocols=build_subprotocols(req),
-            timeout=req.handshake_timeout,
-            suppress_origin=True,
-            redirect_limit=0,
-        )
-    except websocket.WebSocketBadStatusException as exc:
-        body = exc.resp_body
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
-        res.error = redact(f"HTTP {exc.status_code}: {text.strip()}", secrets)[:ERROR_MAX]
-        return sock, Observation(stage=stage, http_status=exc.status_code)
-    except (websocket.WebSocketTimeoutException, TimeoutError):
-        res.error = str(GaveUp(Deadline.HANDSHAKE, req.handshake_timeout))
-        return sock, Observation(stage=stage, timed_out=True, gave_up=Deadline.HANDSHAKE)
-    except UpgradeTooLarge as exc:
-        res.error = str(exc)
-        return sock, Observation(stage=stage, violation=Violation.UPGRADE_SIZE)
-    except ssl.SSLError as exc:
-        res.error = short_error(exc, secrets)
-        return sock, Observation(stage=stage, tls_error=True, tls_failure=tls_failure(exc))
-    except websocket.WebSocketConnectionClosedException as exc:
-        res.error = short_error(exc, secrets)
-        return sock, Observation(stage=stage, errno=_errno_of(exc))
-    except OSError as exc:
-        res.error = short_error(exc, secrets)
-        return sock, Observation(stage=stage, errno=exc.errno)
-    except (websocket.WebSocketException, ValueError) as exc:
-        res.error = short_error(exc, secrets)
-        return sock, Observation(stage=stage, protocol_error=True)
-    except BaseException:  # interrupted: the TLS socket, if made, is not the caller's yet
-        with contextlib.suppress(OSError):
-            sock.close()
-        raise
-    status = ws.handshake_response.status if ws.handshake_response else 101
-    if status != 101:  # a redirect, not followed
-        res.error = f"HTTP {status} (redirect not followed)"
-        return sock, Observation(stage=stage, http_status=status)
-    return sock, bounded.leftover()
-
-
-# --- The open session -----------------------------------------------------------------
 
 
 def _open_session(

@@ -27,7 +27,8 @@ import jwt
 from harness.analysis.summary import Finding
 from harness.config.scenario import TOKEN_KINDS, Auth
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import SessionPlan, auth_request, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import auth_request
 from harness.protocol.outcomes import CLOSE_CODE_NAMES, DEFAULT_APP_CLOSE_CODES
 from harness.protocol.tokens import mint
 from harness.render.report import build_report

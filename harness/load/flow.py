@@ -43,18 +43,16 @@ from typing import Any
 
 from harness.config.scenario import Expect, FlowStep, Session
 from harness.load.client import (
-    ERROR_MAX,
     GOING_AWAY,
-    Result,
     SessionPlan,
     SessionRunner,
     client_close,
     json_field_equals,
     server_closed,
-    short_error,
 )
 from harness.load.connection import Connection, GaveUp, PeerClosed
 from harness.load.hooks import load_hook
+from harness.load.result import ERROR_MAX, Result, short_error
 from harness.protocol.frames import (
     OP_BINARY,
     OP_PONG,

@@ -49,28 +49,25 @@ import h11
 
 from harness.config.scenario import SocketIO
 from harness.load.client import (
-    ERROR_MAX,
     GOING_AWAY,
-    Dial,
-    Request,
-    Result,
     SessionPlan,
-    build_headers,
-    build_url,
     client_close,
+    fail_connection,
+    server_closed,
+)
+from harness.load.connection import Connection, GaveUp, PeerClosed
+from harness.load.dial import (
+    Dial,
     dial_websocket,
     endpoint,
-    fail_connection,
-    interrupted,
     no_delay,
-    server_closed,
-    short_error,
     start_tls,
     tcp_connect,
     tls_failure,
 )
-from harness.load.connection import Connection, GaveUp, PeerClosed
 from harness.load.http11 import BodyTooLarge, Channel, Dialer, Response
+from harness.load.request import Request, build_headers, build_url
+from harness.load.result import ERROR_MAX, Result, interrupted, short_error
 from harness.load.transports import (
     POLLING,
     PONG,
@@ -138,7 +135,7 @@ class _State:
 def open_socketio_attempt(req: Request, plan: SessionPlan, sio: SocketIO) -> Result:
     """Open a Socket.IO session per ``sio``, run ``plan`` on it, close; see the module
     docstring. Never raises for target behaviour; an interruption is re-raised with the
-    partial result attached (:func:`harness.load.client.partial_result`)."""
+    partial result attached (:func:`harness.load.result.partial_result`)."""
     st = _State(req, plan, sio, Result(Observation(stage=Stage.CONNECT)), _secrets(req))
     t_open: float | None = None
     try:

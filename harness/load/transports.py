@@ -169,6 +169,8 @@ class PollingTransport:
             return []
         if got.status != 200:
             raise PollRefused(got.status, "GET")
+        if not got.body:  # a poll answered with nothing (no packet is not a broken one)
+            return []
         return decode_payload(got.body.decode("utf-8", "replace"))
 
     @property

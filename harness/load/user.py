@@ -25,9 +25,11 @@ from typing import Any, ClassVar, Protocol
 
 from harness.config.scenario import Scenario
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Result, auth_request, open_attempt, partial_result
+from harness.load.client import open_attempt
 from harness.load.plan import session_plan
 from harness.load.reconnect import Backoff
+from harness.load.request import auth_request
+from harness.load.result import Result, partial_result
 from harness.load.socketio import open_socketio_attempt
 from harness.protocol.outcomes import (
     DEFAULT_APP_CLOSE_CODES,

@@ -169,7 +169,8 @@ def test_sigkill_mid_fault_leaves_nothing_behind(tmp_path: Path) -> None:
             socket.create_connection(("127.0.0.1", proxy_port), timeout=1).close()
         # and the target still serves
         from harness.config.scenario import Auth
-        from harness.load.client import Request, SessionPlan, open_attempt
+        from harness.load.client import SessionPlan, open_attempt
+        from harness.load.request import Request
         from harness.protocol.outcomes import Outcome, classify
         from harness.protocol.tokens import mint
 

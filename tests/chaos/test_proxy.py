@@ -29,7 +29,9 @@ from harness.chaos.proxy.toxics import (
     Toxic,
 )
 from harness.config.scenario import Auth, EmbeddedTarget
-from harness.load.client import Request, Result, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request
+from harness.load.result import Result
 from harness.protocol.outcomes import Manner, Outcome, classify, manner
 from harness.protocol.tokens import mint, new_secret
 from harness.target.process import TargetProcess, start_target

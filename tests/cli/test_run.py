@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness.load.client import STOPPED_BY_HARNESS
+from harness.load.result import STOPPED_BY_HARNESS
 from tests.conftest import ROOT, run_cli, scaled
 from tests.rawserver import raw_server
 

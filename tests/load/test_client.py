@@ -9,15 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.load.client import (
-    STOPPED_BY_HARNESS,
-    Request,
-    Result,
-    SessionPlan,
-    build_url,
-    open_attempt,
-    partial_result,
-)
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request, build_url
+from harness.load.result import STOPPED_BY_HARNESS, Result, partial_result
 from harness.protocol.outcomes import Outcome, classify
 from tests.rawserver import raw_server
 

@@ -24,9 +24,11 @@ from harness.config.loader import load_scenario
 from harness.config.scenario import EmbeddedTarget, Load, Scenario, Session
 from harness.errors import ScenarioError
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Result, auth_request, open_attempt
+from harness.load.client import open_attempt
 from harness.load.hooks import check_hook, load_hook
 from harness.load.plan import session_plan
+from harness.load.request import auth_request
+from harness.load.result import Result
 from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, Deadline, Outcome, classify
 from harness.protocol.tokens import mint
 from harness.target.process import TargetProcess, start_target

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Request, Result, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request
+from harness.load.result import Result
 from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, Outcome
 from harness.rundir.records import AttemptRecord
 from tests.conftest import ROOT, scaled

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Request, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request
 from harness.protocol.foreign import ENGINE_IO, foreign_protocol
 from harness.protocol.frames import OP_BINARY, OP_TEXT
 from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, Outcome, Verdict

@@ -16,8 +16,10 @@ import pytest
 
 from harness.config.scenario import Auth, EmbeddedTarget, Load, Scenario, Session
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import GOING_AWAY, Request, Result, SessionPlan, auth_request, open_attempt
+from harness.load.client import GOING_AWAY, SessionPlan, open_attempt
 from harness.load.plan import session_plan
+from harness.load.request import Request, auth_request
+from harness.load.result import Result
 from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, Deadline, Outcome, classify
 from harness.protocol.tokens import mint
 from harness.rundir.records import AttemptRecord

@@ -14,16 +14,14 @@ from dataclasses import replace
 import pytest
 
 from harness.config.scenario import Auth, EmbeddedTarget, FirstMessage
-from harness.load.client import (
+from harness.load.client import SessionPlan, is_ack, open_attempt
+from harness.load.request import (
     Request,
-    SessionPlan,
     auth_request,
     build_auth_message,
     build_headers,
     build_subprotocols,
     build_url,
-    is_ack,
-    open_attempt,
 )
 from harness.protocol.outcomes import EXPECTED_OUTCOMES, Deadline, Outcome, classify
 from harness.protocol.tokens import mint

@@ -19,7 +19,9 @@ import socketio
 
 from harness.config.scenario import Auth, EmbeddedTarget, SocketIO
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Request, Result, SessionPlan
+from harness.load.client import SessionPlan
+from harness.load.request import Request
+from harness.load.result import Result
 from harness.load.socketio import engine_url, open_socketio_attempt
 from harness.protocol.outcomes import (
     DEFAULT_APP_CLOSE_CODES,
@@ -253,7 +255,7 @@ def test_client_sockets_send_small_frames_at_once(embedded: TargetProcess) -> No
     # the delayed ACK, and the round trip measured is the kernel's, not the server's
     import socket as sockets
 
-    from harness.load.client import endpoint, tcp_connect
+    from harness.load.dial import endpoint, tcp_connect
     from harness.protocol.outcomes import Observation, Stage
 
     host, port, _ = endpoint(embedded.url)

@@ -11,7 +11,11 @@ from harness.config.scenario import EmbeddedTarget
 from harness.target.process import start_target
 from tests.conftest import run_cli
 
-QUICK = ["--duration", "5", "--users", "6", "--spawn-rate", "6"]
+# short sessions, so every kind of the mix gets attempts in a few seconds
+QUICK = [
+    *("--duration", "5", "--users", "6", "--spawn-rate", "6"),
+    *("--set", "load.session.hold=0.5", "--set", "load.session.messages=1"),
+]
 
 
 def test_the_shipped_scenario_passes_its_gates(tmp_path: Path) -> None:

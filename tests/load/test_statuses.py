@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Request, Result, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request
+from harness.load.result import Result
 from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES, DEFAULT_HTTP_STATUSES, Outcome
 from tests.rawserver import raw_server
 

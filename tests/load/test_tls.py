@@ -15,7 +15,8 @@ import pytest
 import trustme
 from websockets.sync.server import ServerConnection, serve
 
-from harness.load.client import Request, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request
 from harness.protocol.outcomes import Outcome, classify
 
 PLAN = SessionPlan(hold=0.1, messages=1)

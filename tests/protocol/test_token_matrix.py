@@ -11,7 +11,8 @@ import pytest
 
 from harness.config.scenario import TOKEN_KINDS, Auth, EmbeddedTarget
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import Request, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request
 from harness.protocol.outcomes import DEFAULT_APP_CLOSE_CODES
 from harness.protocol.tokens import mint
 from harness.target.process import TargetProcess, start_target

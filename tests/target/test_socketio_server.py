@@ -435,7 +435,7 @@ def test_defects_accept_empty_cache_past_expiry_and_no_capacity_check(logs: Path
         held.append(connect(t, short))  # expired, accepted from the cache
         assert metric(t, "ws_cache_hits_total") == 1
         assert health(t)["defects"] == sorted(defects)
-        # a graceful stop disconnects every client from the server side, then exits 0
+        # a graceful stop closes every Engine.IO session (transport close), then exits 0
         assert t.stop() == 0
         for c, seen in held:
             assert seen.gone.wait(timeout(5))

@@ -15,7 +15,8 @@ from harness.chaos.base import ChaosContext, ChaosError
 from harness.chaos.faults.fd_limit import FdLimit
 from harness.config.faults import FdLimitParams
 from harness.config.scenario import Auth, EmbeddedTarget
-from harness.load.client import Request, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request
 from harness.protocol.outcomes import ABRUPT_OUTCOMES, Outcome, classify
 from harness.protocol.tokens import mint
 from harness.target.process import TargetProcess, start_target

@@ -14,7 +14,9 @@ from harness.chaos import load_faults
 from harness.chaos.base import ChaosContext, ChaosError
 from harness.chaos.proxy.server import ChaosProxy, ProxyThread
 from harness.config.scenario import Auth, EmbeddedTarget
-from harness.load.client import Request, Result, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request
+from harness.load.result import Result
 from harness.protocol.outcomes import Outcome, classify
 from harness.protocol.tokens import mint, new_secret
 from harness.target.process import TargetProcess, start_target

@@ -19,7 +19,8 @@ from harness.chaos.faults.packet_loss import PacketLoss
 from harness.chaos.faults.reject import Reject
 from harness.chaos.nft import TABLE_PREFIX, NftTable, list_tables, nft_available, sweep_stale
 from harness.config.faults import PacketLossParams, RejectParams
-from harness.load.client import Request, SessionPlan, open_attempt
+from harness.load.client import SessionPlan, open_attempt
+from harness.load.request import Request
 from harness.protocol.outcomes import Outcome, classify
 from tests.conftest import scaled
 from tests.rawserver import raw_server
