@@ -23,7 +23,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from harness.analysis.findings import severity_at_least
+from harness.analysis.rules import severity_at_least
 from harness.analysis.summary import GateResult, Section, Summary
 from harness.config.metrics import GATE_METRICS
 from harness.config.scenario import GATE_OPS, SEVERITIES, Gate

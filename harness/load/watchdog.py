@@ -3,7 +3,7 @@
 A death while a process fault of the chaos plan (``kill_target``, ``restart_target``) is
 on is the fault, not a crash; the watchdog follows the PID the chaos driver announces
 after a restart. Any other death is recorded once (``meta.json``'s ``target_exit``) and the
-report speaks of a crash, not of capacity (see :mod:`harness.analysis.findings`).
+report speaks of a crash, not of capacity (see :mod:`harness.analysis.rules_crash`).
 """
 
 from __future__ import annotations

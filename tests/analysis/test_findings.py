@@ -13,12 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.analysis.findings import (
-    RULES,
-    compute_findings,
-    findings_by_severity,
-    severity_at_least,
-)
+from harness.analysis.findings import RULES, compute_findings, findings_by_severity
+from harness.analysis.rules import severity_at_least
 from harness.analysis.summarize import summarize
 from harness.analysis.summary import FINDING_TYPES, Finding
 from harness.config.scenario import SEVERITIES
