@@ -8,6 +8,7 @@ parameters (defaults in brackets); ``/echo`` and the like are the correct behavi
 Before the 101:
   /status/<code>           a refused upgrade with that status
   /status-huge             401 declaring a 100 MB body, and sending it
+  /headers-huge            a 101 whose headers never end (4 MiB of them)
   /drop                    close without a byte
   /reset                   RST without a byte
   /silent[/<s>]            read the request, never answer [3]
@@ -180,6 +181,11 @@ class _Handler(socketserver.BaseRequestHandler):
             sock.sendall(b"HTTP/1.1 401 Nope\r\nContent-Length: 100000000\r\n\r\n")
             for _ in range(64):  # 4 MiB, then give up (the client stops at its limit)
                 sock.sendall(b"x" * 65536)
+            return
+        if kind == "headers-huge":
+            sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\n")
+            for _ in range(64):  # 4 MiB of headers, no blank line (the client stops at its limit)
+                sock.sendall(b"X-Filler: " + b"x" * 65500 + b"\r\n")
             return
         if kind == "drop":
             return  # close without a byte

@@ -2,21 +2,23 @@
 
 Deadlines, each ending the attempt with an outcome that names it (the client gave up; it
 never reads as "the peer vanished"): the TCP connect (``Request.connect_timeout``); TLS and
-the whole upgrade response, one deadline (``Request.handshake_timeout``): the socket handed
-to websocket-client (:class:`DeadlineSocket`) gives each read only the time left, so a 101
-sent one byte a second ends at the deadline, and the response is cut at
-:data:`UPGRADE_MAX_BYTES`. A certificate that fails verification is named
-(:data:`TLS_VERIFY_FAILURES`). The times are measured apart: ``connect_ms``, ``tls_ms``,
-``handshake_ms``.
+the whole upgrade response, one deadline (``Request.handshake_timeout``): every read of the
+response (:class:`DeadlineSocket`) gets only the time left, so a 101 sent one byte a second
+ends at the deadline, and the response is cut at :data:`UPGRADE_MAX_BYTES`. A certificate
+that fails verification is named (:data:`TLS_VERIFY_FAILURES`). The times are measured
+apart: ``connect_ms``, ``tls_ms``, ``handshake_ms``. The sockets set ``TCP_NODELAY``
+(:func:`no_delay`).
 
-websocket-client does the opening handshake only; ``WebSocket.close()`` is never called:
-it ends in a bare ``except`` that swallows gevent's ``GreenletExit`` and would keep a
-stopping Locust user alive. The sockets set ``TCP_NODELAY`` (:func:`no_delay`).
+The upgrade is our own few lines (:mod:`harness.protocol.upgrade` builds the request, parses
+the response head and checks the 101): websocket-client, used before, read the response one
+byte per call through three layers, which was half the client's CPU per handshake.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
 import selectors
 import socket
 import ssl
@@ -25,28 +27,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import websocket
-
 from harness.load.connection import GaveUp
 from harness.load.request import Request, build_headers, build_subprotocols, build_url
 from harness.load.result import ERROR_MAX, Result, short_error
 from harness.protocol.frames import Violation
 from harness.protocol.outcomes import Deadline, Observation, Stage
+from harness.protocol.upgrade import (
+    REDIRECT_STATUSES,
+    UpgradeError,
+    check_switch,
+    host_header,
+    parse_head,
+    upgrade_request,
+)
 from harness.redact import redact
 
 UPGRADE_MAX_BYTES = 256 * 1024  # bytes of the upgrade response (status, headers, body)
-
-
-def _errno_of(exc: BaseException) -> int | None:
-    """The OS error number inside ``exc`` (also for errors websocket-client re-wraps)."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, OSError) and cur.errno is not None:
-            return cur.errno
-        cur = cur.__cause__ or cur.__context__
-    return None
 
 
 class UpgradeTooLarge(Exception):
@@ -57,15 +53,12 @@ class UpgradeTooLarge(Exception):
 
 
 class DeadlineSocket:
-    """A socket as websocket-client uses it, every call bounded by one shared deadline.
+    """A socket whose every call is bounded by one shared deadline and a byte budget.
 
-    websocket-client leaves the timeout of a socket it is given as it is and reads the
-    upgrade response one byte per call, so a per-call timeout never expires against a
-    server that sends a byte now and then. Here each ``recv``/``send`` gets only the time
-    left before ``deadline`` (``time.monotonic()``), then raises ``TimeoutError``; reads
-    past ``budget`` bytes raise :class:`UpgradeTooLarge`. Reads are buffered (one system
-    call per :data:`READ_BYTES`, not per byte); what the handshake did not consume (the
-    first frames, when the server sent them with its 101) is :meth:`leftover`.
+    A per-call timeout never expires against a server that sends a byte now and then: here
+    each ``recv``/``send`` gets only the time left before ``deadline``
+    (``time.monotonic()``), then raises ``TimeoutError``; reads past ``budget`` bytes raise
+    :class:`UpgradeTooLarge`.
     """
 
     READ_BYTES = 4096
@@ -74,7 +67,6 @@ class DeadlineSocket:
         self._sock = sock
         self._deadline = deadline
         self._budget = budget
-        self._buf = bytearray()
         self.received = 0  # bytes read from the socket so far
 
     def _left(self) -> float:
@@ -83,46 +75,22 @@ class DeadlineSocket:
             raise TimeoutError("handshake deadline passed")
         return left
 
-    def gettimeout(self) -> float:
-        """The time left (never 0, which websocket-client takes for non-blocking)."""
-        return max(0.001, self._deadline - time.monotonic())
-
-    def settimeout(self, timeout: float | None) -> None:
-        """Ignored: the deadline decides."""
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
-    def recv(self, bufsize: int) -> bytes:
-        if not self._buf:
-            self._sock.settimeout(self._left())
-            data = self._sock.recv(self.READ_BYTES)
-            if not data:
-                return b""  # EOF: websocket-client reports the connection lost
-            self.received += len(data)
-            if self.received > self._budget:
-                raise UpgradeTooLarge
-            self._buf += data
-        chunk = bytes(self._buf[:bufsize])
-        del self._buf[:bufsize]
-        return chunk
-
-    def leftover(self) -> bytes:
-        """Bytes read past the upgrade response: the start of the server's first frames."""
-        data, self._buf = bytes(self._buf), bytearray()
+    def recv(self, bufsize: int = READ_BYTES) -> bytes:
+        """What came (at most ``bufsize`` bytes; b"" at EOF) before the deadline."""
+        self._sock.settimeout(self._left())
+        data = self._sock.recv(bufsize)
+        self.received += len(data)
+        if self.received > self._budget:
+            raise UpgradeTooLarge
         return data
 
-    def send(self, data: bytes) -> int:
-        """Send all of ``data`` before the deadline (websocket-client sends the request once)."""
+    def send(self, data: bytes) -> None:
+        """Send all of ``data`` before the deadline."""
         view = memoryview(data)
         done = 0
         while done < len(view):
             self._sock.settimeout(self._left())
             done += self._sock.send(view[done:])
-        return done
-
-    def close(self) -> None:
-        """Ignored: the attempt closes the real socket itself."""
 
 
 def _wait(sock: socket.socket, events: int, deadline: float) -> None:
@@ -283,23 +251,8 @@ def _handshake(
             t_tls = time.perf_counter()
             sock = start_tls(sock, host, req.verify_tls, deadline, req.ca_file)
             res.tls_ms = (time.perf_counter() - t_tls) * 1000.0
-        ws = websocket.WebSocket(skip_utf8_validation=True)
-        bounded = DeadlineSocket(sock, deadline, UPGRADE_MAX_BYTES)
-        ws.connect(  # type: ignore[no-untyped-call]
-            build_url(req),
-            socket=bounded,
-            header=build_headers(req),
-            subprotocols=build_subprotocols(req),
-            timeout=req.handshake_timeout,
-            suppress_origin=True,
-            redirect_limit=0,
-        )
-    except websocket.WebSocketBadStatusException as exc:
-        body = exc.resp_body
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
-        res.error = redact(f"HTTP {exc.status_code}: {text.strip()}", secrets)[:ERROR_MAX]
-        return sock, Observation(stage=stage, http_status=exc.status_code)
-    except (websocket.WebSocketTimeoutException, TimeoutError):
+        return sock, _upgrade(sock, req, secure, deadline, res, secrets)
+    except TimeoutError:
         res.error = str(GaveUp(Deadline.HANDSHAKE, req.handshake_timeout))
         return sock, Observation(stage=stage, timed_out=True, gave_up=Deadline.HANDSHAKE)
     except UpgradeTooLarge as exc:
@@ -308,21 +261,67 @@ def _handshake(
     except ssl.SSLError as exc:
         res.error = short_error(exc, secrets)
         return sock, Observation(stage=stage, tls_error=True, tls_failure=tls_failure(exc))
-    except websocket.WebSocketConnectionClosedException as exc:
-        res.error = short_error(exc, secrets)
-        return sock, Observation(stage=stage, errno=_errno_of(exc))
     except OSError as exc:
         res.error = short_error(exc, secrets)
         return sock, Observation(stage=stage, errno=exc.errno)
-    except (websocket.WebSocketException, ValueError) as exc:
-        res.error = short_error(exc, secrets)
+    except UpgradeError as exc:
+        res.error = redact(f"invalid upgrade response: {exc}", secrets)[:ERROR_MAX]
         return sock, Observation(stage=stage, protocol_error=True)
     except BaseException:  # interrupted: the TLS socket, if made, is not the caller's yet
         with contextlib.suppress(OSError):
             sock.close()
         raise
-    status = ws.handshake_response.status if ws.handshake_response else 101
-    if status != 101:  # a redirect, not followed
-        res.error = f"HTTP {status} (redirect not followed)"
-        return sock, Observation(stage=stage, http_status=status)
-    return sock, bounded.leftover()
+
+
+def _upgrade(
+    sock: socket.socket,
+    req: Request,
+    secure: bool,
+    deadline: float,
+    res: Result,
+    secrets: Sequence[str],
+) -> Observation | bytes:
+    """Send the upgrade request and read the response (head, and a refusal's body), within
+    ``deadline`` and :data:`UPGRADE_MAX_BYTES`; the bytes read past a 101, or how it ended.
+
+    Raises:
+        TimeoutError, UpgradeTooLarge, UpgradeError, OSError, ssl.SSLError.
+    """
+    parts = urlsplit(build_url(req))
+    host, port, _ = endpoint(req.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    key = base64.b64encode(os.urandom(16)).decode("ascii")
+    offered = build_subprotocols(req)
+    request = upgrade_request(
+        target, host_header(host, port, secure), key, build_headers(req), offered
+    )
+    bounded = DeadlineSocket(sock, deadline, UPGRADE_MAX_BYTES)
+    bounded.send(request)
+    data = b""
+    head = None
+    while head is None:
+        chunk = bounded.recv()
+        if not chunk:
+            res.error = "connection closed before the upgrade response was complete"
+            return Observation(stage=Stage.HANDSHAKE)
+        data += chunk
+        head = parse_head(data)
+    if head.status == 101:
+        check_switch(head, key, offered)
+        return data[head.length :]
+    if head.status in REDIRECT_STATUSES:
+        res.error = f"HTTP {head.status} (redirect not followed)"
+        return Observation(stage=Stage.HANDSHAKE, http_status=head.status)
+    body = data[head.length :]
+    want = min(head.content_length or 0, ERROR_MAX)  # a refusal's reason: its first words
+    try:
+        while len(body) < want:
+            chunk = bounded.recv()
+            if not chunk:
+                break
+            body += chunk
+    except (TimeoutError, OSError, UpgradeTooLarge):
+        pass  # the status is the answer; its body is only the reason, as far as it came
+    text = body[:want].decode("utf-8", "replace").strip()
+    res.error = redact(f"HTTP {head.status}: {text}", secrets)[:ERROR_MAX]
+    return Observation(stage=Stage.HANDSHAKE, http_status=head.status)

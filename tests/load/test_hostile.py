@@ -119,15 +119,17 @@ CASES = [
     ),
     # --- before the 101 ----------------------------------------------------------------
     Case("/status/401", Outcome.REJECTED_AUTH, "HTTP 401: no", {"http_status": 401}),
+    # a refusal's body is read only as far as its reason needs: a 100 MB one is not waited for
+    Case("/status-huge", Outcome.REJECTED_AUTH, "HTTP 401: xxx", {"http_status": 401}),
     Case(
-        "/status-huge",
+        "/headers-huge",
         Outcome.LIMIT_EXCEEDED,
         "upgrade response over 262144 bytes",
         {"violation": "upgrade_size", "stage": "handshake"},
         within=HANDSHAKE,
     ),
-    Case("/drop", Outcome.ABNORMAL_HANDSHAKE, "Connection to remote host was lost"),
-    Case("/reset", Outcome.ABNORMAL_HANDSHAKE, "Connection"),
+    Case("/drop", Outcome.ABNORMAL_HANDSHAKE, "closed before the upgrade response was complete"),
+    Case("/reset", Outcome.ABNORMAL_HANDSHAKE, ""),  # EOF or ECONNRESET, as the kernel has it
     Case(
         "/silent",
         Outcome.TIMEOUT_HANDSHAKE,
@@ -144,9 +146,9 @@ CASES = [
         within=HANDSHAKE,
         at_least=HANDSHAKE,
     ),
-    Case("/garbage", Outcome.PROTOCOL_ERROR, "Invalid status line", {"stage": "handshake"}),
-    Case("/no-accept", Outcome.PROTOCOL_ERROR, "Invalid WebSocket Header", {"stage": "handshake"}),
-    Case("/bad-accept", Outcome.PROTOCOL_ERROR, "Invalid WebSocket Header", {"stage": "handshake"}),
+    Case("/garbage", Outcome.PROTOCOL_ERROR, "not an HTTP status line", {"stage": "handshake"}),
+    Case("/no-accept", Outcome.PROTOCOL_ERROR, "Sec-WebSocket-Accept", {"stage": "handshake"}),
+    Case("/bad-accept", Outcome.PROTOCOL_ERROR, "Sec-WebSocket-Accept", {"stage": "handshake"}),
     # --- the peer vanished -------------------------------------------------------------
     Case("/open-drop", Outcome.ABNORMAL_CLOSURE, "without a close frame", {"gave_up": None}),
     Case("/reset-mid-frame", Outcome.ABNORMAL_CLOSURE, "", {"gave_up": None, "violation": None}),
