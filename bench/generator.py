@@ -51,12 +51,15 @@ WARMUP_S = 5.0  # the slowest to start (harness run: imports, run directory) is 
 def serve(port_file: Path) -> None:
     """The echo target: token checked per upgrade, counts at ``GET /count``."""
     import http
+    import logging
 
     import jwt
     from websockets.asyncio.server import ServerConnection, serve
     from websockets.http11 import Request, Response
 
     counts = {"handshakes": 0, "refused": 0, "messages": 0}
+    # clients that reset instead of closing (a generator stopped mid-attempt) are not news
+    logging.getLogger("websockets").setLevel(logging.CRITICAL)
 
     def check(conn: ServerConnection, request: Request) -> Response | None:
         if request.path == "/count":

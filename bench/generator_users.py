@@ -56,7 +56,10 @@ if GENERATOR == "locust-plain":
                 ws.send_binary(os.urandom(64))
                 ws.recv()
             finally:
-                ws.close()
+                # close() would swallow the GreenletExit with which Locust stops a user
+                # (a bare except): send the close frame and shut the socket instead
+                ws.send_close()
+                ws.shutdown()
 
 else:
     from harness.config.loader import load_scenario

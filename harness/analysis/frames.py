@@ -114,7 +114,7 @@ def attempts_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     in milliseconds, ``open_s`` in seconds), and ``chaos`` holds a list of fault names.
     """
     df = _typed_frame(
-        [dict(r) for r in rows],
+        [r if isinstance(r, dict) else dict(r) for r in rows],
         RECORD_FIELDS,
         text=ATTEMPT_TEXT_COLUMNS,
         ints=ATTEMPT_INT_COLUMNS,

@@ -21,8 +21,9 @@ the first attempt, else the first sample; None when nothing has a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -112,15 +113,32 @@ class Run:
 # --- Building a run (pure) ------------------------------------------------------------------
 
 
-def _rows(records: Iterable[Any]) -> list[dict[str, Any]]:
+#: Records typed at a time when a run is loaded: the dicts of one chunk are freed before the
+#: next is read, so a million records never sit in memory as dicts at once.
+CHUNK_RECORDS = 50_000
+
+
+def _rows(records: Iterable[Any]) -> Iterator[dict[str, Any]]:
     """Attempt records (:class:`~harness.rundir.records.AttemptRecord` or dicts) as dicts."""
-    out = []
     for r in records:
-        if is_dataclass(r) and not isinstance(r, type):
-            out.append(asdict(r))
+        if type(r) is dict:  # what the run directory's reader yields: the common case first
+            yield r
+        elif is_dataclass(r) and not isinstance(r, type):
+            yield asdict(r)
         elif isinstance(r, Mapping):
-            out.append(dict(r))
-    return out
+            yield r if isinstance(r, dict) else dict(r)
+
+
+def chunked_attempts_frame(records: Iterable[Any], chunk: int = CHUNK_RECORDS) -> pd.DataFrame:
+    """:func:`~harness.analysis.frames.attempts_frame` of ``records``, typed ``chunk`` records
+    at a time and concatenated (the same frame, in a fraction of the memory)."""
+    rows = _rows(records)
+    frames = []
+    while batch := list(islice(rows, chunk)):
+        frames.append(attempts_frame(batch))
+    if len(frames) <= 1:
+        return frames[0] if frames else attempts_frame([])
+    return pd.concat(frames, ignore_index=True)
 
 
 def time_zero(
@@ -217,7 +235,7 @@ def make_run(
         RunDirError: the scenario's gates cannot be read (see :func:`gates_from_scenario`).
     """
     evs = [dict(e) for e in events]
-    attempts = attempts_frame(_rows(records))
+    attempts = chunked_attempts_frame(records)
     sample_frame = samples_frame(samples)
     t0 = time_zero(meta, evs, attempts, sample_frame)
     zero = 0.0 if t0 is None else t0

@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from harness.analysis.run import Run
@@ -97,6 +99,97 @@ def reconnect_time(o: Outage) -> float | None:
     return max(0.0, o.back - o.begun)
 
 
+@dataclass(frozen=True)
+class SessionWalk:
+    """The outages of every session and the facts of each session's last attempt, from one
+    pass over the attempts sorted by session and attempt (see :func:`walk_sessions`).
+
+    Arrays hold one value per session, in the sorted order.
+    """
+
+    outages: list[Outage]
+    last_valid: npt.NDArray[np.bool_]  # the last attempt's token kind is valid
+    last_auth_rejected: npt.NDArray[np.bool_]  # ... and it ended in an auth rejection
+    last_outcome_ends: npt.NDArray[np.bool_]  # ... it ended the session by itself
+    #: the session's last outage was never ended by a reconnect that opened
+    ends_without_reconnect: npt.NDArray[np.bool_]
+    #: reconnects in a row at the end of the session that never reached the open WebSocket
+    trailing_reconnects: npt.NDArray[np.int64]
+    max_reconnects: int  # the highest session_attempt of a session's last attempt (NA: 0)
+
+
+def walk_sessions(order: pd.DataFrame) -> SessionWalk:
+    """:func:`session_outages` of every session at once (vectorised, same result).
+
+    ``order`` holds the attempts sorted by ``session`` then attempt, so that each session's
+    rows are contiguous. Within a session, an opened attempt starts a new segment (so does
+    the session's first row); an outage begins at the first row of a segment that neither
+    ended the session by itself nor was its last attempt (while an outage is pending no
+    other begins, and the opened row that ends it may begin the next). It ends at the next
+    segment's first row, an opened attempt, at its ``open_at_s``; none when the session has
+    no next segment.
+    """
+    n = len(order)
+    sid = order["session"].astype(str).to_numpy(dtype=object)
+    new = np.ones(n, dtype=bool)
+    if n:
+        new[1:] = sid[1:] != sid[:-1]
+    last = np.append(new[1:], True) if n else new
+    opened = (order["stage"] == "open").fillna(False).to_numpy(dtype=bool)
+    ends = order["outcome"].isin(SESSION_ENDING_VALUES).fillna(False).to_numpy(dtype=bool)
+    end_s = pd.to_numeric(order["end_s"], errors="coerce").to_numpy(dtype=float)
+    open_at = pd.to_numeric(order["open_at_s"], errors="coerce").to_numpy(dtype=float)
+    segment = np.cumsum(new | opened) - 1  # 0-based segment of each row
+    seg_first = np.flatnonzero(new | opened)  # the first row of each segment
+    group = np.cumsum(new) - 1
+    group_first = np.flatnonzero(new)
+    group_last = np.flatnonzero(last)
+    eligible = np.flatnonzero(~ends & ~last)
+    first_in_segment = np.ones(len(eligible), dtype=bool)
+    first_in_segment[1:] = segment[eligible][1:] != segment[eligible][:-1]
+    starts = eligible[first_in_segment]
+    # each outage ends at the first row of the next segment, when that is the same session's
+    nxt = segment[starts] + 1
+    inside = np.flatnonzero(nxt < len(seg_first))
+    rows = seg_first[nxt[inside]]
+    same = ~new[rows]
+    back = np.full(len(starts), np.nan)
+    back[inside[same]] = open_at[rows[same]]
+    begun = end_s[starts]
+    outages = [
+        Outage(str(sid[r]), _finite(b), _finite(k))
+        for r, b, k in zip(starts.tolist(), begun.tolist(), back.tolist(), strict=True)
+    ]
+    # the last outage of each session (its last start), and whether a reconnect ended it
+    unended = np.zeros(len(group_first), dtype=bool)
+    if len(starts):
+        last_start = np.append(group[starts][1:] != group[starts][:-1], True)
+        unended[group[starts][last_start]] = ~np.isfinite(back[last_start])
+    last_open = np.full(len(group_first), -1, dtype=np.int64)
+    open_rows = np.flatnonzero(opened)
+    np.maximum.at(last_open, group[open_rows], open_rows)
+    position = np.where(last_open >= 0, last_open - group_first, 0)
+    attempt = pd.to_numeric(order["session_attempt"], errors="coerce").to_numpy(dtype=float)
+    last_attempt = attempt[group_last]
+    last_attempt = np.trunc(last_attempt[np.isfinite(last_attempt)])
+    return SessionWalk(
+        outages=outages,
+        last_valid=(order["token_kind"] == "valid").fillna(False).to_numpy(dtype=bool)[group_last],
+        last_auth_rejected=order["outcome"]
+        .isin(AUTH_REJECTION_VALUES)
+        .fillna(False)
+        .to_numpy(dtype=bool)[group_last],
+        last_outcome_ends=ends[group_last],
+        ends_without_reconnect=unended,
+        trailing_reconnects=(group_last - group_first - np.maximum(position, 0)).astype(np.int64),
+        max_reconnects=max(0, int(last_attempt.max())) if len(last_attempt) else 0,
+    )
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
 def compute_sessions(run: Run) -> Sessions | None:
     """Sessions and reconnects of the run; None when its scenario does not reconnect."""
     policy = reconnect_policy(run.scenario)
@@ -108,25 +201,17 @@ def compute_sessions(run: Run) -> Sessions | None:
     if df.empty:
         return Sessions(policy=name, preset=str(policy.get("preset") or "") or None)
     max_attempts = int(finite(policy.get("max_attempts")) or 0)
-    outages: list[Outage] = []
-    gave_up = auth_failed = most = 0
     order = df.sort_values(["session", "session_attempt", "t_start"], kind="stable")
-    for sid, group in order.groupby("session", sort=False):
-        rows = group.to_dict("records")
-        found = session_outages(str(sid), rows)
-        outages += found
-        last = rows[-1]
-        most = max(most, int(finite(last.get("session_attempt")) or 0))
-        outcome = str(last.get("outcome"))
-        if last.get("token_kind") == "valid" and outcome in AUTH_REJECTION_VALUES:
-            auth_failed += 1
-        elif (
-            found
-            and found[-1].back is None
-            and max_attempts
-            and outcome not in SESSION_ENDING_VALUES
-        ):
-            gave_up += int(_trailing_reconnects(rows) >= max_attempts)
+    walk = walk_sessions(order)
+    outages = walk.outages
+    ends = walk.last_outcome_ends
+    auth = walk.last_valid & walk.last_auth_rejected
+    gives_up = (
+        ~auth & walk.ends_without_reconnect & ~ends & (walk.trailing_reconnects >= max_attempts)
+    )
+    gave_up = int(gives_up.sum()) if max_attempts else 0
+    auth_failed = int(auth.sum())
+    most = walk.max_reconnects
     times = [t for o in outages if (t := reconnect_time(o)) is not None]
     sessions = int(df["session"].nunique())
     reconnects = int((pd.to_numeric(df["session_attempt"], errors="coerce") > 0).sum())
@@ -235,17 +320,6 @@ def peak_to_mean(times: Any, start: float | None = None) -> float | None:
     bins = int(span // bin_s) + 1
     if bins < 2:
         return None
-    counts = [0] * bins
-    for t in times:
-        counts[min(bins - 1, int((float(t) - first) // bin_s))] += 1
-    return max(counts) / (n / bins)
-
-
-def _trailing_reconnects(rows: Sequence[Mapping[Any, Any]]) -> int:
-    """Reconnects in a row at the end of a session that never reached the open WebSocket."""
-    n = 0
-    for row in reversed(rows[1:]):
-        if row.get("stage") == "open":
-            break
-        n += 1
-    return n
+    at = (np.asarray(times, dtype=float) - first) // bin_s
+    counts = np.bincount(np.minimum(bins - 1, at.astype(np.int64)), minlength=bins)
+    return int(counts.max()) / (n / bins)

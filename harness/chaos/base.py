@@ -18,6 +18,9 @@ Rules every fault keeps:
   and must work after a partial ``apply`` or none at all.
 - Only soft rlimits are changed (hard ones cannot be raised again here).
 - A fault acts only on ``ctx.target_pid`` (or ``ctx.target_cgroup``), never by process name.
+  The target is the process tree under that PID (:meth:`ChaosContext.require_tree`): the
+  embedded target with ``processes > 1`` is a parent and its server processes, so a fault
+  that stops, limits or moves the target does so to every process of the tree.
 - Background work (duty cycling, hogs, ballast) is bounded in time and stops in ``revert``.
 """
 
@@ -30,6 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+import psutil
 
 from harness.config.faults import FAULT_SPECS, FaultSpec, NoParams
 from harness.errors import HarnessError
@@ -70,6 +75,10 @@ class ChaosContext:
         check_target_pid(self.target_pid, self.protected_pids)
         return self.target_pid
 
+    def require_tree(self, fault: str) -> list[int]:
+        """The target PID (checked as by :meth:`require_pid`) and its descendants, parent first."""
+        return process_tree(self.require_pid(fault))
+
     def require_proxy(self, fault: str) -> Any:
         if self.proxy is None:
             raise ChaosError(f"{fault}: needs the chaos proxy, which is not running")
@@ -85,6 +94,14 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, parent first (``[pid]`` when they cannot be listed)."""
+    try:
+        return [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:
+        return [pid]
 
 
 def check_target_pid(pid: int, protected: frozenset[int] = frozenset()) -> None:

@@ -169,6 +169,7 @@ def _make_restart(driver: Driver, ctx: ChaosContext) -> Any:
                 auth=auth,
                 protocol=spec["protocol"],
                 socketio=SocketIO(**spec["socketio"]),
+                disconnect_after=opts.disconnect_after,
             )
             driver.restarted.append(target)
             return int(target.pid)

@@ -170,6 +170,7 @@ MAX_FRAGMENTS = 65_536  # frames of one message
 MAX_WEIGHT = 1_000_000  # a token kind's weight in load.mix
 MAX_LIFETIME = 365 * 86_400  # s: a valid token's lifetime
 MAX_CONNECTIONS = 100_000  # the embedded target's connection limit
+MAX_TARGET_PROCESSES = 64  # processes of the embedded target sharing its port
 MAX_RSS_MB = 1 << 20  # MB: the embedded target's memory threshold (1 TiB)
 MAX_PID = 1 << 22  # Linux's largest pid_max
 MAX_HOSTS = 256  # entries of target.allow_hosts

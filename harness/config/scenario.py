@@ -63,6 +63,9 @@ PLACEMENTS: tuple[str, ...] = (
 #: Engine.IO v4.
 PROTOCOLS: tuple[str, ...] = ("websocket", "socketio")
 
+#: How a session paces its messages (``load.session.pace``).
+PACES: tuple[str, ...] = ("spread", "closed_loop")
+
 #: Engine.IO transports, as socket.io-client names them (``target.socketio.transports``).
 SOCKETIO_TRANSPORTS: tuple[str, ...] = ("websocket", "polling")
 
@@ -116,6 +119,11 @@ class EmbeddedTarget:
     #: with target.protocol socketio: the Engine.IO transports the target allows (without
     #: websocket every WebSocket is refused, as behind a proxy that blocks the upgrade)
     socketio_transports: tuple[str, ...] = ("websocket", "polling")
+    #: server processes sharing the port (SO_REUSEPORT); max_connections is split over them
+    processes: int = 1
+    #: with target.protocol socketio: the server disconnects every client this many seconds
+    #: after its CONNECT ("io server disconnect"); 0: never
+    disconnect_after: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -270,6 +278,10 @@ class Session:
     #: the user's session function, "module:function" or "/abs/path/file.py:function"
     #: (a relative path in the file is made absolute), called with a FlowConnection
     hook: str | None = None
+    #: how messages are paced (one of PACES): "spread" evenly over the hold, or "closed_loop":
+    #: each sent as soon as the reply to the last one came (chat-like load), until the hold
+    #: ends or ``messages`` were sent
+    pace: str = "spread"
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from harness.config.checks import (
     MAX_RECONNECTS,
     MAX_REPEAT,
     MAX_RSS_MB,
+    MAX_TARGET_PROCESSES,
     MAX_TIMEOUT,
     MAX_WEIGHT,
     NAME,
@@ -107,7 +108,15 @@ def _embedded(r: NodeReader, key: str, node: Node) -> sc.EmbeddedTarget:
     if isinstance(node, ScalarNode) and not is_null(node):
         r.value(key, node, Check("a mapping of options or true", (bool,), bool))
         return sc.EmbeddedTarget()
-    return sc.EmbeddedTarget(**r.fields(key, node, _EMBEDDED))
+    v = r.fields(key, node, _EMBEDDED)
+    processes = v.get("processes", 1)
+    if processes > v.get("max_connections", sc.EmbeddedTarget.max_connections):
+        raise r.error(
+            f"{key}.processes",
+            f"max_connections is split over the processes: expected at most max_connections "
+            f"({v.get('max_connections', sc.EmbeddedTarget.max_connections)}), got {processes}",
+        )
+    return sc.EmbeddedTarget(**v)
 
 
 def _allow_hosts(r: NodeReader, key: str, node: Node) -> tuple[str, ...]:
@@ -227,8 +236,18 @@ def _target(r: NodeReader, key: str, node: Node) -> sc.Target:
     if "pid" in v and "pid_file" in v:
         raise r.error(key, "expected at most one of pid, pid_file, got both", node)
     socketio = v.get("protocol") == "socketio"
+    emb = v.get("embedded")
+    if socketio and emb and emb.processes > 1 and "polling" in emb.socketio_transports:
+        raise r.error(
+            f"{key}.embedded.processes",
+            f"{emb.processes} processes serve Socket.IO over WebSocket only (an Engine.IO "
+            "polling session lives in one process and its next request may reach another): "
+            f"set {key}.embedded.socketio_transports: [websocket]",
+        )
     if "socketio" in v and not socketio:
         raise r.error(f"{key}.socketio", "only used with target.protocol: socketio")
+    if emb and emb.disconnect_after > 0 and not socketio:
+        raise r.error(f"{key}.embedded.disconnect_after", "only with target.protocol: socketio")
     url = v.get("url")
     if url is not None:
         held = r.keys.get(f"{key}.url")
@@ -398,6 +417,9 @@ def _session(r: NodeReader, key: str, node: Node) -> sc.Session:
     if "wait" in v:
         v["wait_min"], v["wait_max"] = v.pop("wait")
     _custom_session(r, key, node, v)
+    if v.get("pace") == "closed_loop" and v.get("expect_reply") is False:
+        msg = "closed_loop sends each message once the last one's reply came: it needs replies"
+        raise r.error(f"{key}.expect_reply", msg)
     return sc.Session(**v)
 
 
@@ -423,6 +445,7 @@ FLOW_REPLACES: tuple[str, ...] = (
     "expect_reply",
     "ping_interval",
     "ping_timeout",
+    "pace",
 )
 
 
@@ -658,6 +681,8 @@ _EMBEDDED: Table = {
     "cache_ttl": DURATION,
     "tls": BOOL,
     "socketio_transports": _transports,
+    "disconnect_after": bounded("number", 0, MAX_DURATION),
+    "processes": bounded("integer", 1, MAX_TARGET_PROCESSES),
 }
 _SOCKETIO: Table = {
     "path": Check("a path starting with '/'", (str,), lambda v: v.startswith("/")),
@@ -725,6 +750,7 @@ _SESSION: Table = {
     "ping_timeout": TIMEOUT,
     "flow": _flow,
     "hook": _hook,
+    "pace": one_of(sc.PACES),
 }
 _FLOW_STEP: Table = {
     "send": FLOW_TEMPLATE,

@@ -13,7 +13,7 @@ never reads as "the peer vanished"):
   each frame or fragmented message from its first byte, and the server's answer to our
   close frame (``SessionPlan.*_timeout``).
 
-After the upgrade (websocket-client's, in :mod:`harness.load.dial`) frames are read and
+After the upgrade (:mod:`harness.load.dial`) frames are read and
 written by :class:`harness.load.connection.Connection`, which enforces RFC 6455 and our
 limits (``SessionPlan.max_*``) and fails the connection with the close code the RFC asks
 for (1002, 1007, 1009).
@@ -119,6 +119,9 @@ class SessionPlan:
         ping_timeout: seconds for the pong to each ping; none in time is a dead
             connection: the attempt ends ``timeout_pong`` (deadline ``pong``).
         flow: a custom session run instead of the hold and messages (None: the plain one).
+        closed_loop: send each message as soon as the echo of the last one came (chat-like
+            load: as many round trips as the service answers, up to ``messages``), instead
+            of spreading ``messages`` evenly over the hold.
     """
 
     hold: float = 2.0
@@ -137,6 +140,8 @@ class SessionPlan:
     # Heartbeat
     ping_interval: float = 0.0
     ping_timeout: float = 5.0
+    # Pace
+    closed_loop: bool = False
     # Custom session
     flow: SessionRunner | None = None
 
@@ -330,7 +335,7 @@ def _session(
     start = time.monotonic()
     hold_end = start + plan.hold
     step = plan.hold / (plan.messages + 1) if plan.messages else plan.hold
-    next_send = start + step
+    next_send = start if plan.closed_loop else start + step
     awaited: bytes | None = None  # the payload whose echo we wait for
     sent_at = 0.0  # time.monotonic() when it was sent
     t_sent = 0.0  # time.perf_counter() when it was sent, for the round trip
@@ -359,7 +364,7 @@ def _session(
             t_sent = time.perf_counter()
             conn.send(OP_BINARY, payload)
             res.msgs_sent += 1
-            next_send += step
+            next_send = now if plan.closed_loop else next_send + step
             if plan.expect_reply:
                 awaited, sent_at = payload, time.monotonic()
             continue

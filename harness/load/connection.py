@@ -1,9 +1,9 @@
 """An established WebSocket, read and written frame by frame: every wait has a deadline.
 
-websocket-client does the opening handshake (:mod:`harness.load.client`); after the 101 the
-socket is handed to a :class:`Connection`, because websocket-client cannot enforce our
-limits before it reads a payload (it reads a frame that declares 10 MB into memory) nor
-bound a fragmented message in time. The rules themselves are pure
+The opening handshake is :mod:`harness.load.dial`'s; after the 101 the socket is handed to a
+:class:`Connection`, which enforces our limits before it reads a payload (a frame that
+declares 10 MB is refused, not read into memory) and bounds a fragmented message in time,
+as a general-purpose client does not. The rules themselves are pure
 (:mod:`harness.protocol.frames`); this module only moves bytes, each move bounded:
 
 - a send has ``send_timeout`` seconds for the whole frame, however the kernel splits it;

@@ -391,6 +391,7 @@ class ActiveRun:
             certs=certs,
             protocol=s.target.protocol,
             socketio=s.target.socketio,
+            disconnect_after=opts.disconnect_after,
         )
         stack.callback(target.stop)
         self.watch = TargetWatch(target.pid, target.popen)

@@ -33,5 +33,6 @@ def session_plan(scenario: Scenario, user: int = 0) -> SessionPlan:
         max_fragments=lim.max_fragments,
         ping_interval=s.ping_interval,
         ping_timeout=s.ping_timeout,
+        closed_loop=s.pace == "closed_loop",
         flow=session_flow(s, user),
     )

@@ -578,7 +578,7 @@ def _hold(st: _State) -> Observation:
     start = time.monotonic()
     hold_end = start + plan.hold
     step = plan.hold / (plan.messages + 1) if plan.messages else plan.hold
-    next_send = start + step
+    next_send = start if plan.closed_loop else start + step
     awaited: int | None = None  # the ack id we wait for
     sent_at = 0.0
     t_sent = 0.0
@@ -599,7 +599,7 @@ def _hold(st: _State) -> Observation:
             t_sent = time.perf_counter()
             st.transport.send([_sio(emit)])
             res.msgs_sent += 1
-            next_send += step
+            next_send = now if plan.closed_loop else next_send + step
             if wanted is not None:
                 awaited, sent_at = wanted, time.monotonic()
             continue

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 log = logging.getLogger("harness.rundir")
 
 
@@ -90,9 +92,12 @@ def _parse(line: str) -> dict[str, Any] | None:
     if not line:
         return None
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError:
-        return None  # torn last line of a killed run
+        obj = orjson.loads(line)  # about 4x faster than json on a record
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses and json reads (NaN, integers beyond 64 bits)
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            return None  # torn last line of a killed run
     return obj if isinstance(obj, dict) else None
 
 

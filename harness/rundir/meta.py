@@ -44,8 +44,10 @@ META_SCHEMA_VERSION = 1
 #: Packages whose versions a run records.
 VERSIONED_PACKAGES: tuple[str, ...] = (
     "locust",
-    "websocket-client",
     "websockets",
+    "python-socketio",
+    "h11",
+    "orjson",
     "pyjwt",
     "pandas",
     "matplotlib",

@@ -8,6 +8,7 @@ import argparse
 import os
 from pathlib import Path
 
+from harness.config.checks import MAX_TARGET_PROCESSES
 from harness.config.scenario import (
     DEFECTS,
     HS_ALGORITHMS,
@@ -41,6 +42,15 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _processes(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_TARGET_PROCESSES:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [1, {MAX_TARGET_PROCESSES}], got {text!r}"
+        )
     return value
 
 
@@ -190,6 +200,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="concurrent connections (default: %(default)s)",
     )
     limits.add_argument(
+        "--processes",
+        type=_processes,
+        default=d.processes,
+        metavar="N",
+        help="server processes sharing the port (SO_REUSEPORT); --max-connections is "
+        "split over them (default: %(default)s)",
+    )
+    limits.add_argument(
         "--max-rss-mb",
         type=_non_negative,
         default=d.max_rss_mb,
@@ -303,6 +321,7 @@ def args_to_options(args: argparse.Namespace) -> EmbeddedTarget:
         drop_probability=args.drop_probability,
         cache_ttl=args.cache_ttl,
         socketio_transports=tuple(args.transports),
+        processes=args.processes,
     )
 
 
@@ -386,6 +405,8 @@ def options_to_argv(
         repr(float(opts.drop_probability)),
         "--cache-ttl",
         repr(float(opts.cache_ttl)),
+        "--processes",
+        str(opts.processes),
     ]
     for defect in opts.defects:
         argv += ["--defect", defect]

@@ -41,6 +41,7 @@ class TargetProcess:
         path: str,
         log_path: Path,
         certs: RunCerts | None = None,
+        children: tuple[int, ...] = (),
     ) -> None:
         self.popen = popen
         self.host = host
@@ -48,6 +49,9 @@ class TargetProcess:
         self.path = path
         self.log_path = log_path
         self.certs = certs  # serving wss:// with these files, when set
+        #: the server processes under :attr:`pid` (``processes > 1``: harness.target.pool);
+        #: empty when the target is one process
+        self.children = children
 
     def __repr__(self) -> str:
         return f"TargetProcess(pid={self.pid}, url={self.url!r}, alive={self.alive()})"
@@ -220,7 +224,12 @@ def _wait_ready(
         if ready_file.exists():
             info = json.loads(ready_file.read_text(encoding="utf-8"))
             return TargetProcess(
-                popen, host=host, port=int(info["port"]), path=path, log_path=log_path
+                popen,
+                host=host,
+                port=int(info["port"]),
+                path=path,
+                log_path=log_path,
+                children=tuple(int(c) for c in info.get("children", ())),
             )
         code = popen.poll()
         if code is not None:

@@ -110,6 +110,8 @@ class TargetConfig:
     #: PEM certificate chain and private key: serve wss:// (both None: plain ws://)
     certfile: str | None = None
     keyfile: str | None = None
+    #: which of the target's ``options.processes`` processes this is (0-based)
+    process: int = 0
 
 
 def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
@@ -238,6 +240,8 @@ class TargetServer:
             ping_timeout=opts.ping_timeout or None,
             close_timeout=CLOSE_TIMEOUT_S,
             ssl=tls,
+            # several processes (harness.target.pool) listen on this port: the kernel spreads
+            reuse_port=opts.processes > 1 or None,
         )
 
     async def stop(self) -> None:
@@ -437,6 +441,10 @@ class TargetServer:
             "cpu_percent": round(self.sampler.cpu_percent, 1),
             "defects": sorted(self.defects),
             "uptime_s": round(time.monotonic() - self._started, 3),
+            # which process answers (of options.processes sharing the port): its own figures
+            "process": self.config.process,
+            "processes": self.options.processes,
+            "pid": os.getpid(),
         }
 
     def metrics(self) -> str:

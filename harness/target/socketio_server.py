@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import random
 import socket
 import time
@@ -227,6 +228,8 @@ class SocketIOTarget:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart, same port
+            if self.options.processes > 1:  # others listen here too (harness.target.pool)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((cfg.host, cfg.port))
             site = web.SockSite(runner, sock, ssl_context=tls)
             await site.start()
@@ -433,6 +436,10 @@ class SocketIOTarget:
             "defects": sorted(self.defects),
             "server_disconnects": self.server_disconnects_total,
             "uptime_s": round(time.monotonic() - self._started, 3),
+            # which process answers (of options.processes sharing the port): its own figures
+            "process": self.config.process,
+            "processes": self.options.processes,
+            "pid": os.getpid(),
         }
 
     def metrics(self) -> str:

@@ -545,3 +545,12 @@ def test_the_complete_example_of_docs_scenario_md_loads() -> None:
     s = load(example)
     assert s.name == "smoke" and s.chaos[0].label == "cpu_quota#1"
     assert s.gates[0].name == "valid tokens succeed"
+
+
+def test_closed_loop_pace_needs_replies() -> None:
+    text = "name: x\nload:\n  session: {pace: closed_loop, messages: 100}\n"
+    assert load(text).load.session.pace == "closed_loop"
+    assert error("name: x\nload:\n  session: {pace: closed_loop, expect_reply: false}\n") == (
+        "x.yaml:3: load.session.expect_reply: closed_loop sends each message once the last "
+        "one's reply came: it needs replies"
+    )

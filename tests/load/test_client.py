@@ -178,3 +178,18 @@ def test_an_interrupted_send_goes_on_at_once(server: tuple[str, list[object]]) -
     assert isinstance(res, Result) and res.observation.interrupted
     assert classify(res.observation) is Outcome.ACCEPTED
     assert elapsed < 3
+
+
+def test_closed_loop_sends_each_message_once_the_last_reply_came() -> None:
+    """Chat-like load: the round trips follow one another as fast as the server echoes,
+    far more than a spread pace's messages in the same hold, and each one is a round trip."""
+    import dataclasses
+
+    with raw_server() as (base, _):
+        request = Request(url=f"{base}/echo", token="t")
+        loop = SessionPlan(hold=0.5, messages=1_000_000, message_bytes=16, closed_loop=True)
+        res = open_attempt(request, loop)
+        assert classify(res.observation) is Outcome.ACCEPTED, res
+        assert res.msgs_sent >= 20 and len(res.rtts_ms) == res.msgs_sent - res.msgs_unmatched
+        capped = open_attempt(request, dataclasses.replace(loop, messages=5))
+        assert capped.msgs_sent == 5 and len(capped.rtts_ms) == 5

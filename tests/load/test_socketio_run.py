@@ -122,3 +122,21 @@ def test_sessions_reconnect_over_socketio_after_a_restart(tmp_path: Path) -> Non
     cut = [r for r in run.attempts() if r["session_attempt"] == 0 and r["outcome"] != "accepted"]
     assert cut and all(r["outcome"] == "closed_normal" for r in cut), cut
     assert all(r["close_reason"] == "Engine.IO close" for r in cut)
+
+
+def test_a_server_disconnect_is_not_retried_by_the_front_end(tmp_path: Path) -> None:
+    run = run_cli(
+        "run",
+        "scenarios/socketio.yaml",
+        *("--duration", "4", "--users", "4", "--spawn-rate", "4"),
+        *("--set", "load.session.hold=10"),
+        *("--set", "target.embedded.disconnect_after=0.5"),
+        *("--set", "load.reconnect.preset=front-end"),
+        out_dir=tmp_path,
+    )
+    records = [r for r in run.attempts() if r["verdict"] != "excluded"]
+    kicked = [r for r in records if r["outcome"] == "server_disconnect"]
+    assert kicked, run.stdout + run.stderr
+    # "io server disconnect" is deliberate: the front end does not reconnect after it
+    assert all(r["session_attempt"] == 0 for r in records), records
+    assert all(r["closed_by"] == "server" for r in kicked)

@@ -1,5 +1,8 @@
 """CPU starvation without cgroups: SIGSTOP/SIGCONT duty cycling of the target process.
 
+The target is its process tree (parent first, as found at apply): every process of it is
+stopped and continued together, since a stopped parent does not stop its children.
+
 Each ``period_ms`` the target runs for ``percent`` of the period and is stopped for the rest,
 by a daemon thread of the harness. Stopping is coarse (the whole process, sockets included:
 timers and heartbeats stall too), unlike a CFS quota which slices finely; prefer ``cpu_quota``
@@ -26,16 +29,18 @@ MAX_LIFETIME_S = 3600.0  # the cycling thread and the guardian stop by themselve
 
 _GUARDIAN = """
 import os, signal, sys, time
-target, parent, end = int(sys.argv[1]), int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+targets = [int(p) for p in sys.argv[1].split(",")]
+parent, end = int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 try:
     while os.getppid() == parent and time.monotonic() < end:
         time.sleep(0.05)
 finally:
-    try:
-        os.kill(target, signal.SIGCONT)
-    except OSError:
-        pass
+    for target in targets:
+        try:
+            os.kill(target, signal.SIGCONT)
+        except OSError:
+            pass
 """
 
 
@@ -51,16 +56,16 @@ class CpuPause(Fault):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._guardian: subprocess.Popen[bytes] | None = None
-        self._pid: int | None = None
+        self._pids: list[int] = []  # the target's tree, parent first
 
     def apply(self, ctx: ChaosContext) -> None:
-        pid = ctx.require_pid(self.name)
+        pids = ctx.require_tree(self.name)
         self.revert(ctx)
         p: CpuPauseParams = self.params
         run_s = p.period_ms / 1000 * p.percent / 100
         stop_s = p.period_ms / 1000 - run_s
-        self._pid, self._stop = pid, threading.Event()
-        args = [str(pid), str(os.getpid()), str(MAX_LIFETIME_S + 10)]
+        self._pids, self._stop = pids, threading.Event()
+        args = [",".join(map(str, pids)), str(os.getpid()), str(MAX_LIFETIME_S + 10)]
         try:
             self._guardian = subprocess.Popen(
                 [sys.executable, "-c", _GUARDIAN, *args],
@@ -71,26 +76,26 @@ class CpuPause(Fault):
         except OSError as e:
             raise ChaosError(f"{self.name}: cannot start the SIGCONT guardian: {e}") from None
         self._thread = threading.Thread(
-            target=self._cycle, args=(pid, run_s, stop_s), name=self.name, daemon=True
+            target=self._cycle, args=(pids, run_s, stop_s), name=self.name, daemon=True
         )
         self._thread.start()
 
-    def _cycle(self, pid: int, run_s: float, stop_s: float) -> None:
+    def _cycle(self, pids: list[int], run_s: float, stop_s: float) -> None:
         deadline = time.monotonic() + MAX_LIFETIME_S
         try:
             while time.monotonic() < deadline:
                 with self._lock:
                     if self._stop.is_set():
                         return
-                    os.kill(pid, signal.SIGSTOP)
+                    _signal_tree(pids, signal.SIGSTOP)
                 self._stop.wait(stop_s)
-                os.kill(pid, signal.SIGCONT)
+                _signal_tree(pids, signal.SIGCONT)
                 if self._stop.wait(run_s):
                     return
         except OSError:
             return  # the target is gone
         finally:
-            _cont(pid)
+            _cont(pids)
 
     def revert(self, ctx: ChaosContext) -> None:
         with self._lock:
@@ -106,11 +111,20 @@ class CpuPause(Fault):
                 self._guardian.kill()
                 self._guardian.wait(timeout=5.0)
             self._guardian = None
-        if self._pid is not None:
-            _cont(self._pid)  # always last: never leave the target stopped
-            self._pid = None
+        if self._pids:
+            _cont(self._pids)  # always last: never leave the target stopped
+            self._pids = []
 
 
-def _cont(pid: int) -> None:
-    with contextlib.suppress(OSError):  # gone already
-        os.kill(pid, signal.SIGCONT)
+def _signal_tree(pids: list[int], sig: int) -> None:
+    """``sig`` to every process of the tree; OSError when its parent (the first) is gone."""
+    os.kill(pids[0], sig)
+    for pid in pids[1:]:
+        with contextlib.suppress(OSError):  # a child that ended: the parent notices
+            os.kill(pid, sig)
+
+
+def _cont(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):  # gone already
+            os.kill(pid, signal.SIGCONT)

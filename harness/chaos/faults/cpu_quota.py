@@ -1,9 +1,11 @@
 """CPU quota on the target through a cgroup: it may use ``percent`` of one core per period.
 
-The target process (all its threads, and what it forks afterwards) moves into a child group
+The target process (all its threads, and what it forks afterwards) and every process it forked
+before (the embedded target's server processes, with ``processes > 1``) move into a child group
 ``harness-<pid>-<random>`` (see :mod:`harness.chaos.cgroups`) with a CFS bandwidth limit:
 cgroup v2 ``cpu.max = "<quota> <period>"``, cgroup v1 ``cpu.cfs_quota_us``/``cpu.cfs_period_us``
-(both in µs). The kernel's smallest quota is 1 ms per period, so very small shares round up.
+(both in µs): the quota is the whole tree's, not each process's. The kernel's smallest quota
+is 1 ms per period, so very small shares round up.
 Revert moves the target back to the group it came from (if it still exists) and removes the group.
 """
 
@@ -32,7 +34,8 @@ class CpuQuota(Fault):
         return cgroups.unsupported("cpu")
 
     def apply(self, ctx: ChaosContext) -> None:
-        pid = ctx.require_pid(self.name)
+        pids = ctx.require_tree(self.name)
+        pid = pids[0]
         self.revert(ctx)  # applying twice replaces the group, never leaks one
         p: CpuQuotaParams = self.params
         period_us = round(p.period_ms * 1000)
@@ -43,7 +46,8 @@ class CpuQuota(Fault):
         else:
             group.write("cpu.cfs_period_us", str(period_us))
             group.write("cpu.cfs_quota_us", str(quota_us))
-        group.add(pid)
+        for member in pids:
+            group.add(member)
 
     def revert(self, ctx: ChaosContext) -> None:
         if self._group is not None:

@@ -8,6 +8,10 @@ changes; the hard limit is kept (a lowered hard limit could never be raised agai
 
 RLIMIT_NOFILE bounds descriptor numbers, not their count: the new limit is
 (descriptors open now + ``headroom``), so at least ``headroom`` more can be opened.
+
+An rlimit belongs to one process: with a process tree (the embedded target's server
+processes, with ``processes > 1``) each process gets its own limit, at its own open
+descriptors + ``headroom``.
 """
 
 from __future__ import annotations
@@ -26,35 +30,36 @@ class FdLimit(Fault):
 
     def __init__(self, params: FdLimitParams | None = None) -> None:
         super().__init__(params)
-        self._saved: tuple[int, int] | None = None  # pid, old soft limit
+        self._saved: list[tuple[int, int]] = []  # (pid, old soft limit) of each process
 
     def apply(self, ctx: ChaosContext) -> None:
         self.revert(ctx)
         p: FdLimitParams = self.params
-        pid = ctx.require_pid(self.name)
-        try:
-            proc = psutil.Process(pid)
-            soft, hard = proc.rlimit(psutil.RLIMIT_NOFILE)
-            new = proc.num_fds() + p.headroom
-            if hard != psutil.RLIM_INFINITY:
-                new = min(new, hard)
-            self._saved = (pid, soft)
-            proc.rlimit(psutil.RLIMIT_NOFILE, (new, hard))
-        except (psutil.Error, OSError) as exc:
-            raise ChaosError(f"{self.name}: cannot limit PID {pid}: {exc}") from None
+        for pid in ctx.require_tree(self.name):
+            try:
+                proc = psutil.Process(pid)
+                soft, hard = proc.rlimit(psutil.RLIMIT_NOFILE)
+                new = proc.num_fds() + p.headroom
+                if hard != psutil.RLIM_INFINITY:
+                    new = min(new, hard)
+                self._saved.append((pid, soft))
+                proc.rlimit(psutil.RLIMIT_NOFILE, (new, hard))
+            except (psutil.Error, OSError) as exc:
+                raise ChaosError(f"{self.name}: cannot limit PID {pid}: {exc}") from None
 
     def revert(self, ctx: ChaosContext) -> None:
-        if self._saved is None:
-            return
-        pid, old_soft = self._saved
-        try:
-            proc = psutil.Process(pid)
-            _, hard = proc.rlimit(psutil.RLIMIT_NOFILE)
-            if hard != psutil.RLIM_INFINITY and old_soft > hard:
-                old_soft = hard  # someone lowered the hard limit meanwhile
-            proc.rlimit(psutil.RLIMIT_NOFILE, (old_soft, hard))
-        except psutil.NoSuchProcess:
-            pass  # the target is gone: nothing left to restore
-        except (psutil.Error, OSError) as exc:
-            raise ChaosError(f"{self.name}: cannot restore the limit of PID {pid}: {exc}") from None
-        self._saved = None
+        while self._saved:
+            pid, old_soft = self._saved[-1]
+            try:
+                proc = psutil.Process(pid)
+                _, hard = proc.rlimit(psutil.RLIMIT_NOFILE)
+                if hard != psutil.RLIM_INFINITY and old_soft > hard:
+                    old_soft = hard  # someone lowered the hard limit meanwhile
+                proc.rlimit(psutil.RLIMIT_NOFILE, (old_soft, hard))
+            except psutil.NoSuchProcess:
+                pass  # the process is gone: nothing left to restore
+            except (psutil.Error, OSError) as exc:
+                raise ChaosError(
+                    f"{self.name}: cannot restore the limit of PID {pid}: {exc}"
+                ) from None
+            self._saved.pop()

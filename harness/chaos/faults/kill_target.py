@@ -7,7 +7,14 @@ target stays down for the rest of the run (what clients see from a dead service 
 Revert restarts at most once per apply, and only if the target is really down: a SIGTERM the
 target ignored, or a restart someone else already did, is left alone.
 
-:func:`running`, :func:`wait_gone` and :func:`restart` are shared with ``restart_target``.
+The target is its process tree (the embedded target with ``processes > 1`` is a parent and
+its server processes): SIGKILL goes to every process of it at once (a crash of the whole
+service), SIGTERM to the parent alone, which stops its children as it stops itself. Revert
+waits until every process of the tree is gone before it starts the target again (the new
+one binds the same port).
+
+:func:`running`, :func:`wait_gone`, :func:`kill_tree` and :func:`restart` are shared with
+``restart_target``.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
 
 import psutil
 
@@ -36,14 +44,29 @@ def running(pid: int) -> bool:
         return True
 
 
-def wait_gone(pid: int, timeout_s: float) -> bool:
-    """Wait up to ``timeout_s`` (s) for ``pid`` to stop :func:`running`; True when it did."""
+def wait_gone(pids: int | Sequence[int], timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` (s) until no process of ``pids`` is :func:`running`; True when
+    none is."""
     deadline = time.monotonic() + timeout_s
-    while running(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
+    for pid in [pids] if isinstance(pids, int) else pids:
+        while running(pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
     return True
+
+
+def kill_tree(pids: Sequence[int], sig: int) -> bool:
+    """Send ``sig`` to the target tree ``pids`` (parent first): SIGKILL to every process,
+    another signal to the parent alone. False when the parent was already gone."""
+    targets = pids if sig == signal.SIGKILL else pids[:1]
+    sent = True
+    for i, pid in enumerate(targets):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            sent = sent and i > 0  # a child may have died with its parent meanwhile
+    return sent
 
 
 def restart(ctx: ChaosContext, fault: str) -> int:
@@ -70,21 +93,20 @@ class KillTarget(Fault):
 
     def __init__(self, params: KillTargetParams | None = None) -> None:
         super().__init__(params)
-        self._killed: int | None = None  # the PID this apply signalled, until revert
+        self._killed: list[int] = []  # the tree this apply signalled (parent first), until revert
 
     def apply(self, ctx: ChaosContext) -> None:
-        pid = ctx.require_pid(self.name)
-        try:
-            os.kill(pid, SIGNALS[self.params.signal])
-        except ProcessLookupError:
-            raise ChaosError(f"{self.name}: target PID {pid} is already gone") from None
-        self._killed = pid
+        pids = ctx.require_tree(self.name)
+        if not kill_tree(pids, SIGNALS[self.params.signal]):
+            raise ChaosError(f"{self.name}: target PID {pids[0]} is already gone")
+        self._killed = pids
 
     def revert(self, ctx: ChaosContext) -> None:
-        killed, self._killed = self._killed, None
-        if killed is None or ctx.restart is None:
+        tree, self._killed = self._killed, []
+        if not tree or ctx.restart is None:
             return  # not applied, reverted already, or not restartable: the target stays down
-        if not wait_gone(killed, EXIT_WAIT_S):
+        killed = tree[0]
+        if not wait_gone(tree, EXIT_WAIT_S):
             return  # it survived the signal: nothing to bring back
         current = ctx.target_pid
         if current is not None and current != killed and running(current):

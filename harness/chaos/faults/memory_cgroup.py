@@ -1,10 +1,12 @@
 """A memory cgroup limit on the target: the kernel OOM-kills it, or it stalls at the limit.
 
 Apply creates a child cgroup under the target's current memory cgroup, sets the limit,
-and moves the target in. Mode ``kill``: the normal OOM killer (v1 ``memory.limit_in_bytes``,
-v2 ``memory.max``). Mode ``stall``: v1 ``memory.oom_control = 1`` (OOM killer off: a task
-at the limit sleeps in the page-fault path until memory is freed or the limit is raised);
-v2 ``memory.high`` (heavy reclaim throttling instead of a kill).
+and moves the target in: its whole process tree (the embedded target's server processes
+too, with ``processes > 1``), so the limit is the tree's total. Mode ``kill``: the normal
+OOM killer (v1 ``memory.limit_in_bytes``, v2 ``memory.max``). Mode ``stall``: v1
+``memory.oom_control = 1`` (OOM killer off: a task at the limit sleeps in the page-fault
+path until memory is freed or the limit is raised); v2 ``memory.high`` (heavy reclaim
+throttling instead of a kill).
 
 The limit counts memory the target is charged for *after* the move: pages it already
 holds stay charged to its original group (charges do not move, v1 as v2).
@@ -110,7 +112,8 @@ class MemoryCgroup(Fault):
     def apply(self, ctx: ChaosContext) -> None:
         self.revert(ctx)
         p: MemoryCgroupParams = self.params
-        pid = ctx.require_pid(self.name)
+        pids = ctx.require_tree(self.name)
+        pid = pids[0]
         limit = str(int(p.limit_mb * MIB))
         try:
             version, orig = memory_cgroup_of(pid)
@@ -124,6 +127,9 @@ class MemoryCgroup(Fault):
             else:
                 _write(group / ("memory.high" if p.mode == "stall" else "memory.max"), limit)
             _write(group / "cgroup.procs", str(pid))
+            for child in pids[1:]:
+                with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                    _write(group / "cgroup.procs", str(child))
         except (OSError, ChaosError) as exc:
             self.revert(ctx)
             raise ChaosError(f"{self.name}: cannot limit PID {pid}: {exc}") from None

@@ -4,6 +4,10 @@ Further allocations beyond ``headroom_mb`` fail: in a Python target they raise
 ``MemoryError``, which the target can catch and recover from (unlike an OOM kill).
 Only the soft limit changes; the hard limit is kept, because a lowered hard limit could
 never be raised again here. Revert restores the soft value found at apply.
+
+An rlimit belongs to one process: with a process tree (the embedded target's server
+processes, with ``processes > 1``) each process gets its own limit, at its own use +
+``headroom_mb``.
 """
 
 from __future__ import annotations
@@ -37,38 +41,40 @@ class MemoryRlimit(Fault):
 
     def __init__(self, params: MemoryRlimitParams | None = None) -> None:
         super().__init__(params)
-        self._saved: tuple[int, int, int] | None = None  # pid, resource, old soft limit
+        self._saved: list[tuple[int, int, int]] = []  # (pid, resource, old soft limit) each
 
     def apply(self, ctx: ChaosContext) -> None:
         self.revert(ctx)
         p: MemoryRlimitParams = self.params
-        pid = ctx.require_pid(self.name)
+        pids = ctx.require_tree(self.name)
         if p.resource not in RESOURCES:
             raise ChaosError(f"{self.name}: resource must be one of {', '.join(RESOURCES)}")
         res = RESOURCES[p.resource]
-        try:
-            proc = psutil.Process(pid)
-            soft, hard = proc.rlimit(res)
-            new = current_usage(pid, p.resource) + int(p.headroom_mb * MIB)
-            if hard != psutil.RLIM_INFINITY:
-                new = min(new, hard)
-            self._saved = (pid, res, soft)
-            proc.rlimit(res, (new, hard))
-        except (psutil.Error, OSError) as exc:
-            raise ChaosError(f"{self.name}: cannot limit PID {pid}: {exc}") from None
+        for pid in pids:
+            try:
+                proc = psutil.Process(pid)
+                soft, hard = proc.rlimit(res)
+                new = current_usage(pid, p.resource) + int(p.headroom_mb * MIB)
+                if hard != psutil.RLIM_INFINITY:
+                    new = min(new, hard)
+                self._saved.append((pid, res, soft))
+                proc.rlimit(res, (new, hard))
+            except (psutil.Error, OSError) as exc:
+                raise ChaosError(f"{self.name}: cannot limit PID {pid}: {exc}") from None
 
     def revert(self, ctx: ChaosContext) -> None:
-        if self._saved is None:
-            return
-        pid, res, old_soft = self._saved
-        try:
-            proc = psutil.Process(pid)
-            _, hard = proc.rlimit(res)
-            if hard != psutil.RLIM_INFINITY and old_soft > hard:
-                old_soft = hard  # someone lowered the hard limit meanwhile
-            proc.rlimit(res, (old_soft, hard))
-        except psutil.NoSuchProcess:
-            pass  # the target is gone: nothing left to restore
-        except (psutil.Error, OSError) as exc:
-            raise ChaosError(f"{self.name}: cannot restore the limit of PID {pid}: {exc}") from None
-        self._saved = None
+        while self._saved:
+            pid, res, old_soft = self._saved[-1]
+            try:
+                proc = psutil.Process(pid)
+                _, hard = proc.rlimit(res)
+                if hard != psutil.RLIM_INFINITY and old_soft > hard:
+                    old_soft = hard  # someone lowered the hard limit meanwhile
+                proc.rlimit(res, (old_soft, hard))
+            except psutil.NoSuchProcess:
+                pass  # the process is gone: nothing left to restore
+            except (psutil.Error, OSError) as exc:
+                raise ChaosError(
+                    f"{self.name}: cannot restore the limit of PID {pid}: {exc}"
+                ) from None
+            self._saved.pop()

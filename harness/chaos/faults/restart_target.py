@@ -1,20 +1,19 @@
 """Restart the target: signal it, wait until it exits, stay down ``down_ms``, start it again.
 
 Needs ``ctx.restart`` (the embedded target, or an external one with ``target.restart_command``).
-A target that ignores SIGTERM for :data:`EXIT_TIMEOUT_S` gets SIGKILL. The new PID goes to
+A target that ignores SIGTERM for :data:`EXIT_TIMEOUT_S` gets SIGKILL. The target is its process
+tree (see ``kill_target``): the restart waits until every process of it is gone. The new PID goes to
 ``ctx.target_pid`` and ``ctx.on_pid_change``. Revert has nothing to undo beyond making sure the
 target runs: it restarts the target if it is down (e.g. apply failed half-way).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import time
 
 from harness.chaos.base import ChaosContext, ChaosError, Fault, register
-from harness.chaos.faults.kill_target import SIGNALS, restart, running, wait_gone
+from harness.chaos.faults.kill_target import SIGNALS, kill_tree, restart, running, wait_gone
 from harness.config.faults import RESTART_TARGET, RestartTargetParams
 
 EXIT_TIMEOUT_S = 10.0  # wait this long for the target to exit, then SIGKILL it (s)
@@ -34,14 +33,16 @@ class RestartTarget(Fault):
     def apply(self, ctx: ChaosContext) -> None:
         if ctx.restart is None:
             raise ChaosError(f"{self.name} needs the embedded target or target.restart_command")
-        pid = ctx.require_pid(self.name)
+        tree = ctx.require_tree(self.name)
         p: RestartTargetParams = self.params
         self._applied = True
-        _signal(pid, SIGNALS[p.signal])
-        if not wait_gone(pid, EXIT_TIMEOUT_S):
-            _signal(pid, signal.SIGKILL)
-            if not wait_gone(pid, KILL_TIMEOUT_S):
-                raise ChaosError(f"{self.name}: PID {pid} did not exit, even after SIGKILL")
+        kill_tree(tree, SIGNALS[p.signal])
+        if not wait_gone(tree, EXIT_TIMEOUT_S):
+            kill_tree(tree, signal.SIGKILL)
+            if not wait_gone(tree, KILL_TIMEOUT_S):
+                raise ChaosError(
+                    f"{self.name}: PID {tree[0]} (or a child) did not exit, even after SIGKILL"
+                )
         time.sleep(p.down_ms / 1000)
         restart(ctx, self.name)
 
@@ -52,8 +53,3 @@ class RestartTarget(Fault):
         pid = ctx.target_pid
         if ctx.restart is not None and (pid is None or not running(pid)):
             restart(ctx, self.name)
-
-
-def _signal(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # already down
-        os.kill(pid, sig)

@@ -49,7 +49,11 @@ def open_intervals(attempts: pd.DataFrame) -> pd.DataFrame:
     a missing connect or handshake time counts as 0 ms.
     """
     outcome = attempts["outcome"].astype("string").fillna("")
-    group = pd.Series([hold_group(str(o)) for o in outcome], index=attempts.index, dtype=object)
+    # one hold_group call per distinct outcome, not one per attempt
+    groups = {o: hold_group(str(o)) for o in pd.unique(outcome.to_numpy(dtype=object))}
+    group = pd.Series(outcome.to_numpy(dtype=object), index=attempts.index, dtype=object).map(
+        groups
+    )
     opened_stage = attempts["stage"].astype("string") == "open"
     group = group.where(group.notna() | ~opened_stage.fillna(False), "planned")
     keep = group.notna() & attempts["open_s"].notna() & attempts["t_s"].notna()
