@@ -30,9 +30,9 @@ import resource
 import ssl
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import psutil
@@ -215,7 +215,7 @@ class TargetServer:
         self.cache_hits_total = 0
         self.rejections: Counter[str] = Counter({c: 0 for c in (*CAUSES, *CAPACITY_REASONS)})
         self.started_wall = time.time()
-        self._started = time.monotonic()
+        self.started_mono = time.monotonic()
         self._server: Server | None = None
         self._sampler_task: asyncio.Task[None] | None = None
 
@@ -432,38 +432,69 @@ class TargetServer:
 
     def health(self) -> dict[str, Any]:
         """The ``/health`` document."""
-        return {
-            "status": "ok",
-            "accepting": self.capacity_refusal() is None,
-            "connections": len(self.slots),
-            "max_connections": self.options.max_connections,
-            "rss_mb": round(self.sampler.rss_mb, 1),
-            "cpu_percent": round(self.sampler.cpu_percent, 1),
-            "defects": sorted(self.defects),
-            "uptime_s": round(time.monotonic() - self._started, 3),
-            # which process answers (of options.processes sharing the port): its own figures
-            "process": self.config.process,
-            "processes": self.options.processes,
-            "pid": os.getpid(),
-        }
+        return health_document(self)
 
     def metrics(self) -> str:
         """The ``/metrics`` page in the Prometheus text exposition format (version 0.0.4)."""
-        rejections = {f'cause="{c}"': n for c, n in sorted(self.rejections.items())}
-        return render_metrics(
-            {
-                "ws_connections_open": {"": len(self.slots)},
-                "ws_connections_max": {"": self.options.max_connections},
-                "ws_connections_total": {"": self.accepted_total},
-                "ws_rejections_total": rejections,
-                "ws_messages_total": {"": self.messages_total},
-                "ws_drops_total": {"": self.drops_total},
-                "ws_cache_hits_total": {"": self.cache_hits_total},
-                "process_resident_memory_bytes": {"": self.sampler.rss_bytes},
-                "process_cpu_percent": {"": self.sampler.cpu_percent},
-                "process_start_time_seconds": {"": self.started_wall},
-            }
-        )
+        return metrics_page(self)
+
+
+class Reporting(Protocol):
+    """What ``/health`` and ``/metrics`` read of a target (the plain one, the Socket.IO one)."""
+
+    config: TargetConfig
+    options: EmbeddedTarget
+    defects: frozenset[str]
+    sampler: ResourceSampler
+    rejections: Counter[str]
+    accepted_total: int
+    messages_total: int
+    drops_total: int
+    cache_hits_total: int
+    started_wall: float  # time.time() at the start
+    started_mono: float  # time.monotonic() at the start
+
+    @property
+    def slots(self) -> Sized: ...
+
+    def capacity_refusal(self) -> Any: ...
+
+
+def health_document(t: Reporting) -> dict[str, Any]:
+    """The ``/health`` document every target mode answers (a mode may add keys)."""
+    return {
+        "status": "ok",
+        "accepting": t.capacity_refusal() is None,
+        "connections": len(t.slots),
+        "max_connections": t.options.max_connections,
+        "rss_mb": round(t.sampler.rss_mb, 1),
+        "cpu_percent": round(t.sampler.cpu_percent, 1),
+        "defects": sorted(t.defects),
+        "uptime_s": round(time.monotonic() - t.started_mono, 3),
+        # which process answers (of options.processes sharing the port): its own figures
+        "process": t.config.process,
+        "processes": t.options.processes,
+        "pid": os.getpid(),
+    }
+
+
+def metrics_page(t: Reporting) -> str:
+    """The ``/metrics`` page every target mode answers (:data:`METRICS`)."""
+    rejections = {f'cause="{c}"': n for c, n in sorted(t.rejections.items())}
+    return render_metrics(
+        {
+            "ws_connections_open": {"": len(t.slots)},
+            "ws_connections_max": {"": t.options.max_connections},
+            "ws_connections_total": {"": t.accepted_total},
+            "ws_rejections_total": rejections,
+            "ws_messages_total": {"": t.messages_total},
+            "ws_drops_total": {"": t.drops_total},
+            "ws_cache_hits_total": {"": t.cache_hits_total},
+            "process_resident_memory_bytes": {"": t.sampler.rss_bytes},
+            "process_cpu_percent": {"": t.sampler.cpu_percent},
+            "process_start_time_seconds": {"": t.started_wall},
+        }
+    )
 
 
 def render_metrics(values: Mapping[str, Mapping[str, float]]) -> str:

@@ -29,7 +29,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import random
 import socket
 import time
@@ -56,7 +55,8 @@ from harness.target.server import (
     ResourceSampler,
     TargetConfig,
     fds_left,
-    render_metrics,
+    health_document,
+    metrics_page,
     tls_context,
 )
 
@@ -181,7 +181,7 @@ class SocketIOTarget:
         self.server_disconnects_total = 0
         self.rejections: Counter[str] = Counter({c: 0 for c in (*CAUSES, *CAPACITY_MESSAGES)})
         self.started_wall = time.time()
-        self._started = time.monotonic()
+        self.started_mono = time.monotonic()
         self._sampler_task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self._unconnected: dict[str, float] = {}  # Engine.IO sid -> first seen without CONNECT
@@ -425,40 +425,15 @@ class SocketIOTarget:
         """The ``/health`` document: the plain target's, plus the protocol, the transports and
         the clients the server disconnected (``disconnect_me``, ``--disconnect-after``)."""
         return {
-            "status": "ok",
+            **health_document(self),
             "protocol": "socketio",
             "transports": list(self.sio_config.transports),
-            "accepting": self.capacity_refusal() is None,
-            "connections": len(self.slots),
-            "max_connections": self.options.max_connections,
-            "rss_mb": round(self.sampler.rss_mb, 1),
-            "cpu_percent": round(self.sampler.cpu_percent, 1),
-            "defects": sorted(self.defects),
             "server_disconnects": self.server_disconnects_total,
-            "uptime_s": round(time.monotonic() - self._started, 3),
-            # which process answers (of options.processes sharing the port): its own figures
-            "process": self.config.process,
-            "processes": self.options.processes,
-            "pid": os.getpid(),
         }
 
     def metrics(self) -> str:
         """The ``/metrics`` page: the plain target's metrics, counting Socket.IO clients."""
-        rejections = {f'cause="{c}"': n for c, n in sorted(self.rejections.items())}
-        return render_metrics(
-            {
-                "ws_connections_open": {"": len(self.slots)},
-                "ws_connections_max": {"": self.options.max_connections},
-                "ws_connections_total": {"": self.accepted_total},
-                "ws_rejections_total": rejections,
-                "ws_messages_total": {"": self.messages_total},
-                "ws_drops_total": {"": self.drops_total},
-                "ws_cache_hits_total": {"": self.cache_hits_total},
-                "process_resident_memory_bytes": {"": self.sampler.rss_bytes},
-                "process_cpu_percent": {"": self.sampler.cpu_percent},
-                "process_start_time_seconds": {"": self.started_wall},
-            }
-        )
+        return metrics_page(self)
 
 
 def auth_message(cause: str) -> str:
