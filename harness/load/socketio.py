@@ -98,7 +98,18 @@ from harness.protocol.frames import FrameViolation, Violation
 from harness.protocol.outcomes import Deadline, Observation, Stage
 from harness.redact import redact
 
-NORMAL_CLOSURE = 1000
+#: What ends an Engine.IO or Socket.IO handshake, as :func:`_handshake_failed` reads it.
+HANDSHAKE_FAILURES = (
+    GaveUp,
+    ServerClosed,
+    PollRefused,
+    PeerClosed,
+    FrameViolation,
+    CodecError,
+    BodyTooLarge,
+    h11.ProtocolError,
+    OSError,
+)
 
 
 @dataclass
@@ -433,9 +444,7 @@ def _connect(st: _State) -> Observation | None:
                     return Observation(stage=Stage.HANDSHAKE, connect_error=message)
                 else:
                     _unmatched(st.res)
-    except (GaveUp, ServerClosed, PollRefused, PeerClosed, FrameViolation, CodecError) as exc:
-        return _handshake_failed(st, exc)
-    except (BodyTooLarge, h11.ProtocolError, OSError) as exc:
+    except HANDSHAKE_FAILURES as exc:
         return _handshake_failed(st, exc)
     finally:
         st.res.handshake_ms = (time.perf_counter() - t1) * 1000.0
@@ -512,11 +521,7 @@ def _upgrade(st: _State, polling: PollingTransport, info: OpenInfo) -> None:
             if not got_packets and time.monotonic() >= deadline:
                 raise GaveUp(Deadline.HANDSHAKE, st.req.handshake_timeout)
         transport.send([EioPacket(EioType.UPGRADE)])
-    except (GaveUp, ServerClosed, PollRefused, PeerClosed, FrameViolation, CodecError, OSError):
-        st.res.upgraded = False
-        dial.close()
-        return
-    except (BodyTooLarge, h11.ProtocolError):
+    except HANDSHAKE_FAILURES:
         st.res.upgraded = False
         dial.close()
         return

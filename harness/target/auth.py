@@ -19,6 +19,7 @@ Rules, in the order :func:`validate_token` applies them:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
@@ -254,3 +255,27 @@ class ValidityCache:
         while len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]
         self._entries[token] = (now + self.ttl, claims)
+
+
+def check_token(
+    token: str | None,
+    secret: str,
+    *,
+    algorithm: str,
+    defects: frozenset[str],
+    cache: ValidityCache | None,
+) -> tuple[AuthResult, bool]:
+    """The reference target's token decision, through the defects that change the rules
+    (``accept-empty-token``; ``cache-past-expiry`` when ``cache`` is given): the result, and
+    whether it came from the validity cache. Every target mode decides with this."""
+    if token == "" and "accept-empty-token" in defects:
+        return accepted({}, anonymous=True), False
+    now = time.monotonic()
+    if cache is not None and token:
+        claims = cache.get(token, now)
+        if claims is not None:
+            return accepted(claims), True
+    result = validate_token(token, secret, algorithm=algorithm)
+    if cache is not None and token and result.claims is not None:
+        cache.put(token, result.claims, now)
+    return result, False

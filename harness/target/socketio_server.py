@@ -46,10 +46,9 @@ from harness.target.auth import (
     AuthResult,
     Carriers,
     ValidityCache,
+    check_token,
     find_token,
-    validate_token,
 )
-from harness.target.auth import accepted as auth_accepted
 from harness.target.server import (
     FD_RESERVE,
     ResourceSampler,
@@ -387,19 +386,15 @@ class SocketIOTarget:
     # --- Decisions ----------------------------------------------------------------------
 
     def authenticate(self, token: str | None) -> AuthResult:
-        """Validate ``token``, through the defects that change the rules (as the plain
-        target's :meth:`~harness.target.server.TargetServer.authenticate`)."""
-        if token == "" and "accept-empty-token" in self.defects:
-            return auth_accepted({}, anonymous=True)
-        now = time.monotonic()
-        if self.cache is not None and token:
-            claims = self.cache.get(token, now)
-            if claims is not None:
-                self.cache_hits_total += 1
-                return auth_accepted(claims)
-        result = validate_token(token, self.config.secret, algorithm=self.config.algorithm)
-        if self.cache is not None and token and result.claims is not None:
-            self.cache.put(token, result.claims, now)
+        """Validate ``token`` by the target's rules and defects (:func:`check_token`)."""
+        result, cached = check_token(
+            token,
+            self.config.secret,
+            algorithm=self.config.algorithm,
+            defects=self.defects,
+            cache=self.cache,
+        )
+        self.cache_hits_total += cached
         return result
 
     def capacity_refusal(self) -> tuple[str, str] | None:
