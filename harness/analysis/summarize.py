@@ -20,7 +20,7 @@ from harness.analysis.sections import kind_sections, section
 from harness.analysis.sessions import compute_sessions
 from harness.analysis.socketio import compute_socketio
 from harness.analysis.stats import ratio
-from harness.analysis.summary import Phase, Summary, TargetDied
+from harness.analysis.summary import Phase, Summary, TargetDied, WorkerStats
 from harness.protocol.outcomes import Verdict
 
 
@@ -49,6 +49,24 @@ def target_died(run: Run) -> TargetDied | None:
         return None
     at_s = None if run.started_at is None else ex.at - run.started_at
     return TargetDied(at_s=at_s, pid=ex.pid, how=ex.how)
+
+
+def worker_stats(run: Run) -> tuple[WorkerStats, ...]:
+    """A distributed run's workers from ``meta.json``, times relative to the run's start."""
+    t0 = run.started_at
+    return tuple(
+        WorkerStats(
+            id=w.id,
+            records=w.records,
+            made=w.made,
+            state=w.state,
+            pid=w.pid,
+            lost_at_s=None if w.lost_at is None or t0 is None else w.lost_at - t0,
+            lost_how=w.lost_how,
+            lost_at_least=w.lost_at_least,
+        )
+        for w in run.meta.workers
+    )
 
 
 def summarize(run: Run, *, margin: float = MARGIN) -> Summary:
@@ -84,6 +102,7 @@ def summarize(run: Run, *, margin: float = MARGIN) -> Summary:
         recovery=compute_recovery(run, margin=margin),
         sessions=compute_sessions(run),
         socketio=compute_socketio(run),
+        workers=worker_stats(run),
     )
     findings = compute_findings(summary, run)
     return replace(summary, findings=findings, findings_by_severity=findings_by_severity(findings))

@@ -21,7 +21,7 @@ Schema versions:
   ``stop_reason`` from ``meta.json``; ``gates`` and ``passed`` are part of the type (they
   were added beside it); ``schema_minor`` is gone. Later additions with defaults (readers of
   version 2 keep working): ``interrupted_by``, ``target_died``; a window's ``optional``;
-  ``sessions``; ``socketio``.
+  ``sessions``; ``socketio``; ``workers``.
 
 A ``summary.json`` of another version is not read (:class:`SummaryVersionError`): rebuild
 it from its run directory (``harness report RUN_DIR``).
@@ -409,6 +409,33 @@ class Sessions:
 
 
 @dataclass(frozen=True)
+class WorkerStats:
+    """One worker of a distributed run, as the master accounted for it (``meta.json``).
+
+    Attributes:
+        id: its short id (``w1``...), the records' ``worker`` field.
+        records: its records the master received (each once).
+        made: the records it said it had made (its last batch or stats report).
+        state: ``flushed`` (its last batch came), ``lost`` (it vanished before), or
+            ``running`` (the run was killed before the end).
+        pid: its process id on its machine; None: it never reported one.
+        lost_at_s: when the master saw it vanish (s); None unless lost.
+        lost_how: how it vanished (its exit status, missing heartbeats); None unless lost.
+        lost_at_least: attempts it made that never reached the master (a lower bound: what
+            it made after its last report is unknown); None unless lost.
+    """
+
+    id: str
+    records: int = 0
+    made: int = 0
+    state: str = "flushed"
+    pid: int | None = None
+    lost_at_s: float | None = None
+    lost_how: str | None = None
+    lost_at_least: int | None = None
+
+
+@dataclass(frozen=True)
 class SocketIOStats:
     """What the Socket.IO sessions ran on and how servers refused them (see
     :mod:`harness.analysis.socketio`).
@@ -465,6 +492,8 @@ class Summary:
         sessions: sessions and reconnects; None: the scenario does not reconnect.
         socketio: transports, fallbacks, upgrades and refusals of Socket.IO sessions; None:
             not a Socket.IO run.
+        workers: a distributed run's workers, in the order they joined; empty: the users
+            ran in one process.
         findings: the findings, most severe first, then by id.
         findings_by_severity: how many findings of each severity, critical first.
         gates: the gates' results, in the scenario's order (none until evaluated).
@@ -490,6 +519,7 @@ class Summary:
     recovery: Mapping[str, Recovery] = field(default_factory=dict)
     sessions: Sessions | None = None
     socketio: SocketIOStats | None = None
+    workers: tuple[WorkerStats, ...] = ()
     findings: tuple[Finding, ...] = ()
     findings_by_severity: Mapping[str, int] = field(
         default_factory=lambda: dict.fromkeys(reversed(SEVERITIES), 0)
@@ -502,6 +532,11 @@ class Summary:
     def has_chaos(self) -> bool:
         """The run had chaos windows, or attempts that saw a fault (not all baseline)."""
         return bool(self.chaos_windows) or any(p.kind != "baseline" for p in self.phases.values())
+
+    @property
+    def lost_workers(self) -> tuple[WorkerStats, ...]:
+        """The workers that vanished before their last records came."""
+        return tuple(w for w in self.workers if w.state == "lost")
 
     @property
     def failed_gates(self) -> tuple[GateResult, ...]:

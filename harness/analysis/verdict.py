@@ -7,11 +7,13 @@ outcome means for its token kind: this module judges the run. In order, the firs
    or the run was killed (no end recorded);
 2. ``untrusted``: more than half of the attempts (:data:`GENERATOR_FAULT_DOMINATES`) failed
    inside the load generator itself: the results say nothing about the target;
-3. ``chaos_failed``: a chaos window that was not ``optional`` could not be applied: the run
+3. ``worker_lost``: a load worker of a distributed run vanished mid-run: the records miss
+   its last attempts and the load dropped by its users; the load generator's failure;
+4. ``chaos_failed``: a chaos window that was not ``optional`` could not be applied: the run
    did not test what the scenario asks;
-4. ``target_died``: the target process died during the run (not by chaos);
-5. ``gate_failed``: at least one gate failed;
-6. ``pass``: every gate passed (trivially when there are none).
+5. ``target_died``: the target process died during the run (not by chaos);
+6. ``gate_failed``: at least one gate failed;
+7. ``pass``: every gate passed (trivially when there are none).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class RunVerdict(StrEnum):
     INTERRUPTED = "interrupted"
     CHAOS_FAILED = "chaos_failed"  # a non-optional fault could not be applied
     TARGET_DIED = "target_died"  # the target's process died during the run
+    WORKER_LOST = "worker_lost"  # a load worker vanished mid-run (a distributed run)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,18 @@ def judge_run(
             RunVerdict.UNTRUSTED,
             f"{share:.0%} of attempts failed inside the load generator itself "
             "(e.g. out of file descriptors): the results say nothing about the target",
+        )
+    lost = summary.lost_workers
+    if lost:
+        return Verdict(
+            RunVerdict.WORKER_LOST,
+            "the load generator lost "
+            + ", ".join(
+                f"worker {w.id}" + ("" if w.lost_at_s is None else f" at {w.lost_at_s:.1f} s")
+                for w in lost
+            )
+            + ": the records miss its last attempts and the load dropped (not the target's"
+            " doing); run again",
         )
     unapplied = [w for w in summary.chaos_windows if w.status == "failed" and not w.optional]
     if unapplied:

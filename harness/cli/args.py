@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,53 @@ def add_out_option(parser: Any, default: Path = Path("reports")) -> None:
         metavar="DIR",
         help=f"where run directories go (default: {default}/)",
     )
+
+
+def add_scenario_overrides(parser: Any, defects: Sequence[str]) -> None:
+    """The flags that change the scenario a run loads (``--duration``, ``--users``,
+    ``--spawn-rate``, ``--target-url``, ``--defect``, ``--set``, ``--allow-host``): the same
+    on ``harness run``, ``harness master`` and ``harness worker``, whose scenarios must match."""
+    parser.add_argument(
+        "--duration", type=positive_float, metavar="SECONDS", help="override load.duration"
+    )
+    parser.add_argument("--users", type=positive_int, help="override load.users")
+    parser.add_argument(
+        "--spawn-rate", type=positive_float, metavar="PER_SECOND", help="override load.spawn_rate"
+    )
+    parser.add_argument(
+        "--target-url",
+        metavar="URL",
+        help="test this ws:// or wss:// URL instead of the scenario's target",
+    )
+    parser.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        choices=defects,
+        metavar="NAME",
+        help="start the embedded target with this defect (repeatable): " + ", ".join(defects),
+    )
+    add_set_option(parser)
+    add_allow_host_option(parser)
+
+
+def scenario_override_flags(args: argparse.Namespace) -> list[str]:
+    """The flags of :func:`add_scenario_overrides` given in ``args``, as a command line (for a
+    worker process that must load the same scenario)."""
+    out: list[str] = []
+    for flag, value in (
+        ("--duration", args.duration),
+        ("--users", args.users),
+        ("--spawn-rate", args.spawn_rate),
+        ("--target-url", args.target_url),
+    ):
+        if value is not None:
+            out += [flag, str(value)]
+    for flag, values in (
+        ("--defect", args.defect),
+        ("--set", args.set),
+        ("--allow-host", args.allow_host),
+    ):
+        for value in values or ():
+            out += [flag, str(value)]
+    return out

@@ -11,7 +11,8 @@ code   meaning
 2      the harness could not run: a bad scenario or flag (the message names file, line and
        key), a target that did not start, a chaos fault that is not ``optional`` and could
        not be applied, or a run whose attempts failed mostly inside the load generator
-       itself (out of file descriptors, ports): its results say nothing about the target
+       itself (out of file descriptors, ports): its results say nothing about the target;
+       a load worker of a distributed run lost mid-run
 130    stopped by Ctrl-C or SIGTERM, or killed (``harness report`` of a run with no end
        recorded); the report of what ran is still written
 =====  ==================================================================================
@@ -44,6 +45,7 @@ VERDICT_CODES: dict[RunVerdict, ExitCode] = {
     RunVerdict.INTERRUPTED: ExitCode.INTERRUPTED,
     RunVerdict.CHAOS_FAILED: ExitCode.CANNOT_RUN,
     RunVerdict.TARGET_DIED: ExitCode.FAILED,
+    RunVerdict.WORKER_LOST: ExitCode.CANNOT_RUN,
 }
 
 #: The word a verdict line starts with, per exit code.

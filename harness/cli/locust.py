@@ -8,6 +8,10 @@ run's verdict is Locust's exit code (0 / 1 / 2 / 130, see :mod:`harness.cli.exit
 ``-u`` and ``-r`` default to the scenario's users and spawn rate; the load stops at the
 scenario's duration unless ``-t`` (or the web UI's stop button) ends it earlier, and the
 run is then marked incomplete.
+
+Locust's distributed mode works the same: ``--master`` runs the engine (target, chaos,
+records, report) and ``--worker`` only the users (:mod:`harness.load.master`,
+:mod:`harness.load.worker`); give the workers the master's ``--scenario`` and ``--set``.
 """
 
 from __future__ import annotations
@@ -48,15 +52,19 @@ def on_init(environment: Any, **_: Any) -> None:
     """Load the scenario and attach the run engine; a bad scenario ends Locust with exit 2."""
     from harness.cli.scenario import scenario_from_args
     from harness.load.lifecycle import RunEngine, RunPlan
+    from harness.load.master import MasterSide
+    from harness.load.worker import WorkerSide
 
     opts = environment.parsed_options
     if opts is None:  # the locustfile imported in library mode: the caller drives the runs
         return
-    if getattr(opts, "master", False) or getattr(opts, "worker", False):
-        print_error("Locust's --master/--worker modes are not supported by this locustfile yet")
-        raise SystemExit(int(ExitCode.CANNOT_RUN))
     try:
         scenario = scenario_from_args(opts)
+        if getattr(opts, "worker", False):  # users only: the master runs everything else
+            WorkerSide(scenario, _say).attach(environment)
+            print(f"harness: worker of scenario {scenario.name!r}; the master writes the runs")
+            return
+        master = MasterSide(_say) if getattr(opts, "master", False) else None
         if opts.num_users is None:
             opts.num_users = scenario.load.users
         if opts.spawn_rate is None:
@@ -67,11 +75,13 @@ def on_init(environment: Any, **_: Any) -> None:
             command=shlex.join(["locust", *sys.argv[1:]]),
             route="locust" if opts.headless else "locust web ui",
         )
-        engine = RunEngine(plan, say=_say, on_finished=report_run)
+        engine = RunEngine(plan, say=_say, on_finished=report_run, master=master)
         engine.prepare()
     except HarnessError as exc:
         print_error(str(exc))
         raise SystemExit(int(ExitCode.CANNOT_RUN)) from None
+    if master is not None:
+        master.attach(environment)
     engine.attach(environment.events)
     catch_ctrl_c()
     print(f"harness: scenario {scenario.name!r}; each test writes a run directory in {opts.out}")

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from harness import __version__
-from harness.cli import chaos, doctor, report, run, target, validate
+from harness.cli import chaos, doctor, master, report, run, target, validate, worker
 from harness.cli.exits import ExitCode, print_error
 from harness.errors import HarnessError
 
@@ -22,6 +22,9 @@ examples:
   harness run scenarios/smoke.yaml --duration 10 --defect accept-empty-token
   harness run scenarios/auth-matrix.yaml --target-url ws://127.0.0.1:9000/ws --secret-env KEY
   harness run scenarios/smoke.yaml --set load.users=50 --set load.duration=60
+  harness run scenarios/smoke.yaml --workers 2     the users in 2 worker processes
+  harness master scenarios/smoke.yaml --expect-workers 2   a master for workers elsewhere
+  harness worker scenarios/smoke.yaml --master-host 127.0.0.1   one of its workers
   harness target --port 8765 --defect cache-past-expiry   serve the reference target alone
   harness report reports/<run-id>                  rebuild a run's report from its directory
   harness validate scenarios/*.yaml                check scenario files
@@ -48,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (run, validate, report, doctor, target, chaos):
+    for command in (run, master, worker, validate, report, doctor, target, chaos):
         command.add_parser(sub)
     sub.add_parser(
         "compare",

@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.args import (
-    add_allow_host_option,
     add_out_option,
+    add_scenario_overrides,
     add_secret_options,
-    add_set_option,
-    positive_float,
-    positive_int,
 )
+from harness.cli.master import MAX_LOCAL_WORKERS, workers_count
 from harness.config.scenario import DEFECTS
 
 EPILOG = """\
@@ -29,12 +27,13 @@ examples:
   harness run scenarios/smoke.yaml --target-url ws://127.0.0.1:9000/ws --secret-env MY_KEY
   harness run scenarios/cpu-starvation.yaml --set load.users=50 --set chaos[0].percent=10
   harness run scenarios/smoke.yaml -q --out /tmp/runs     no progress lines
+  harness run scenarios/smoke.yaml --workers 2 --users 200   users in 2 worker processes
 
 exit codes:
   0    every gate passed
   1    a gate failed (the terminal, summary.json and index.html name it)
-  2    the harness could not run: bad scenario or flag, target failed to start, or the
-       load generator's own faults dominate the results
+  2    the harness could not run: bad scenario or flag, target failed to start, the
+       load generator's own faults dominate the results, or a worker (--workers) was lost
   130  stopped by Ctrl-C or SIGTERM (the report of what ran is still written)
 """
 
@@ -50,29 +49,15 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("scenario", help="scenario YAML file, e.g. scenarios/smoke.yaml")
-    run.add_argument(
-        "--duration", type=positive_float, metavar="SECONDS", help="override load.duration"
-    )
-    run.add_argument("--users", type=positive_int, help="override load.users")
-    run.add_argument(
-        "--spawn-rate", type=positive_float, metavar="PER_SECOND", help="override load.spawn_rate"
-    )
+    add_scenario_overrides(run, DEFECTS)
     add_out_option(run)
     run.add_argument(
-        "--target-url",
-        metavar="URL",
-        help="test this ws:// or wss:// URL instead of the scenario's target",
+        "--workers",
+        type=workers_count,
+        metavar="N",
+        help="run the users in N worker processes on this machine (Locust's distributed "
+        f"mode; 1 to {MAX_LOCAL_WORKERS}); this process is their master",
     )
-    run.add_argument(
-        "--defect",
-        action="append",
-        default=[],
-        choices=DEFECTS,
-        metavar="NAME",
-        help="start the embedded target with this defect (repeatable): " + ", ".join(DEFECTS),
-    )
-    add_set_option(run)
-    add_allow_host_option(run)
     add_secret_options(run)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     run.set_defaults(handler=main)
@@ -83,6 +68,10 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     from harness.cli.scenario import scenario_from_args
 
     scenario = scenario_from_args(args)
+    if args.workers:
+        from harness.cli.master import run_master
+
+        return run_master(args, argv, scenario, route="harness run", local=args.workers)
     # Locust monkey-patches with gevent on import: from here on, and before ssl & co.
     import gevent
     import locust

@@ -14,17 +14,21 @@ workers that run the users. What travels between them, besides Locust's own traf
   ``client_stopped``: one ZeroMQ connection keeps the order). Data: ``{"worker": id,
   "seq": n, "records": [json line, ...], "made": n, "final": bool}``; ``made`` is how many
   records the worker had made when it sent the batch.
+- ``harness_refused`` (worker to master): the worker will not run this run (its scenario
+  is not the master's); the master prints the reason.
 - Locust's periodic ``report_to_master`` data (every 3 s) gets one more key,
   :data:`MADE_KEY`: the records the worker has made, so the master knows how many attempts
-  a worker made even when its last batches never arrive (a worker SIGKILLed mid-run).
+  a worker made even when its last batches never arrive (a worker SIGKILLed mid-run), and
+  :data:`PID_KEY`: the worker's process id.
 
 The :class:`RecordBatcher` is the worker's record sink; the :class:`WorkerLedger` is the
 master's account of every worker: records received, attempts reported, state and when it
 vanished, so the report can say how many attempts a lost worker may have taken with it.
 Batches carry a sequence number: a batch seen twice (a resent message) is written once.
 
-Not wired yet: no command builds a master or a worker from these pieces (``harness run
---workers``, ``harness master``, ``harness worker`` are to come; issue 10).
+The master's use of them is :mod:`harness.load.master`, the worker's
+:mod:`harness.load.worker`; the commands are ``harness run --workers N``, ``harness master``
+and ``harness worker`` (:mod:`harness.cli.master`, :mod:`harness.cli.worker`).
 """
 
 from __future__ import annotations
@@ -54,8 +58,12 @@ from harness.rundir.records import AttemptRecord
 RUN_MESSAGE = "harness_run"
 #: Custom message carrying a batch of records from a worker to the master.
 RECORDS_MESSAGE = "harness_records"
+#: Custom message from a worker that will not run the master's run: ``{"worker", "reason"}``.
+REFUSED_MESSAGE = "harness_refused"
 #: Key a worker adds to Locust's ``report_to_master`` data: records made so far.
 MADE_KEY = "harness_made"
+#: Key a worker adds to the same reports: its process id (the master names it when lost).
+PID_KEY = "harness_pid"
 
 #: Seconds between two batches of a worker (at most).
 BATCH_EVERY_S = 0.5
@@ -70,13 +78,27 @@ _FIELDS = frozenset(f.name for f in fields(AttemptRecord))
 Send = Callable[[str, dict[str, Any]], None]
 
 
+#: Scenario keys only the master uses, left out of :func:`scenario_digest`: how many users
+#: and how fast (Locust spreads them), how long, the target it starts and the URL it hands
+#: out, chaos, gates, and the file's name and path.
+MASTER_ONLY = {
+    "": ("name", "source", "description", "gates", "chaos"),
+    "load": ("users", "spawn_rate", "duration"),
+    "target": ("embedded", "url", "allow_hosts", "pid", "pid_file"),
+    "auth": ("secret",),
+}
+
+
 def scenario_digest(scenario: Scenario) -> str:
-    """A digest of what the scenario asks for, for a worker to check that its scenario file
-    (with its overrides) is the master's: the file's path and where the secret comes from
-    are left out (they may differ between machines)."""
+    """A digest of what the scenario asks of the users (token mix, sessions, timeouts,
+    reconnects, auth, protocol, hooks), for a worker to check that its scenario file, with
+    its overrides, drives the master's users: the keys only the master reads
+    (:data:`MASTER_ONLY`) and where the secret comes from are left out."""
     data = scenario_to_dict(scenario)
-    data.pop("source", None)
-    data.get("auth", {}).pop("secret", None)
+    for section, keys in MASTER_ONLY.items():
+        part = data if not section else data.get(section, {})
+        for key in keys:
+            part.pop(key, None)
     blob = orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -241,6 +263,8 @@ class WorkerAccount:
         made: records it said it had made (its latest batch or stats report).
         state: ``running``, ``flushed`` (its final batch came) or ``lost``.
         lost_at: when the master saw it vanish (epoch s), or None.
+        lost_how: how it vanished (its exit status, missing heartbeats), or None.
+        pid: its process id (on its machine), from its reports; None until the first.
     """
 
     id: str
@@ -249,6 +273,8 @@ class WorkerAccount:
     made: int = 0
     state: str = RUNNING
     lost_at: float | None = None
+    lost_how: str | None = None
+    pid: int | None = None
 
     @property
     def lost_at_least(self) -> int | None:
@@ -266,6 +292,8 @@ class WorkerAccount:
             "made": self.made,
             "state": self.state,
             "lost_at": self.lost_at,
+            "lost_how": self.lost_how,
+            "pid": self.pid,
             "lost_at_least": self.lost_at_least,
         }
 
@@ -308,18 +336,25 @@ class WorkerLedger:
 
     def on_report(self, client_id: str, data: dict[str, Any]) -> None:
         """Locust's periodic worker report (``worker_report``): the worker's made count."""
-        made = data.get(MADE_KEY)
-        if isinstance(made, int) and client_id in self._by_client:
-            account = self._by_client[client_id]
+        account = self._by_client.get(client_id)
+        if account is None:
+            return
+        made, pid = data.get(MADE_KEY), data.get(PID_KEY)
+        if isinstance(made, int):
             account.made = max(account.made, made)
+        if isinstance(pid, int):
+            account.pid = pid
 
-    def lose(self, client_id: str, at: float | None = None) -> WorkerAccount | None:
+    def lose(
+        self, client_id: str, at: float | None = None, how: str | None = None
+    ) -> WorkerAccount | None:
         """The worker vanished (missing heartbeats, or its process exited) before its final
         batch; None when it is unknown or had flushed already."""
         account = self._by_client.get(client_id)
         if account is None or account.state != RUNNING:
             return None
         account.state, account.lost_at = LOST, time.time() if at is None else at
+        account.lost_how = how
         return account
 
     def pending(self) -> list[WorkerAccount]:

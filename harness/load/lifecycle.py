@@ -16,6 +16,11 @@ the Locust environment's events; nothing else differs between them:
 - ``quitting`` (Locust's own shutdown: SIGTERM, Ctrl-C): a run still going is stopped,
   users first, and finished as interrupted.
 
+On a master of a distributed run (``harness run --workers N``, ``harness master``) the run
+is the same; its users run on the workers: the engine's :class:`harness.load.master.MasterSide`
+tells each worker what to run, writes their records to the run's recorder, and accounts for
+every worker in ``meta.json`` (see :mod:`harness.load.master`).
+
 Each test started from the web UI is its own run with its own directory and report. The
 load stops at the scenario's planned duration on every route (in the web UI the test
 stops and the UI stays); Locust's ``--run-time`` or the UI's stop button may end it
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import gevent
 import gevent.greenlet
+from locust.runners import MasterRunner
 
 import html
 import signal
@@ -43,7 +49,9 @@ from harness.config.scenario import ChaosEntry, Scenario
 from harness.config.secret import resolve_secret
 from harness.config.serialise import scenario_to_dict
 from harness.errors import HarnessError
+from harness.load.distributed import scenario_digest
 from harness.load.hooks import check_hook
+from harness.load.master import MasterSide, RunSetup
 from harness.load.probe import Probe
 from harness.load.progress import progress_line
 from harness.load.recorder import RunRecorder
@@ -60,7 +68,7 @@ from harness.redact import redact
 from harness.render.report import build_report
 from harness.render.terminal import format_terminal_summary
 from harness.rundir.layout import RunDir, new_run_id, write_json_atomic, write_text_atomic
-from harness.rundir.meta import RunMeta
+from harness.rundir.meta import RunMeta, RunWorker
 from harness.target.certs import make_run_certs
 from harness.target.process import TargetProcess, start_target
 
@@ -115,10 +123,19 @@ OnFinished = Callable[[Any, RunOutcome], None]
 class RunEngine:
     """The run lifecycle of one process (see the module docstring)."""
 
-    def __init__(self, plan: RunPlan, *, say: Say, on_finished: OnFinished) -> None:
+    def __init__(
+        self,
+        plan: RunPlan,
+        *,
+        say: Say,
+        on_finished: OnFinished,
+        master: MasterSide | None = None,
+    ) -> None:
         self.plan = plan
         self.say = say
         self.on_finished = on_finished
+        #: the master's side of a distributed run (None: the users run in this process)
+        self.master = master
         self.secret: str | None = None
         self.windows: list[ChaosEntry] = []
         self.current: ActiveRun | None = None
@@ -193,7 +210,7 @@ class RunEngine:
             self.say(f"harness: {reason} again: still stopping, the report comes next")
             return
         run.interrupt(reason)
-        gevent.spawn(environment.runner.quit)
+        gevent.spawn(end_and_quit, environment.runner)
 
 
 @contextmanager
@@ -223,7 +240,25 @@ def stop_load(environment: Any) -> None:
     """End the current test: headless routes quit (the process ends), the web UI stops the
     test and stays up. Runs in a greenlet of its own (never inside Locust's own calls)."""
     runner = environment.runner
-    gevent.spawn(runner.quit if is_headless(environment) else runner.stop)
+    gevent.spawn(end_and_quit if is_headless(environment) else stop_test, runner)
+
+
+def is_master(runner: Any) -> bool:
+    """The runner is a master of workers (Locust's :class:`MasterRunner`)."""
+    return isinstance(runner, MasterRunner)
+
+
+def stop_test(runner: Any) -> None:
+    """Stop the test (users first; ``test_stop`` follows)."""
+    runner.stop()
+
+
+def end_and_quit(runner: Any) -> None:
+    """Stop the test and quit. A master's ``quit`` alone fires ``test_stop`` without waiting
+    for its workers to stop (and so for their last records): it is stopped first."""
+    if is_master(runner):
+        runner.stop()
+    runner.quit()
 
 
 def external_pid(scenario: Scenario) -> int | None:
@@ -324,24 +359,37 @@ class ActiveRun:
                 url = self._start_chaos(stack, url, pid, secret)
             self.recorder = RunRecorder(self.run_dir.attempts)
             stack.callback(self.recorder.close)  # the first to run on finish: users are gone
-            configure_users(
-                self.environment.user_classes,
-                UserConfig(
-                    scenario=s,
-                    secret=secret,
-                    url=url,
-                    sink=self.recorder,
-                    run_id=self.run_dir.run_id,
-                    app_codes={**DEFAULT_APP_CLOSE_CODES, **s.target.close_codes},
-                    http_statuses={**DEFAULT_HTTP_STATUSES, **s.target.http_statuses},
-                    faults_between=self.session.faults_between if self.session else _none,
-                    ca_file=self.ca_file,
-                    verify_tls=not s.target.tls.insecure,
-                    sio=SocketIOMeaning.of(s.target.socketio),
-                ),
-            )
+            faults = self.session.faults_between if self.session else _none
             self.meta.target_url = url
             self.meta.started_at = time.time()  # the timeline's zero: chaos "at" counts from it
+            master = self.engine.master
+            if master is None:
+                configure_users(
+                    self.environment.user_classes,
+                    UserConfig(
+                        scenario=s,
+                        secret=secret,
+                        url=url,
+                        sink=self.recorder,
+                        run_id=self.run_dir.run_id,
+                        app_codes={**DEFAULT_APP_CLOSE_CODES, **s.target.close_codes},
+                        http_statuses={**DEFAULT_HTTP_STATUSES, **s.target.http_statuses},
+                        faults_between=faults,
+                        ca_file=self.ca_file,
+                        verify_tls=not s.target.tls.insecure,
+                        sio=SocketIOMeaning.of(s.target.socketio),
+                    ),
+                )
+            else:  # the workers' users: told before Locust sends them any
+                setup = RunSetup(
+                    run_id=self.run_dir.run_id,
+                    url=url,
+                    started_at=self.meta.started_at,
+                    digest=scenario_digest(s),
+                    ca_file=self.ca_file,
+                    secret=secret,
+                )
+                master.begin(setup, self.recorder, faults)
             self.meta.write(self.run_dir.path)
             self._t0 = time.monotonic()
             if self.session is not None:
@@ -452,6 +500,8 @@ class ActiveRun:
             elapsed = self._elapsed()
             self._follow_chaos()
             self._check_target()
+            if self.engine.master is not None:
+                self.engine.master.check()
             if elapsed >= planned:
                 if self.stop_reason is None:
                     self.stop_reason, self.complete = PLANNED_END, True
@@ -512,6 +562,9 @@ class ActiveRun:
         if self._monitor is not None and self._monitor is not gevent.getcurrent():
             self._monitor.kill(block=True)
         configure_users(self.environment.user_classes, None)
+        master = self.engine.master
+        if master is not None:  # the workers' last batches, before the recorder closes
+            self.meta.workers = [RunWorker(**w) for w in master.finish()]
         say(self._progress())
         self._follow_chaos()
         self._stack.close()  # recorder closed, faults reverted, probe and target stopped

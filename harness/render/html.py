@@ -40,6 +40,7 @@ from harness.render.present import (
     time_utc,
     top_reason,
     warnings,
+    workers_text,
 )
 from harness.rundir.meta import RunMeta
 
@@ -226,6 +227,7 @@ def _environment_table(summary: Summary, meta: RunMeta) -> str:
         ("complete", "yes" if not cut else f"no: {cut}"),
         ("stopped by", summary.stop_reason or "-"),
         ("attempts recorded", summary.total.attempts),
+        *([("load workers", workers_text(summary))] if summary.workers else []),
         ("command", meta.command or "-"),
     ]
     items += [(f"machine: {k}", v) for k, v in meta.machine.items()]

@@ -23,6 +23,7 @@ from harness.analysis.summary import (
     SocketIOStats,
     Summary,
     Window,
+    WorkerStats,
 )
 from harness.config.scenario import SEVERITIES
 from harness.numbers import finite
@@ -117,11 +118,36 @@ def unreverted_windows(summary: Summary) -> list[Window]:
     return [w for w in summary.chaos_windows if w.status == "active_at_end"]
 
 
+def lost_worker_text(w: WorkerStats) -> str:
+    """``worker w2 (PID 123) was lost at 3.1 s (killed by SIGKILL): ...``, one sentence."""
+    pid = "" if w.pid is None else f" (PID {w.pid})"
+    at = "" if w.lost_at_s is None else f" at {w.lost_at_s:.1f} s"
+    how = f" ({w.lost_how})" if w.lost_how else ""
+    return (
+        f"load worker {w.id}{pid} was lost{at}{how}: {w.records} of its records reached the"
+        f" master, of {w.made} it reported making; at least {w.lost_at_least or 0} attempts"
+        " are missing from the records, and any it made after its last report are unknown."
+        " That is the load generator's loss, not the target's."
+    )
+
+
+def workers_text(summary: Summary) -> str:
+    """``2 workers: w1 812 records, w2 640 records (lost)``, or "" for a one-process run."""
+    if not summary.workers:
+        return ""
+    parts = ", ".join(
+        f"{w.id} {w.records} records" + (" (lost)" if w.state == "lost" else "")
+        for w in summary.workers
+    )
+    return f"{len(summary.workers)} workers: {parts}"
+
+
 def warnings(summary: Summary) -> list[str]:
     """Warnings a reader must not miss, one sentence each.
 
-    A run cut short, chaos windows with no recorded revert, and attempts that failed
-    inside the load generator (the harness's failure, not the target's).
+    A run cut short, chaos windows with no recorded revert, a worker lost mid-run (its
+    last records with it), and attempts that failed inside the load generator (the
+    harness's failure, not the target's).
     """
     out: list[str] = []
     cut = cut_short_text(summary)
@@ -133,6 +159,8 @@ def warnings(summary: Summary) -> list[str]:
             "recorded: it was still active when the record ends; check that the target was "
             "restored."
         )
+    for worker in summary.lost_workers:
+        out.append(f"WARNING: {lost_worker_text(worker)}")
     share = summary.generator_fault_share
     if share:
         count = summary.total.verdict(Verdict.GENERATOR_FAULT)

@@ -28,6 +28,7 @@ from harness.render.present import (
     socketio_facts,
     success_of_expected,
     warnings,
+    workers_text,
 )
 
 #: Columns: (header line 1, header line 2, width in characters).
@@ -225,6 +226,8 @@ def format_terminal_summary(summary: Summary, gate_results: Sequence[GateResult]
         lines.append(_line(_row_cells(kind, sec), first))
     lines.append(rule)
     lines.append(_line(_row_cells("total", summary.total), first))
+    if summary.workers:
+        lines.append(f"Load from {workers_text(summary)}")
     lines.append("")
     if summary.has_chaos:
         lines.extend(phase_lines(summary.phases))

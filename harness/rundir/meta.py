@@ -6,7 +6,7 @@ Shape (``schema_version`` 1)::
     {
       "schema_version": 1,
       "run_id": str, "scenario": str, "scenario_file": str | null,
-      "route": "harness run" | "locust" | "locust web ui" | "doctor",
+      "route": "harness run" | "harness master" | "locust" | "locust web ui" | "doctor",
       "command": str,                    # the command line, secrets redacted
       "started_at": epoch s | null,      # the timeline's zero: chaos "at" counts from here
       "ended_at": epoch s | null,        # null while running, or when the run was killed
@@ -18,6 +18,11 @@ Shape (``schema_version`` 1)::
       "attempts": int | null,            # records written
       "target_exit": {"at": epoch s, "pid": int, "how": str} | null,
                                          # the target died during the run (not by chaos)
+      "workers": [{"id": "w1", "client_id": str, "records": int, "made": int,
+                   "state": "flushed" | "lost" | "running", "lost_at": epoch s | null,
+                   "lost_how": str | null, "lost_at_least": int | null,
+                   "pid": int | null}, ...],
+                                         # a distributed run's workers ([]: one process)
       "versions": {package: version}, "machine": {"platform": str, "cpus": int}
     }
 
@@ -54,7 +59,7 @@ VERSIONED_PACKAGES: tuple[str, ...] = (
 )
 
 #: How the run was started.
-ROUTES: tuple[str, ...] = ("harness run", "locust", "locust web ui", "doctor")
+ROUTES: tuple[str, ...] = ("harness run", "harness master", "locust", "locust web ui", "doctor")
 
 
 def versions() -> dict[str, str]:
@@ -89,6 +94,36 @@ class TargetExit:
     how: str
 
 
+@dataclass(frozen=True)
+class RunWorker:
+    """One worker of a distributed run, as the master accounted for it.
+
+    Attributes:
+        id: its short id (``w1``...), the records' ``worker`` field.
+        client_id: Locust's id of it (host name and a random part).
+        records: its records the master received (each written once).
+        made: the records it said it had made (its last batch or stats report).
+        state: ``flushed`` (its final batch came), ``lost`` (it vanished before), or
+            ``running`` (the master was killed before the end).
+        lost_at: when the master saw it vanish (epoch s), or None.
+        lost_how: how it vanished, e.g. ``"killed by SIGKILL"``, ``"stopped sending
+            heartbeats"``; None unless lost.
+        lost_at_least: attempts it made that never reached the master (a lower bound: what
+            it made after its last report is unknown); None unless lost.
+        pid: its process id on its machine (None: it never reported one).
+    """
+
+    id: str
+    client_id: str = ""
+    records: int = 0
+    made: int = 0
+    state: str = "flushed"
+    lost_at: float | None = None
+    lost_how: str | None = None
+    lost_at_least: int | None = None
+    pid: int | None = None
+
+
 @dataclass
 class RunMeta:
     """The content of ``meta.json`` (see the module docstring for every key)."""
@@ -108,6 +143,7 @@ class RunMeta:
     target_pid: int | None = None
     attempts: int | None = None
     target_exit: TargetExit | None = None
+    workers: list[RunWorker] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=versions)
     machine: dict[str, Any] = field(default_factory=machine)
     schema_version: int = META_SCHEMA_VERSION
@@ -135,6 +171,10 @@ class RunMeta:
             kw[key] = None if kw.get(key) is None else str(kw[key])
         kw["complete"] = kw.get("complete") is True
         kw["target_exit"] = _target_exit(kw.get("target_exit"))
+        raw_workers = kw.get("workers")
+        kw["workers"] = [
+            w for w in map(_worker, raw_workers if isinstance(raw_workers, list) else ()) if w
+        ]
         given = kw.get("versions")
         kw["versions"] = (
             {str(k): str(v) for k, v in given.items()} if isinstance(given, dict) else {}
@@ -152,6 +192,24 @@ def _target_exit(raw: Any) -> TargetExit | None:
     if at is None or pid is None:
         return None
     return TargetExit(at=at, pid=int(pid), how=str(raw.get("how") or "gone"))
+
+
+def _worker(raw: Any) -> RunWorker | None:
+    if not isinstance(raw, dict) or not raw.get("id"):
+        return None
+    counts = {k: finite(raw.get(k)) for k in ("records", "made", "lost_at_least", "pid")}
+    how = raw.get("lost_how")
+    return RunWorker(
+        id=str(raw["id"]),
+        client_id=str(raw.get("client_id") or ""),
+        records=int(counts["records"] or 0),
+        made=int(counts["made"] or 0),
+        state=str(raw.get("state") or "flushed"),
+        lost_at=finite(raw.get("lost_at")),
+        lost_how=None if how is None else str(how),
+        lost_at_least=None if counts["lost_at_least"] is None else int(counts["lost_at_least"]),
+        pid=None if counts["pid"] is None else int(counts["pid"]),
+    )
 
 
 def read_meta(run_dir: Path) -> RunMeta:

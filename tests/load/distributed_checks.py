@@ -142,7 +142,7 @@ def check_a_lost_worker_says_how_many_attempts_it_may_have_taken(tmp_path: Path)
         assert data[MADE_KEY] == 8
         env.events.worker_report.fire(client_id="local", data=data)  # type: ignore[no-untyped-call]
         assert ledger.wait_flushed(timeout=0.05) == [ledger.workers["w1"]]
-        lost = ledger.lose("local", at=123.0)
+        lost = ledger.lose("local", at=123.0, how="killed by SIGKILL")
     finally:
         runner.quit()
         recorder.close()
@@ -154,6 +154,8 @@ def check_a_lost_worker_says_how_many_attempts_it_may_have_taken(tmp_path: Path)
         "made": 8,
         "state": LOST,
         "lost_at": 123.0,
+        "lost_how": "killed by SIGKILL",
+        "pid": None,
         "lost_at_least": 5,
     }
     assert ledger.lose("local") is None  # once
@@ -208,10 +210,13 @@ def check_a_worker_with_another_scenario_is_told_why() -> None:
     scenario = load_scenario(str(SMOKE))
     digest = scenario_digest(scenario)
     assert scenario_digest(load_scenario(str(SMOKE))) == digest  # stable
-    other = apply_overrides(scenario, users=scenario.load.users + 1)
+    other = load_scenario(str(SMOKE), sets=["load.session.hold=9"])
     info = RunInfo(run_id="r", worker="w1", url="ws://x", started_at=0.0, digest=digest)
     why = info.mismatch(other)
     assert why is not None and digest in why and "same file" in why
+    # what only the master reads (users, spawn rate, duration, the embedded target) may differ
+    mine = apply_overrides(scenario, users=scenario.load.users + 1, duration=3.0, spawn_rate=7)
+    assert info.mismatch(apply_overrides(mine, defects=["accept-empty-token"])) is None
 
 
 def main(root: Path) -> dict[str, str]:
