@@ -28,6 +28,7 @@ GENERATOR = os.environ.get("BENCH_GENERATOR", "locust-plain")
 URL = os.environ.get("BENCH_URL", "ws://127.0.0.1:8765/ws")
 KEY = os.environ.get("BENCH_KEY", "")
 OUT = Path(os.environ.get("BENCH_OUT", "/tmp"))
+MODE = os.environ.get("BENCH_MODE", "handshakes")
 
 
 class NullSink:
@@ -75,7 +76,11 @@ else:
             "name: bench\n"
             f"target: {{url: '{URL}'}}\n"
             "auth: {secret: {env: BENCH_KEY}}\n"
-            "load: {session: {hold: 0, messages: 1, wait: 0}}\n"
+            + (
+                "load: {session: {hold: 600, messages: 1000000, pace: closed_loop, wait: 0}}\n"
+                if MODE == "messages"
+                else "load: {session: {hold: 0, messages: 1, wait: 0}}\n"
+            )
         )
         scenario = load_scenario(str(scenario_file))
         record = GENERATOR == "harness-record"

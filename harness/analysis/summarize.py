@@ -103,6 +103,7 @@ def summarize(run: Run, *, margin: float = MARGIN) -> Summary:
         sessions=compute_sessions(run),
         socketio=compute_socketio(run),
         workers=worker_stats(run),
+        generator=meta.generator,
     )
     findings = compute_findings(summary, run)
     return replace(summary, findings=findings, findings_by_severity=findings_by_severity(findings))

@@ -21,7 +21,7 @@ Schema versions:
   ``stop_reason`` from ``meta.json``; ``gates`` and ``passed`` are part of the type (they
   were added beside it); ``schema_minor`` is gone. Later additions with defaults (readers of
   version 2 keep working): ``interrupted_by``, ``target_died``; a window's ``optional``;
-  ``sessions``; ``socketio``; ``workers``.
+  ``sessions``; ``socketio``; ``workers``; ``generator``.
 
 A ``summary.json`` of another version is not read (:class:`SummaryVersionError`): rebuild
 it from its run directory (``harness report RUN_DIR``).
@@ -41,6 +41,7 @@ from harness.errors import RunDirError
 from harness.protocol.outcomes import Verdict
 from harness.rundir.chaos_log import WINDOW_STATUSES
 from harness.rundir.layout import SUMMARY
+from harness.rundir.meta import GeneratorFootprint
 
 SCHEMA_VERSION = 2
 
@@ -494,6 +495,8 @@ class Summary:
             not a Socket.IO run.
         workers: a distributed run's workers, in the order they joined; empty: the users
             ran in one process.
+        generator: the load generator's own footprint (sessions held open at its peak, its
+            memory, what one held connection cost it); None: not recorded.
         findings: the findings, most severe first, then by id.
         findings_by_severity: how many findings of each severity, critical first.
         gates: the gates' results, in the scenario's order (none until evaluated).
@@ -520,6 +523,7 @@ class Summary:
     sessions: Sessions | None = None
     socketio: SocketIOStats | None = None
     workers: tuple[WorkerStats, ...] = ()
+    generator: GeneratorFootprint | None = None
     findings: tuple[Finding, ...] = ()
     findings_by_severity: Mapping[str, int] = field(
         default_factory=lambda: dict.fromkeys(reversed(SEVERITIES), 0)

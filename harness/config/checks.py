@@ -119,6 +119,15 @@ def normal_host(host: str) -> str:
         return h
 
 
+def is_ip_address(s: str) -> bool:
+    """An IPv4 or IPv6 address literal (no brackets, no host name)."""
+    try:
+        ipaddress.ip_address(s)
+    except ValueError:
+        return False
+    return True
+
+
 def is_host(s: str) -> bool:
     """A host name (dot-separated labels of letters, digits, ``-``, ``_``; at most 253
     characters) or an IPv4 or IPv6 address (brackets allowed)."""
@@ -196,6 +205,7 @@ SHORT_TEXT = Check(
     lambda v: 0 < len(v) <= MAX_SHORT_TEXT,
 )
 HOST = Check("a host name or an IP address", (str,), is_host)
+IP_ADDRESS = Check("an IPv4 or IPv6 address", (str,), is_ip_address)
 USERS = bounded("integer", 1, MAX_USERS)
 SPAWN_RATE = bounded("number", 0, MAX_SPAWN_RATE, low_open=True)
 DURATION = bounded("number", 0, MAX_DURATION, low_open=True)

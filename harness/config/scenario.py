@@ -373,6 +373,10 @@ class Load:
     timeouts: Timeouts = field(default_factory=Timeouts)
     limits: Limits = field(default_factory=Limits)
     reconnect: Reconnect = field(default_factory=Reconnect)
+    #: local IP addresses the users' connections come from, round robin by user (each has
+    #: its own ephemeral ports towards one target address: about 28,000 on Linux); empty:
+    #: the OS chooses
+    source_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ read. :data:`TOP` is the whole file (``docs/scenario.md`` documents every key).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from harness.config.checks import (
     HOOK,
     HOST,
     HTTP_STATUS,
+    IP_ADDRESS,
     JSON_SCALAR,
     MAX_BACKOFF_FACTOR,
     MAX_CONNECTIONS,
@@ -131,6 +133,23 @@ def _allow_hosts(r: NodeReader, key: str, node: Node) -> tuple[str, ...]:
                 if (host := normal_host(r.value(f"{key}[{i}]", item, HOST))) in out:
                     raise r.error(f"{key}[{i}]", f"{host!r} is listed twice", item)
                 out.append(host)
+    return tuple(out)
+
+
+def _source_addresses(r: NodeReader, key: str, node: Node) -> tuple[str, ...]:
+    """Local IP addresses (literals, each once) the users' connections are bound to."""
+    out: list[str] = []
+    with r.whole():
+        items = [] if is_null(node) else r.sequence(key, node, "a list of IP addresses")
+        if len(items) > MAX_HOSTS:
+            raise r.error(key, f"expected at most {MAX_HOSTS} addresses, got {len(items)}", node)
+        for i, item in enumerate(items):
+            with r.each():
+                text = r.value(f"{key}[{i}]", item, IP_ADDRESS)
+                address = str(ipaddress.ip_address(text))
+                if address in out:
+                    raise r.error(f"{key}[{i}]", f"{address!r} is listed twice", item)
+                out.append(address)
     return tuple(out)
 
 
@@ -789,6 +808,7 @@ _LOAD: Table = {
     "timeouts": section(sc.Timeouts, _TIMEOUTS),
     "limits": section(sc.Limits, _LIMITS),
     "reconnect": _reconnect,
+    "source_addresses": _source_addresses,
 }
 _GATE: Table = {
     "name": NAME,

@@ -39,6 +39,7 @@ from typing import Protocol
 from harness.config.scenario import FirstMessage
 from harness.load.connection import Connection, GaveUp, PeerClosed
 from harness.load.dial import Dial, dial_websocket
+from harness.load.footprint import OPEN
 from harness.load.request import Request, build_auth_message
 from harness.load.result import ERROR_MAX, Result, interrupted, short_error
 from harness.protocol.foreign import foreign_protocol
@@ -175,6 +176,7 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
             return res
         assert dial.sock is not None
         t_open = time.perf_counter()
+        OPEN.opened()
         conn = Connection(
             dial.sock,
             plan.limits,
@@ -192,6 +194,7 @@ def open_attempt(req: Request, plan: SessionPlan) -> Result:
     finally:
         if t_open is not None:
             res.open_s = time.perf_counter() - t_open
+            OPEN.closed()
         dial.close()
 
 

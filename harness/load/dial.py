@@ -163,12 +163,20 @@ class Dial:
 
 
 def tcp_connect(
-    host: str, port: int, timeout: float, res: Result, secrets: Sequence[str]
+    host: str,
+    port: int,
+    timeout: float,
+    res: Result,
+    secrets: Sequence[str],
+    source: str | None = None,
 ) -> socket.socket | Observation:
-    """The TCP connection (``res.connect_ms`` measured), or the observation it ended with."""
+    """The TCP connection (``res.connect_ms`` measured), from ``source`` when given (a local
+    address: port chosen by the OS), or the observation it ended with."""
     t0 = time.perf_counter()
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection(
+            (host, port), timeout=timeout, source_address=None if source is None else (source, 0)
+        )
     except TimeoutError:
         res.error = str(GaveUp(Deadline.CONNECT, timeout))
         return Observation(stage=Stage.CONNECT, timed_out=True, gave_up=Deadline.CONNECT)
@@ -208,7 +216,7 @@ def dial_websocket(
         is set).
     """
     host, port, secure = endpoint(req.url)
-    got = tcp_connect(host, port, req.connect_timeout, res, secrets)
+    got = tcp_connect(host, port, req.connect_timeout, res, secrets, req.source_address)
     if isinstance(got, Observation):
         return got
     dial.sock = got

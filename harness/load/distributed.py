@@ -19,7 +19,8 @@ workers that run the users. What travels between them, besides Locust's own traf
 - Locust's periodic ``report_to_master`` data (every 3 s) gets one more key,
   :data:`MADE_KEY`: the records the worker has made, so the master knows how many attempts
   a worker made even when its last batches never arrive (a worker SIGKILLed mid-run), and
-  :data:`PID_KEY`: the worker's process id.
+  :data:`PID_KEY`: the worker's process id, and :data:`FOOTPRINT_KEY`: its sessions open,
+  memory and file descriptors.
 
 The :class:`RecordBatcher` is the worker's record sink; the :class:`WorkerLedger` is the
 master's account of every worker: records received, attempts reported, state and when it
@@ -64,6 +65,9 @@ REFUSED_MESSAGE = "harness_refused"
 MADE_KEY = "harness_made"
 #: Key a worker adds to the same reports: its process id (the master names it when lost).
 PID_KEY = "harness_pid"
+#: Key a worker adds to the same reports: its footprint
+#: (:func:`harness.load.footprint.own_footprint`).
+FOOTPRINT_KEY = "harness_footprint"
 
 #: Seconds between two batches of a worker (at most).
 BATCH_EVERY_S = 0.5

@@ -50,6 +50,7 @@ from harness.config.secret import resolve_secret
 from harness.config.serialise import scenario_to_dict
 from harness.errors import HarnessError
 from harness.load.distributed import scenario_digest
+from harness.load.footprint import FootprintProbe, own_footprint
 from harness.load.hooks import check_hook
 from harness.load.master import MasterSide, RunSetup
 from harness.load.probe import Probe
@@ -357,12 +358,16 @@ class ActiveRun:
                 stack.callback(self.probe.stop)
             if self.engine.windows:
                 url = self._start_chaos(stack, url, pid, secret)
+            master = self.engine.master
+            self.footprint = FootprintProbe(
+                own_footprint if master is None else master.footprint, self.run_dir.path
+            ).start()
+            stack.callback(self.footprint.stop)
             self.recorder = RunRecorder(self.run_dir.attempts)
             stack.callback(self.recorder.close)  # the first to run on finish: users are gone
             faults = self.session.faults_between if self.session else _none
             self.meta.target_url = url
             self.meta.started_at = time.time()  # the timeline's zero: chaos "at" counts from it
-            master = self.engine.master
             if master is None:
                 configure_users(
                     self.environment.user_classes,
@@ -574,6 +579,7 @@ class ActiveRun:
         self.meta.stop_reason = self.stop_reason
         self.meta.interrupted_by = self.interrupted_by
         self.meta.attempts = self.recorder.total
+        self.meta.generator = self.footprint.result()
         self.meta.write(self.run_dir.path)
         if self.recorder.dropped:
             say(f"harness: {self.recorder.dropped} records came after the run ended (not kept)")

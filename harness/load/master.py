@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.load.distributed import (
+    FOOTPRINT_KEY,
     PID_KEY,
     RECORDS_MESSAGE,
     REFUSED_MESSAGE,
@@ -101,6 +102,8 @@ class MasterSide:
         #: process ids of the workers by Locust client id, from every report (a worker
         #: reports once when it connects, then every 3 s)
         self.pids: dict[str, int] = {}
+        #: each worker's last footprint (:mod:`harness.load.footprint`), by client id
+        self.footprints: dict[str, dict[str, Any]] = {}
         self._t0 = 0.0
 
     def attach(self, environment: Any) -> None:
@@ -154,6 +157,9 @@ class MasterSide:
         pid = data.get(PID_KEY)
         if isinstance(pid, int):
             self.pids[client_id] = pid
+        foot = data.get(FOOTPRINT_KEY)
+        if isinstance(foot, dict):
+            self.footprints[client_id] = foot
         if self.ledger is not None:
             self.ledger.on_report(client_id, data)
 
@@ -166,6 +172,15 @@ class MasterSide:
 
     def _elapsed(self) -> float:
         return time.monotonic() - self._t0
+
+    def footprint(self) -> dict[str, Any] | None:
+        """The connected workers' footprints summed (their last reports); None: none yet."""
+        got = [self.footprints[c] for c in self.connected() if c in self.footprints]
+        if not got:
+            return None
+        return {key: sum(int(f.get(key, 0)) for f in got) for key in ("open", "rss", "fds")} | {
+            "processes": len(got)
+        }
 
     def check(self) -> None:
         """Mark lost the workers Locust sees missing or whose process exited; say so."""

@@ -40,6 +40,7 @@ class Request:
             deadline, not per read).
         verify_tls: verify the server certificate for wss://.
         ca_file: PEM file of the CAs to trust for wss:// (None: the system's).
+        source_address: the local IP address to connect from (None: the OS chooses).
     """
 
     url: str
@@ -57,6 +58,7 @@ class Request:
     # TLS
     verify_tls: bool = True
     ca_file: str | None = None
+    source_address: str | None = None
 
 
 def auth_request(url: str, auth: Auth, token: str | None, **options: Any) -> Request:

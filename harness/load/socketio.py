@@ -65,6 +65,7 @@ from harness.load.dial import (
     tcp_connect,
     tls_failure,
 )
+from harness.load.footprint import OPEN
 from harness.load.http11 import BodyTooLarge, Channel, Dialer, Response
 from harness.load.request import Request, build_headers, build_url
 from harness.load.result import ERROR_MAX, Result, interrupted, short_error
@@ -154,6 +155,7 @@ def open_socketio_attempt(req: Request, plan: SessionPlan, sio: SocketIO) -> Res
             ended = _open(st)
             if ended is None:
                 t_open = time.perf_counter()
+                OPEN.opened()
                 ended = _session(st)
         except _Ended as exc:
             ended = exc.observation
@@ -165,6 +167,7 @@ def open_socketio_attempt(req: Request, plan: SessionPlan, sio: SocketIO) -> Res
     finally:
         if t_open is not None:
             st.res.open_s = time.perf_counter() - t_open
+            OPEN.closed()
         st.close()
 
 
@@ -271,7 +274,7 @@ def _open_websocket(st: _State) -> tuple[Transport, OpenInfo] | Observation:
 def _open_polling(st: _State) -> tuple[Transport, OpenInfo] | Observation:
     """Open a polling session: the GET whose body carries the OPEN packet."""
     host, port, secure = endpoint(st.req.url)
-    got = tcp_connect(host, port, st.req.connect_timeout, st.res, st.secrets)
+    got = tcp_connect(host, port, st.req.connect_timeout, st.res, st.secrets, st.req.source_address)
     if isinstance(got, Observation):
         return got
     dial = Dial(Stage.HANDSHAKE, got)

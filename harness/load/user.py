@@ -113,6 +113,8 @@ class WebSocketUser(User):
         self._kinds = [k for k, w in load.mix.items() if w > 0]
         self._weights = [load.mix[k] for k in self._kinds]
         self._plan = session_plan(cfg.scenario, self.number)
+        sources = load.source_addresses
+        self._source = sources[(self.number - 1) % len(sources)] if sources else None
 
     def stop(self, force: bool = False) -> bool:
         """Stop by interrupting: the greenlet is killed at once, whatever ``force`` says."""
@@ -177,6 +179,7 @@ class WebSocketUser(User):
             handshake_timeout=timeouts.handshake,
             verify_tls=cfg.verify_tls,
             ca_file=cfg.ca_file,
+            source_address=self._source,
         )
         stage = cfg.load_stage()
         t_start = time.time()

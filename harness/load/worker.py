@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.config.scenario import Scenario
 from harness.load.distributed import (
+    FOOTPRINT_KEY,
     MADE_KEY,
     PID_KEY,
     REFUSED_MESSAGE,
@@ -30,6 +31,7 @@ from harness.load.distributed import (
     RecordBatcher,
     RunInfo,
 )
+from harness.load.footprint import own_footprint
 from harness.load.user import configure_users
 
 Say = Callable[[str], None]
@@ -102,3 +104,4 @@ class WorkerSide:
     def _on_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         data[MADE_KEY] = self.batcher.made if self.batcher is not None else 0
         data[PID_KEY] = os.getpid()
+        data[FOOTPRINT_KEY] = own_footprint()

@@ -35,6 +35,7 @@ from harness.render.present import (
     close_codes_text,
     cut_short_text,
     gate_metric,
+    generator_text,
     ms,
     pct,
     time_utc,
@@ -228,6 +229,7 @@ def _environment_table(summary: Summary, meta: RunMeta) -> str:
         ("stopped by", summary.stop_reason or "-"),
         ("attempts recorded", summary.total.attempts),
         *([("load workers", workers_text(summary))] if summary.workers else []),
+        *([("load generator", generator_text(summary))] if summary.generator else []),
         ("command", meta.command or "-"),
     ]
     items += [(f"machine: {k}", v) for k, v in meta.machine.items()]

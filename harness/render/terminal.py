@@ -20,6 +20,7 @@ from harness.render.present import (
     TERMINAL_SEVERITIES,
     findings_headline,
     gate_metric,
+    generator_text,
     one_line,
     recovery_text,
     restart_text,
@@ -228,6 +229,8 @@ def format_terminal_summary(summary: Summary, gate_results: Sequence[GateResult]
     lines.append(_line(_row_cells("total", summary.total), first))
     if summary.workers:
         lines.append(f"Load from {workers_text(summary)}")
+    if summary.generator is not None and summary.generator.peak_open:
+        lines.append(f"Load generator: {generator_text(summary)}")
     lines.append("")
     if summary.has_chaos:
         lines.extend(phase_lines(summary.phases))

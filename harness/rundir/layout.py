@@ -6,6 +6,7 @@ One run is one directory ``<out>/<run-id>/``::
     scenario.json      the scenario as run, secret shown only as where it comes from
     attempts.jsonl     one attempt record per line (:mod:`harness.rundir.records`)
     samples.jsonl      the target's resource samples, one per second
+    generator.jsonl    the load generator's own footprint (sessions open, RSS, FDs), per second
     chaos.jsonl        the chaos driver's timeline (:mod:`harness.rundir.chaos_log`)
     chaos-plan.json    what the chaos driver was asked to do
     chaos-ready.json   written by the driver once it (and its proxy) is ready
@@ -34,6 +35,7 @@ META = "meta.json"
 SCENARIO = "scenario.json"
 ATTEMPTS = "attempts.jsonl"
 SAMPLES = "samples.jsonl"
+GENERATOR = "generator.jsonl"
 CHAOS = "chaos.jsonl"
 CHAOS_PLAN = "chaos-plan.json"
 CHAOS_READY = "chaos-ready.json"

@@ -23,6 +23,9 @@ Shape (``schema_version`` 1)::
                    "lost_how": str | null, "lost_at_least": int | null,
                    "pid": int | null}, ...],
                                          # a distributed run's workers ([]: one process)
+      "generator": {"processes": int, "peak_open": int, "rss_mb_at_peak": MB,
+                    "rss_mb_idle": MB, "rss_mb_max": MB, "kb_per_open": KB | null} | null,
+                                         # the load generator's own footprint (all workers)
       "versions": {package: version}, "machine": {"platform": str, "cpus": int}
     }
 
@@ -124,6 +127,28 @@ class RunWorker:
     pid: int | None = None
 
 
+@dataclass(frozen=True)
+class GeneratorFootprint:
+    """The load generator's own footprint over the run (every worker's, summed).
+
+    Attributes:
+        processes: load-generating processes (1, or the workers).
+        peak_open: the most WebSocket sessions it held open at one sample.
+        rss_mb_at_peak: its memory (RSS, MB) at that sample.
+        rss_mb_idle: its memory before the first user.
+        rss_mb_max: its largest memory sampled.
+        kb_per_open: (RSS at the peak - idle RSS) / sessions open at the peak, KB; what one
+            held connection costs the generator; None: no session was open.
+    """
+
+    processes: int = 1
+    peak_open: int = 0
+    rss_mb_at_peak: float = 0.0
+    rss_mb_idle: float = 0.0
+    rss_mb_max: float = 0.0
+    kb_per_open: float | None = None
+
+
 @dataclass
 class RunMeta:
     """The content of ``meta.json`` (see the module docstring for every key)."""
@@ -144,6 +169,7 @@ class RunMeta:
     attempts: int | None = None
     target_exit: TargetExit | None = None
     workers: list[RunWorker] = field(default_factory=list)
+    generator: GeneratorFootprint | None = None
     versions: dict[str, str] = field(default_factory=versions)
     machine: dict[str, Any] = field(default_factory=machine)
     schema_version: int = META_SCHEMA_VERSION
@@ -171,6 +197,7 @@ class RunMeta:
             kw[key] = None if kw.get(key) is None else str(kw[key])
         kw["complete"] = kw.get("complete") is True
         kw["target_exit"] = _target_exit(kw.get("target_exit"))
+        kw["generator"] = _generator(kw.get("generator"))
         raw_workers = kw.get("workers")
         kw["workers"] = [
             w for w in map(_worker, raw_workers if isinstance(raw_workers, list) else ()) if w
@@ -192,6 +219,20 @@ def _target_exit(raw: Any) -> TargetExit | None:
     if at is None or pid is None:
         return None
     return TargetExit(at=at, pid=int(pid), how=str(raw.get("how") or "gone"))
+
+
+def _generator(raw: Any) -> GeneratorFootprint | None:
+    if not isinstance(raw, dict):
+        return None
+    nums = {k: finite(raw.get(k)) for k in (f.name for f in fields(GeneratorFootprint))}
+    return GeneratorFootprint(
+        processes=int(nums["processes"] or 1),
+        peak_open=int(nums["peak_open"] or 0),
+        rss_mb_at_peak=nums["rss_mb_at_peak"] or 0.0,
+        rss_mb_idle=nums["rss_mb_idle"] or 0.0,
+        rss_mb_max=nums["rss_mb_max"] or 0.0,
+        kb_per_open=nums["kb_per_open"],
+    )
 
 
 def _worker(raw: Any) -> RunWorker | None:

@@ -51,9 +51,9 @@ from harness.target.auth import (
 )
 from harness.target.server import (
     FD_RESERVE,
+    FdGauge,
     ResourceSampler,
     TargetConfig,
-    fds_left,
     health_document,
     metrics_page,
     tls_context,
@@ -171,6 +171,7 @@ class SocketIOTarget:
             ValidityCache(config.options.cache_ttl) if "cache-past-expiry" in self.defects else None
         )
         self.sampler = ResourceSampler()
+        self.fds = FdGauge()
         self.slots: set[str] = set()  # Socket.IO sids connected to the namespace
         # Counters
         self.accepted_total = 0
@@ -409,7 +410,7 @@ class SocketIOTarget:
             return _capacity("memory", opts.max_rss_mb)
         if opts.max_cpu_percent > 0 and self.sampler.cpu_percent > opts.max_cpu_percent:
             return _capacity("cpu", opts.max_cpu_percent)
-        left = fds_left()
+        left = self.fds.left()
         if left is not None and left < FD_RESERVE:
             return _capacity("file_descriptors", left)
         return None

@@ -44,7 +44,8 @@ def test_a_bad_value_names_the_set_then_the_key() -> None:
 def test_an_unknown_key_lists_the_allowed_ones() -> None:
     assert set_errors("load.userz=5") == [
         "--set load.userz=5: load.userz: unknown key; "
-        "allowed: duration, limits, mix, reconnect, session, spawn_rate, timeouts, users"
+        "allowed: duration, limits, mix, reconnect, session, source_addresses, spawn_rate, "
+        "timeouts, users"
     ]
 
 
