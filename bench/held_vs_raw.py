@@ -136,7 +136,8 @@ def main() -> int:
     base_c, base_k = statistics.median(cpu["raw"]), statistics.median(kb["raw"])
     for g in GENERATORS:
         c, k = statistics.median(cpu[g]), statistics.median(kb[g])
-        print(f"{g:11} {c:9.1f} {c / base_c:6.2f} {k:11.1f} {k / base_k:6.2f}")
+        xc = f"{c / base_c:6.2f}" if base_c > 0 else "     -"  # an idle asyncio loop: 0 %
+        print(f"{g:11} {c:9.1f} {xc} {k:11.1f} {k / base_k:6.2f}")
     return 0
 
 
