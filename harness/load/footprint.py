@@ -52,6 +52,10 @@ def own_footprint() -> dict[str, Any]:
 
 Source = Callable[[], dict[str, Any] | None]
 
+#: Sessions open at the peak below which no memory per connection is given: with a handful,
+#: the RSS growth is the process's own (imports, buffers), not the connections'.
+MIN_OPEN_FOR_PER = 100
+
 
 class FootprintProbe:
     """Samples ``source`` (a footprint dict, or None: nothing known yet) every ``interval``
@@ -111,7 +115,9 @@ class FootprintProbe:
         if self.peak is None or self.rss_idle is None:
             return None
         peak_open, rss_at_peak = int(self.peak["open"]), int(self.peak["rss"])
-        per = (rss_at_peak - self.rss_idle) / peak_open / 1024 if peak_open else None
+        per = None
+        if peak_open >= MIN_OPEN_FOR_PER:
+            per = (rss_at_peak - self.rss_idle) / peak_open / 1024
         return GeneratorFootprint(
             processes=self.processes,
             peak_open=peak_open,

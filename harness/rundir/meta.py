@@ -138,7 +138,8 @@ class GeneratorFootprint:
         rss_mb_idle: its memory before the first user.
         rss_mb_max: its largest memory sampled.
         kb_per_open: (RSS at the peak - idle RSS) / sessions open at the peak, KB; what one
-            held connection costs the generator; None: no session was open.
+            held connection costs the generator; None: fewer than 100 sessions were open
+            at the peak (the growth would be the process's own, not the connections').
     """
 
     processes: int = 1

@@ -146,6 +146,10 @@ def test_two_workers_every_attempt_once_in_one_report(tmp_path: Path) -> None:
     assert summary["total"]["attempts"] == len(recs)
     assert (run / "index.html").is_file()
     assert "Load from 2 workers" in out
+    generator = m["generator"]  # the footprint summed over both workers' reports
+    assert generator["processes"] == 2 and generator["peak_open"] >= 1
+    assert generator["rss_mb_at_peak"] > generator["rss_mb_idle"] * 0.5 > 0
+    assert (run / "generator.jsonl").is_file()
     assert all(gone(pid) for pid in pids)  # the master stopped its workers
 
 
