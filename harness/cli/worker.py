@@ -11,9 +11,10 @@ send its last records and tell the master it left.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
-from harness.cli.args import add_scenario_overrides
+from harness.cli.args import add_scenario_overrides, positive_float
 from harness.cli.master import DEFAULT_MASTER_PORT
 from harness.config.scenario import DEFECTS
 from harness.errors import HarnessError
@@ -51,6 +52,13 @@ def add_parser(sub: Any) -> None:
         metavar="PORT",
         help=f"the master's port (default {DEFAULT_MASTER_PORT})",
     )
+    worker.add_argument(
+        "--connect-timeout",
+        type=positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up when the master has not answered within this (default 60)",
+    )
     add_scenario_overrides(worker, DEFECTS)
     worker.set_defaults(handler=main)
 
@@ -64,6 +72,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     # Locust monkey-patches with gevent on import: from here on, and before ssl & co.
     import gevent
     import locust
+    import locust.runners
     from locust.env import Environment
 
     import signal
@@ -77,11 +86,18 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
 
     side = WorkerSide(scenario, say)
     env = Environment(user_classes=[ScenarioUser], events=locust.events)
+    # Locust retries the first contact every CONNECT_TIMEOUT s, CONNECT_RETRY_COUNT times
+    # (5 min by default): a mistyped host should not hang that long
+    tries = math.ceil(args.connect_timeout / locust.runners.CONNECT_TIMEOUT)
+    retries = max(0, tries - 1)
+    locust.runners.CONNECT_RETRY_COUNT = retries
     try:
         runner = env.create_worker_runner(args.master_host, args.master_port)
     except ConnectionError:
         raise HarnessError(
-            f"cannot connect to the master at {args.master_host}:{args.master_port}"
+            f"no master answered at {args.master_host}:{args.master_port} within"
+            f" {args.connect_timeout:g} s (--connect-timeout): is `harness master` running"
+            " there, on that --master-bind-port?"
         ) from None
     side.attach(env)
     env.events.init.fire(environment=env, runner=runner, web_ui=None)  # type: ignore[no-untyped-call]

@@ -269,3 +269,16 @@ def test_locusts_own_master_and_worker_flags(tmp_path: Path) -> None:
     assert_each_once(recs)
     assert meta(run)["route"] == "locust"
     assert (run / "index.html").is_file()
+
+
+def test_a_worker_without_a_master_says_so_and_exits() -> None:
+    worker = start(
+        harness(
+            "worker", "scenarios/smoke.yaml", "--master-host", "127.0.0.1", "--master-port",
+            str(free_port()), "--connect-timeout", "4",
+        )
+    )  # fmt: skip
+    code, out, err = finish(worker, timeout=40)
+    assert code == 2, out + err
+    assert "no master answered at 127.0.0.1:" in err and "--connect-timeout" in err
+    assert "Traceback" not in err
