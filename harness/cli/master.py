@@ -139,6 +139,7 @@ def run_master(
     import gevent
     import locust
     from locust.env import Environment
+    from locust.exception import RPCError
 
     import signal
     from contextlib import ExitStack
@@ -168,7 +169,14 @@ def run_master(
     engine = RunEngine(plan, say=say, on_finished=report_run, master=master)
     engine.prepare()
     env = Environment(user_classes=[ScenarioUser], events=locust.events)
-    runner = env.create_master_runner(host, port)
+    try:
+        runner = env.create_master_runner(host, port)
+    except (RPCError, SystemExit) as exc:  # Locust exits on a busy port (its message logged)
+        why = str(exc) if isinstance(exc, RPCError) else "the address is in use"
+        raise HarnessError(
+            f"--master-bind-host/--master-bind-port: cannot listen on {host}:{port}: {why}"
+            " (another master still running?)"
+        ) from None
     master.attach(env)
     engine.attach(env.events)
     quit_once: list[bool] = []

@@ -282,3 +282,19 @@ def test_a_worker_without_a_master_says_so_and_exits() -> None:
     assert code == 2, out + err
     assert "no master answered at 127.0.0.1:" in err and "--connect-timeout" in err
     assert "Traceback" not in err
+
+
+def test_a_master_on_a_busy_port_says_so(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        master = start(
+            harness(
+                "master", "scenarios/smoke.yaml", "--master-bind-port", str(port),
+                "--out", str(tmp_path),
+            )
+        )  # fmt: skip
+        code, out, err = finish(master, timeout=30)
+    assert code == 2, out + err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
