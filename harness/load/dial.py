@@ -147,7 +147,7 @@ def start_tls(
         raise
 
 
-@dataclass
+@dataclass(slots=True)
 class Dial:
     """A connection being made: how far it got, and its socket (closed by :meth:`close`,
     which the maker of the dial calls on every exit path)."""

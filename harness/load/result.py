@@ -22,7 +22,7 @@ ERROR_MAX = 160  # characters kept of an error text
 STOPPED_BY_HARNESS = "stopped by the harness"
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     """The protocol facts and measurements of one attempt.
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 
 from harness.config.scenario import Scenario
 from harness.load.attempt import AttemptInfo, build_record
-from harness.load.client import open_attempt
+from harness.load.client import SessionPlan, open_attempt
 from harness.load.plan import session_plan
 from harness.load.reconnect import Backoff
 from harness.load.request import auth_request
@@ -73,6 +73,20 @@ class UserConfig:
     verify_tls: bool = True
     #: what this Socket.IO target's CONNECT_ERROR messages and events mean
     sio: SocketIOMeaning = DEFAULT_SOCKETIO
+    #: the token kinds sent and their weights (the mix's kinds with a weight above 0)
+    kinds: list[str] = field(init=False)
+    weights: list[float] = field(init=False)
+    #: the session plan of every user of a plain session (None: a flow or hook, whose
+    #: plan is each user's own)
+    plan: SessionPlan | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        mix = self.scenario.load.mix
+        self.kinds = [k for k, w in mix.items() if w > 0]
+        self.weights = [mix[k] for k in self.kinds]
+        session = self.scenario.load.session
+        plain = not session.flow and session.hook is None
+        self.plan = session_plan(self.scenario, 0) if plain else None
 
 
 @dataclass(frozen=True)
@@ -109,11 +123,10 @@ class WebSocketUser(User):
         self.number = next(cfg.numbers)
         self.attempts = 0
         self.sessions = 0
-        load = cfg.scenario.load
-        self._kinds = [k for k, w in load.mix.items() if w > 0]
-        self._weights = [load.mix[k] for k in self._kinds]
-        self._plan = session_plan(cfg.scenario, self.number)
-        sources = load.source_addresses
+        # shared by every user of the run: each held connection costs only what is its own
+        self._kinds, self._weights = cfg.kinds, cfg.weights
+        self._plan = cfg.plan or session_plan(cfg.scenario, self.number)
+        sources = cfg.scenario.load.source_addresses
         self._source = sources[(self.number - 1) % len(sources)] if sources else None
 
     def stop(self, force: bool = False) -> bool:
