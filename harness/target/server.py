@@ -27,10 +27,11 @@ import logging
 import os
 import random
 import resource
+import socket
 import ssl
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -90,6 +91,20 @@ SHUTDOWN_TIMEOUT_S = 1.5  # seconds for a graceful shutdown before aborting conn
 #: default of 100 overflows in a burst of thousands of connects a second: the kernel then
 #: drops SYNs and clients see connect timeouts the service never chose.
 LISTEN_BACKLOG = 4096
+
+
+def deepen_backlog(sockets: Iterable[Any]) -> None:
+    """Let the kernel queue :data:`LISTEN_BACKLOG` connections on each listening socket.
+
+    Not through ``create_server(backlog=...)``: asyncio also accepts that many connections
+    in one go before any of them is handled, which would run through the descriptor reserve
+    at once and stall the server at EMFILE (the ``fd_limit`` fault showed it). ``listen()``
+    again on a duplicate of the socket changes only the kernel's queue.
+    """
+    for sock in sockets:
+        with socket.fromfd(sock.fileno(), sock.family, sock.type) as dup:
+            dup.listen(LISTEN_BACKLOG)
+
 
 _MB = 1024 * 1024
 
@@ -284,8 +299,8 @@ class TargetServer:
             ssl=tls,
             # several processes (harness.target.pool) listen on this port: the kernel spreads
             reuse_port=opts.processes > 1 or None,
-            backlog=LISTEN_BACKLOG,
         )
+        deepen_backlog(self._server.sockets)
 
     async def stop(self) -> None:
         """Close open connections with 1001, stop listening; abort what is left after a while."""

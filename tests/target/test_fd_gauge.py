@@ -51,3 +51,23 @@ def test_near_the_limit_every_call_counts_exactly(soft_limit: int) -> None:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def test_the_kernel_queues_many_connections_before_any_accept() -> None:
+    """A listening socket made with a queue of 1 holds 200 unaccepted connections once
+    deepened (:func:`deepen_backlog`): a burst is queued, not dropped as SYNs."""
+    import socket
+
+    from harness.target.server import deepen_backlog
+
+    with socket.create_server(("127.0.0.1", 0), backlog=1) as server:
+        deepen_backlog([server])
+        port = server.getsockname()[1]
+        clients = []
+        try:
+            for _ in range(200):
+                clients.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+        finally:
+            for c in clients:
+                c.close()
+        assert len(clients) == 200
