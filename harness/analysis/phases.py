@@ -158,9 +158,21 @@ def assign_phases(
                 for p in patterns
             ]
             phases[rows] = [names[i] for i in np.ravel(inverse)]
-    listed = chaos.map(lambda v: isinstance(v, list | tuple) and len(v) > 0).to_numpy(dtype=bool)
+    values = chaos.to_numpy(dtype=object)
+    if set(map(type, values)) <= {list}:  # the attempts frame's: lengths alone say it
+        listed = np.fromiter(map(len, values), dtype=np.int64, count=len(values)) > 0
+    else:
+        listed = np.fromiter(
+            (isinstance(v, list | tuple) and len(v) > 0 for v in values),
+            dtype=bool,
+            count=len(values),
+        )
     if listed.any():
-        phases[listed] = [during_label(v) for v in chaos[listed]]
+        labels: dict[tuple[str, ...], str] = {}  # one label per distinct list, not per attempt
+        phases[listed] = [
+            labels.get(key) or labels.setdefault(key, during_label(key))
+            for key in (tuple(v) for v in values[listed])
+        ]
     return pd.Series(phases, index=chaos.index, dtype=object)
 
 

@@ -114,8 +114,10 @@ def disrupted(summary: Summary, attempts: pd.DataFrame) -> npt.NDArray[np.bool_]
     service's way of refusing)."""
     t, end = attempts["t_s"].to_numpy(dtype=float), attempts["end_s"].to_numpy(dtype=float)
     bad = {w.label for w in summary.chaos_windows if w.disruptive}
-    listed = attempts["chaos"].map(lambda v: any(str(x) in bad for x in v) if v else False)
-    out = np.array(listed, dtype=bool)  # a copy: to_numpy may be read-only
+    lists = attempts["chaos"].to_numpy(dtype=object)
+    out = np.zeros(len(lists), dtype=bool)
+    if bad:  # a loop over the lists, not Series.map: a million rows in a big run
+        out[:] = [any(str(x) in bad for x in v) if v else False for v in lists]
     for w in summary.chaos_windows:
         if w.applied_s is not None and w.disruptive:
             stop = math.inf if w.reverted_s is None else w.reverted_s

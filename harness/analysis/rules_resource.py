@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from harness.analysis.rules import (
@@ -54,7 +55,8 @@ def quiet_periods(view: RunView) -> list[tuple[str, pd.DataFrame]]:
             lo = rec.recovered_at_s
             hi = min((s for s in starts if s > lo), default=math.inf)
             periods.append((f"after {label} (from {lo:.1f} s)", lo, hi))
-    no_fault = view.attempts["chaos"].map(lambda v: not v).to_numpy(dtype=bool)
+    lists = view.attempts["chaos"].to_numpy(dtype=object)
+    no_fault = np.fromiter((not v for v in lists), dtype=bool, count=len(lists))
     valid = (view.column("token_kind") == "valid").fillna(False).to_numpy(dtype=bool)
     t = view.attempts["t_s"].fillna(-math.inf)  # unknown: baseline
     end = view.attempts["end_s"].fillna(-math.inf)

@@ -29,7 +29,12 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis.frames import attempts_frame, samples_frame
+from harness.analysis.frames import (
+    ATTEMPT_SCHEMA,
+    attempts_frame,
+    attempts_frame_from_table,
+    samples_frame,
+)
 from harness.analysis.phases import (
     assign_phases,
     ordered_phases,
@@ -42,7 +47,7 @@ from harness.config.scenario import Gate
 from harness.errors import RunDirError
 from harness.numbers import finite
 from harness.rundir.chaos_log import ChaosWindow, fold_events
-from harness.rundir.jsonl import read_jsonl
+from harness.rundir.jsonl import read_jsonl, read_jsonl_table
 from harness.rundir.layout import ATTEMPTS, CHAOS, SAMPLES, SCENARIO, read_json_object
 from harness.rundir.meta import RunMeta, read_meta
 
@@ -234,8 +239,32 @@ def make_run(
     Raises:
         RunDirError: the scenario's gates cannot be read (see :func:`gates_from_scenario`).
     """
+    return run_of_frame(
+        chunked_attempts_frame(records),
+        meta,
+        events=events,
+        samples=samples,
+        scenario=scenario,
+        gates=gates,
+        path=path,
+    )
+
+
+def run_of_frame(
+    attempts: pd.DataFrame,
+    meta: RunMeta,
+    *,
+    events: Iterable[Mapping[str, Any]] = (),
+    samples: Iterable[Mapping[str, Any]] = (),
+    scenario: Mapping[str, Any] | None = None,
+    gates: Sequence[Gate] | None = None,
+    path: Path | None = None,
+) -> Run:
+    """:func:`make_run` of an attempts frame already typed
+    (:func:`~harness.analysis.frames.attempts_frame`, or
+    :func:`~harness.analysis.frames.attempts_frame_from_table`); the frame gets the run's
+    columns (``t_s``, ``open_at_s``, ``end_s``, ``phase``) in place."""
     evs = [dict(e) for e in events]
-    attempts = chunked_attempts_frame(records)
     sample_frame = samples_frame(samples)
     t0 = time_zero(meta, evs, attempts, sample_frame)
     zero = 0.0 if t0 is None else t0
@@ -275,6 +304,9 @@ def load_run(run_dir: Path, gates: Sequence[Gate] | None = None) -> Run:
 
     Missing JSONL files are empty (a run without chaos, an external target without a probe);
     a torn last line (a run killed mid-write) is skipped; a missing ``scenario.json`` is ``{}``.
+    ``attempts.jsonl`` is read into columns by Arrow
+    (:func:`~harness.rundir.jsonl.read_jsonl_table`), or line by line when Arrow cannot read
+    it as the line reader does (the same frame either way).
 
     Args:
         run_dir: the run directory.
@@ -287,8 +319,8 @@ def load_run(run_dir: Path, gates: Sequence[Gate] | None = None) -> Run:
     meta = read_meta(run_dir)
     path = run_dir / SCENARIO
     scenario = read_json_object(path) if path.exists() else {}
-    return make_run(
-        read_jsonl(run_dir / ATTEMPTS),
+    return run_of_frame(
+        read_attempts(run_dir / ATTEMPTS),
         meta,
         events=read_jsonl(run_dir / CHAOS),
         samples=read_jsonl(run_dir / SAMPLES),
@@ -296,6 +328,15 @@ def load_run(run_dir: Path, gates: Sequence[Gate] | None = None) -> Run:
         gates=gates,
         path=run_dir,
     )
+
+
+def read_attempts(path: Path) -> pd.DataFrame:
+    """The attempts frame of an ``attempts.jsonl``: its columns read by Arrow, else (a line
+    Arrow cannot read as the line reader does) its lines one by one; the same frame."""
+    table = read_jsonl_table(path, ATTEMPT_SCHEMA)
+    if table is None:
+        return chunked_attempts_frame(read_jsonl(path))
+    return attempts_frame_from_table(table)
 
 
 _GATE_FIELDS = frozenset(f.name for f in fields(Gate))

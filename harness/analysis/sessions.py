@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from harness.analysis.frames import paused_gc
 from harness.analysis.run import Run
 from harness.analysis.stats import NOT_COUNTED, percentile, ratio
 from harness.analysis.summary import RestartReconnects, Sessions
@@ -130,10 +131,10 @@ def walk_sessions(order: pd.DataFrame) -> SessionWalk:
     no next segment.
     """
     n = len(order)
-    sid = order["session"].astype(str).to_numpy(dtype=object)
+    codes, names = pd.factorize(order["session"].astype(str))
     new = np.ones(n, dtype=bool)
     if n:
-        new[1:] = sid[1:] != sid[:-1]
+        new[1:] = codes[1:] != codes[:-1]
     last = np.append(new[1:], True) if n else new
     opened = (order["stage"] == "open").fillna(False).to_numpy(dtype=bool)
     ends = order["outcome"].isin(SESSION_ENDING_VALUES).fillna(False).to_numpy(dtype=bool)
@@ -156,10 +157,12 @@ def walk_sessions(order: pd.DataFrame) -> SessionWalk:
     back = np.full(len(starts), np.nan)
     back[inside[same]] = open_at[rows[same]]
     begun = end_s[starts]
-    outages = [
-        Outage(str(sid[r]), _finite(b), _finite(k))
-        for r, b, k in zip(starts.tolist(), begun.tolist(), back.tolist(), strict=True)
-    ]
+    sid = np.asarray(names, dtype=object)[codes[starts]]
+    with paused_gc():
+        outages = [
+            Outage(str(s), _finite(b), _finite(k))
+            for s, b, k in zip(sid.tolist(), begun.tolist(), back.tolist(), strict=True)
+        ]
     # the last outage of each session (its last start), and whether a reconnect ended it
     unended = np.zeros(len(group_first), dtype=bool)
     if len(starts):
@@ -186,6 +189,46 @@ def walk_sessions(order: pd.DataFrame) -> SessionWalk:
     )
 
 
+#: The columns :func:`walk_sessions` reads.
+WALK_COLUMNS: tuple[str, ...] = (
+    "session",
+    "session_attempt",
+    "stage",
+    "outcome",
+    "token_kind",
+    "open_at_s",
+    "end_s",
+)
+
+
+#: The columns the sessions are computed from.
+SESSION_COLUMNS: tuple[str, ...] = (
+    *WALK_COLUMNS,
+    "t_s",
+    "t_start",
+    "token_exp",
+    "closed_by",
+    "verdict",
+    "token_refreshed",
+)
+
+
+def session_order(df: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`WALK_COLUMNS` of ``df``'s attempts sorted by session, then attempt number,
+    then start (stable; missing numbers last): what :func:`walk_sessions` reads.
+
+    The same order as ``df.sort_values(["session", "session_attempt", "t_start"],
+    kind="stable")``, sorted by integer codes (sessions in text order) instead of strings.
+    """
+    codes, _ = pd.factorize(df["session"].astype(str), sort=True)
+    attempt = pd.to_numeric(df["session_attempt"], errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+    start = pd.to_numeric(df["t_start"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    rows = np.lexsort((start, attempt, codes))  # the last key first; NaN sort last
+    return df[list(WALK_COLUMNS)].take(rows)
+
+
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
@@ -197,12 +240,12 @@ def compute_sessions(run: Run) -> Sessions | None:
     df = run.attempts
     if name == "none" or df.empty or "session" not in df.columns:
         return None
-    df = df[df["session"].notna() & (df["session"] != "")]
+    keep = (df["session"].notna() & (df["session"] != "")).to_numpy(dtype=bool)
+    df = df.loc[keep, list(SESSION_COLUMNS)]  # the columns read here, not the whole frame
     if df.empty:
         return Sessions(policy=name, preset=str(policy.get("preset") or "") or None)
     max_attempts = int(finite(policy.get("max_attempts")) or 0)
-    order = df.sort_values(["session", "session_attempt", "t_start"], kind="stable")
-    walk = walk_sessions(order)
+    walk = walk_sessions(session_order(df))
     outages = walk.outages
     ends = walk.last_outcome_ends
     auth = walk.last_valid & walk.last_auth_rejected

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from typing import Protocol, SupportsFloat
 
 from harness.protocol.outcomes import Outcome, Verdict, manner
 
@@ -70,20 +71,29 @@ def manner_of(outcome: str | None) -> str | None:
     return None if outcome is None else OUTCOME_MANNERS.get(outcome)
 
 
+class SortedValues(Protocol):
+    """Sorted finite values: a list, or a numpy array (indexable, with a length)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> SupportsFloat: ...
+
+
 def _finite_sorted(values: Iterable[float | None]) -> list[float]:
     return sorted(float(v) for v in values if v is not None and math.isfinite(v))
 
 
-def _interpolate(xs: list[float], q: float) -> float | None:
+def _interpolate(xs: SortedValues, q: float) -> float | None:
     """The ``q`` quantile of the sorted ``xs`` by linear interpolation; None when empty."""
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"percentile: q must be in [0, 1], got {q!r}")
-    if not xs:
+    if len(xs) == 0:
         return None
     h = (len(xs) - 1) * q
     lo = math.floor(h)
     hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (h - lo) * (xs[hi] - xs[lo])
+    low, high = float(xs[lo]), float(xs[hi])
+    return low + (h - lo) * (high - low)
 
 
 def percentile(values: Iterable[float | None], q: float) -> float | None:
@@ -98,7 +108,12 @@ def percentile(values: Iterable[float | None], q: float) -> float | None:
     return _interpolate(_finite_sorted(values), q)
 
 
+def sorted_percentiles(xs: SortedValues) -> dict[str, float | None]:
+    """:data:`PERCENTILES` of values already sorted, all finite (a list, or a numpy array
+    sorted by the caller: :func:`harness.analysis.sections.array_percentiles`)."""
+    return {key: _interpolate(xs, q) for key, q in PERCENTILES.items()}
+
+
 def percentiles(values: Iterable[float | None]) -> dict[str, float | None]:
     """:data:`PERCENTILES` of ``values`` (e.g. handshake times in ms), None each when empty."""
-    xs = _finite_sorted(values)
-    return {key: _interpolate(xs, q) for key, q in PERCENTILES.items()}
+    return sorted_percentiles(_finite_sorted(values))

@@ -16,7 +16,7 @@ from harness.analysis.findings import compute_findings, findings_by_severity
 from harness.analysis.phases import phase_kind, phase_labels
 from harness.analysis.recovery import MARGIN, compute_recovery
 from harness.analysis.run import Run
-from harness.analysis.sections import kind_sections, section
+from harness.analysis.sections import kind_sections, section, section_view
 from harness.analysis.sessions import compute_sessions
 from harness.analysis.socketio import compute_socketio
 from harness.analysis.stats import ratio
@@ -27,9 +27,10 @@ from harness.protocol.outcomes import Verdict
 def phase_sections(run: Run) -> dict[str, Phase]:
     """Every phase of the run, in time order: its span, its total and its token kinds."""
     phase = run.attempts["phase"].astype(str).to_numpy()
+    view = section_view(run.attempts)
     out = {}
     for name, (start, end) in run.phases.items():
-        rows = run.attempts[phase == name]
+        rows = view[phase == name]
         out[name] = Phase(
             name=name,
             kind=phase_kind(name),
@@ -81,7 +82,7 @@ def summarize(run: Run, *, margin: float = MARGIN) -> Summary:
         The summary, without gates (see :func:`harness.analysis.gates.with_gates`).
     """
     meta = run.meta
-    total = section(run.attempts)
+    total = section(section_view(run.attempts))
     summary = Summary(
         run_id=meta.run_id,
         scenario=meta.scenario,

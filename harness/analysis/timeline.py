@@ -9,6 +9,7 @@ the run, never narrower than one second.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from harness.analysis import stats
 from harness.analysis.run import Run
+from harness.analysis.sections import array_percentiles
 from harness.protocol.outcomes import Verdict
 
 #: About this many bins over the run (at most; fewer when the width is rounded up).
@@ -88,9 +90,14 @@ def make_timeline(run: Run, *, until_s: float | None = None) -> Timeline:
     return Timeline(t0=run.started_at or 0.0, width_s=width, edges=edges)
 
 
-def binned(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
-    """The attempts with a known ``t_s``, plus a ``bin`` column."""
-    rows = attempts[attempts["t_s"].notna()].copy()
+def binned(
+    attempts: pd.DataFrame, tl: Timeline, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The attempts with a known ``t_s``, plus a ``bin`` column; only ``t_s`` and ``columns``
+    when given (a copy of those alone, not of the whole frame)."""
+    if columns is not None:
+        attempts = attempts[["t_s", *(c for c in columns if c != "t_s")]]
+    rows = attempts[attempts["t_s"].notna().to_numpy(dtype=bool)].copy()
     rows["bin"] = tl.bin_of(rows["t_s"].astype(float))
     return rows
 
@@ -100,7 +107,7 @@ def success_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
 
     Counted as :mod:`harness.analysis.stats` says (no excluded attempts, no generator faults).
     """
-    rows = binned(attempts, tl)
+    rows = binned(attempts, tl, ("verdict", "token_kind"))
     rows = rows[~rows["verdict"].astype("string").isin(stats.NOT_COUNTED).fillna(False)]
     if rows.empty:
         return pd.DataFrame(index=tl.bins)
@@ -113,12 +120,12 @@ def success_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
 def handshake_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
     """Handshake p50/p95/p99 in ms per bin (columns ``p50``, ``p95``, ``p99``; NaN if none),
     by :func:`harness.analysis.stats.percentile`."""
-    rows = binned(attempts, tl)
+    rows = binned(attempts, tl, ("handshake_ms",))
     rows = rows[rows["handshake_ms"].notna()]
-    by_bin = {int(str(b)): g.tolist() for b, g in rows.groupby("bin")["handshake_ms"]}
+    by_bin = {int(str(b)): g.to_numpy(dtype=float) for b, g in rows.groupby("bin")["handshake_ms"]}
     data: dict[str, list[float]] = {key: [] for key in stats.PERCENTILES}
     for b in tl.bins:
-        values = stats.percentiles(by_bin.get(int(b), []))
+        values = array_percentiles(by_bin.get(int(b), np.zeros(0)))
         for key, value in values.items():
             data[key].append(math.nan if value is None else value)
     return pd.DataFrame(data, index=tl.bins, dtype=float)
@@ -126,7 +133,7 @@ def handshake_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
 
 def verdict_rates_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.DataFrame:
     """Attempts per second per bin (rows) and verdict (columns, Verdict order, nonzero only)."""
-    rows = binned(attempts, tl)
+    rows = binned(attempts, tl, ("verdict",))
     if rows.empty:
         return pd.DataFrame(index=tl.bins)
     rows = rows.assign(v=rows["verdict"].astype("string").fillna("unknown").astype(str))
@@ -143,7 +150,7 @@ def reconnect_rate_by_bin(attempts: pd.DataFrame, tl: Timeline) -> pd.Series[flo
     again = pd.to_numeric(attempts["session_attempt"], errors="coerce").fillna(0) > 0
     if not again.any():
         return None
-    rows = binned(attempts[again], tl)
+    rows = binned(attempts.loc[again.to_numpy(dtype=bool), ["t_s"]], tl)
     counts = rows.groupby("bin").size().reindex(tl.bins, fill_value=0)
     return counts.astype(float) / tl.width_s
 

@@ -19,7 +19,12 @@ from typing import Any
 
 import pytest
 
-from harness.analysis.sessions import session_outages, walk_sessions
+from harness.analysis.sessions import (
+    WALK_COLUMNS,
+    session_order,
+    session_outages,
+    walk_sessions,
+)
 from harness.rundir.jsonl import read_jsonl
 from harness.rundir.layout import ATTEMPTS
 from tests.analysis.builders import T0, rec, run_of
@@ -112,6 +117,24 @@ def random_sessions(rng: random.Random) -> list[dict[str, Any]]:
             t += rng.uniform(0.0, 4.0)
     rng.shuffle(rows)
     return rows
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_sessions_are_ordered_as_sorting_by_their_text_orders_them(seed: int) -> None:
+    rng = random.Random(seed)
+    rows = random_sessions(rng)
+    for row in rows:  # unknown attempt numbers and starts sort last; ties keep their order
+        if rng.random() < 0.15:
+            row["session_attempt"] = None
+        if rng.random() < 0.15:
+            row["t_start"] = None
+        if rng.random() < 0.1:
+            row["session"] = rng.choice(["s1", "é", "Z", "s10"])
+    frame = run_of(rows).attempts
+    expected = frame.sort_values(["session", "session_attempt", "t_start"], kind="stable")
+    order = session_order(frame)
+    assert list(order.index) == list(expected.index)
+    assert list(order.columns) == list(WALK_COLUMNS)
 
 
 @pytest.mark.parametrize("seed", range(40))

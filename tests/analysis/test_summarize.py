@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis.sections import handshake_percentiles, section
+from harness.analysis import stats
+from harness.analysis.sections import array_percentiles, handshake_percentiles, section
 from harness.analysis.summarize import summarize
 from harness.analysis.summary import Percentiles, Summary
 from harness.protocol.outcomes import Verdict
@@ -158,3 +160,17 @@ def test_ping_round_trips_are_summarised_per_section() -> None:
     assert summary.token_kinds["empty"].ping_rtt_ms == Percentiles()
     assert summary.total.ping_rtt_ms.p50 == 2.0
     assert summary.token_kinds["valid"].outcomes == {"accepted": 2, "timeout_pong": 1}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_percentiles_of_a_column_are_those_of_its_list(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.exponential(10.0, int(rng.integers(0, 400))).round(1)
+    values[rng.random(len(values)) < 0.1] = np.nan
+    values[rng.random(len(values)) < 0.05] = -0.0
+    values[rng.random(len(values)) < 0.02] = np.inf
+    as_list = stats.percentiles(values.tolist())
+    got = array_percentiles(pd.Series(values))
+    assert got == as_list  # exactly: a big run's summary stays the same
+    assert all(type(v) is float for v in got.values() if v is not None)
+    assert array_percentiles(np.zeros(0)) == stats.percentiles([])

@@ -57,7 +57,7 @@ def open_intervals(attempts: pd.DataFrame) -> pd.DataFrame:
     opened_stage = attempts["stage"].astype("string") == "open"
     group = group.where(group.notna() | ~opened_stage.fillna(False), "planned")
     keep = group.notna() & attempts["open_s"].notna() & attempts["t_s"].notna()
-    rows = attempts[keep.to_numpy(dtype=bool)]
+    rows = attempts.loc[keep.to_numpy(dtype=bool), ["t_s", "connect_ms", "handshake_ms", "open_s"]]
     setup_s = (rows["connect_ms"].fillna(0.0) + rows["handshake_ms"].fillna(0.0)) / 1000.0
     start = rows["t_s"].astype(float) + setup_s
     end = start + rows["open_s"].astype(float).clip(lower=0.0)
@@ -99,12 +99,16 @@ def open_connections_chart(
     tl: Timeline,
     path: Path,
     spans: Sequence[WindowSpan] = (),
+    intervals: pd.DataFrame | None = None,
 ) -> Path:
-    """Open WebSockets over time as the clients saw them, and the target's own count."""
+    """Open WebSockets over time as the clients saw them, and the target's own count.
+
+    ``intervals``: the :func:`open_intervals` of ``attempts``, when already computed.
+    """
     fig = new_figure()
     ax = fig.add_subplot()
     ax.set_title("Open WebSocket connections over time (from the attempt records)")
-    times, counts = open_counts(open_intervals(attempts))
+    times, counts = open_counts(open_intervals(attempts) if intervals is None else intervals)
     data = samples_relative(samples)
     target = data["connections"].to_numpy(dtype=float)
     has_target = not data.empty and not bool(np.isnan(target).all())
@@ -143,17 +147,22 @@ def open_connections_chart(
 
 
 def open_durations_chart(
-    attempts: pd.DataFrame, path: Path, planned_hold_s: float | None = None
+    attempts: pd.DataFrame,
+    path: Path,
+    planned_hold_s: float | None = None,
+    intervals: pd.DataFrame | None = None,
 ) -> Path:
     """How long connections stayed open: a stacked histogram of ``open_s`` by how they ended.
 
     Connections the server closed early (orange) or dropped (red) stand out against the
     ones held as planned (green); a dashed line marks the scenario's planned hold.
+    ``intervals``: the :func:`open_intervals` of ``attempts``, when already computed.
     """
     fig = new_figure()
     ax = fig.add_subplot()
     ax.set_title("How long connections stayed open, by how they ended")
-    intervals = open_intervals(attempts)
+    if intervals is None:
+        intervals = open_intervals(attempts)
     durations = intervals["end_s"] - intervals["start_s"]
     if intervals.empty:
         no_data(ax, "no data (no connection was ever open)")

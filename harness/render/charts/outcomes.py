@@ -160,16 +160,20 @@ def outcome_table(
     attempts: pd.DataFrame,
     groups: pd.Series[Any] | None = None,
     order: Sequence[str] | None = None,
+    counts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Share of attempts (0..1) per row (token kind, or group) and outcome label (columns).
 
     Columns go biggest first; beyond :data:`MAX_OUTCOME_LABELS` labels, the rarest are
     merged into ``other``. Rows follow ``order`` when given (a row of ``order`` without
-    attempts is all zeros), else token kinds in :func:`ordered_kinds` order.
+    attempts is all zeros), else token kinds in :func:`ordered_kinds` order. ``counts``:
+    the :func:`outcome_counts` of ``attempts`` and ``groups``, when already computed.
     """
     if attempts.empty:
         return pd.DataFrame()
-    counts = outcome_counts(attempts, groups).pivot_table(
+    if counts is None:
+        counts = outcome_counts(attempts, groups)
+    counts = counts.pivot_table(
         index="kind", columns="label", values="n", aggfunc="sum", fill_value=0
     )
     labels = [str(c) for c in counts.sum().sort_values(ascending=False).index]
@@ -227,7 +231,8 @@ def outcomes_chart(
         order: the groups top to bottom (None: token kinds in their usual order).
         what: what a group is, for the title and axis (``"token kind"``, ``"chaos phase"``).
     """
-    table = outcome_table(attempts, groups, order)
+    rows = outcome_counts(attempts, groups) if not attempts.empty else pd.DataFrame()
+    table = outcome_table(attempts, groups, order, rows)
     height = max(3.0, 1.4 + 0.6 * len(table.index))
     fig = new_figure(11.0, height)
     ax = fig.add_subplot()
@@ -236,7 +241,6 @@ def outcomes_chart(
         no_data(ax)
         ax.set_yticks([])
     else:
-        rows = outcome_counts(attempts, groups)
         hatched = unexpected_cells(rows)
         labels = [str(c) for c in table.columns]
         colors = outcome_colors(rows, labels)

@@ -36,7 +36,11 @@ from harness.analysis.timeline import (
 )
 from harness.protocol.outcomes import Verdict
 from harness.render.charts.captions import CHART_FILES, RECOVERY_CHART, expected_charts
-from harness.render.charts.connections import open_connections_chart, open_durations_chart
+from harness.render.charts.connections import (
+    open_connections_chart,
+    open_durations_chart,
+    open_intervals,
+)
 from harness.render.charts.figures import new_figure, no_data, save_png
 from harness.render.charts.marks import reserve_headroom, shade_windows
 from harness.render.charts.outcomes import outcomes_chart
@@ -214,6 +218,7 @@ def write_charts(run: Run, summary: Summary, out_dir: Path) -> list[Path]:
     tl = make_timeline(run)
     attempts = run.attempts
     wanted = expected_charts(summary.has_chaos, bool(summary.recovery))
+    intervals = open_intervals(attempts)  # for both connection charts
     draw: Mapping[str, Callable[[Path], Path]] = {
         "success_rate.png": lambda p: success_rate_chart(attempts, tl, p, spans),
         "outcomes.png": lambda p: outcomes_chart(attempts, p),
@@ -223,9 +228,11 @@ def write_charts(run: Run, summary: Summary, out_dir: Path) -> list[Path]:
         "handshake_latency.png": lambda p: handshake_chart(attempts, tl, p, spans),
         "attempts_rate.png": lambda p: attempts_rate_chart(attempts, tl, p, spans),
         "open_connections.png": lambda p: open_connections_chart(
-            attempts, run.samples, tl, p, spans
+            attempts, run.samples, tl, p, spans, intervals
         ),
-        "open_durations.png": lambda p: open_durations_chart(attempts, p, run.planned_hold_s),
+        "open_durations.png": lambda p: open_durations_chart(
+            attempts, p, run.planned_hold_s, intervals
+        ),
         "target_resources.png": lambda p: resources_chart(run.samples, tl, p, spans),
         "phases.png": lambda p: phases_chart(summary.phases, p),
         RECOVERY_CHART: lambda p: recovery_chart(list(summary.recovery.values()), p, run.end_s),
