@@ -69,6 +69,39 @@ def add_allow_host_option(parser: Any) -> None:
     )
 
 
+def add_metrics_options(parser: Any) -> None:
+    """``--metrics-port PORT`` and ``--metrics-host HOST``: the live metrics of a run."""
+    parser.add_argument(
+        "--metrics-port",
+        type=port_number,
+        metavar="PORT",
+        help="serve the run's live counters in Prometheus text at http://HOST:PORT/metrics"
+        " (0: a free port, printed)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="interface of --metrics-port (default 127.0.0.1: this machine only)",
+    )
+
+
+def metrics_address(args: argparse.Namespace) -> tuple[str, int] | None:
+    """(host, port) of the live metrics, or None when not asked for."""
+    port = getattr(args, "metrics_port", None)
+    return None if port is None else (str(args.metrics_host), int(port))
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port 0-65535, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0-65535, got {value}")
+    return value
+
+
 def add_out_option(parser: Any, default: Path = Path("reports")) -> None:
     parser.add_argument(
         "--out",

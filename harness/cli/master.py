@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.args import (
+    add_metrics_options,
     add_out_option,
     add_scenario_overrides,
     add_secret_options,
+    metrics_address,
     positive_float,
     scenario_override_flags,
 )
@@ -98,6 +100,7 @@ def add_parser(sub: Any) -> None:
     )
     add_scenario_overrides(master, DEFECTS)
     add_out_option(master)
+    add_metrics_options(master)
     add_secret_options(master)
     master.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     master.set_defaults(handler=main)
@@ -163,6 +166,7 @@ def run_master(
         out_dir=Path(args.out),
         command=shlex.join(["harness", *argv]),
         route=route,
+        metrics=metrics_address(args),
     )
     procs: WorkerProcesses | None = None
     master = MasterSide(say, exit_of=lambda pid: procs.exit_of(pid) if procs else None)

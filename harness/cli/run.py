@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.args import (
+    add_metrics_options,
     add_out_option,
     add_scenario_overrides,
     add_secret_options,
+    metrics_address,
 )
 from harness.cli.master import MAX_LOCAL_WORKERS, workers_count
 from harness.config.scenario import DEFECTS
@@ -28,6 +30,7 @@ examples:
   harness run scenarios/cpu-starvation.yaml --set load.users=50 --set chaos[0].percent=10
   harness run scenarios/smoke.yaml -q --out /tmp/runs     no progress lines
   harness run scenarios/smoke.yaml --workers 2 --users 200   users in 2 worker processes
+  harness run scenarios/smoke.yaml --metrics-port 9464   live counters for Prometheus
 
 exit codes:
   0    every gate passed
@@ -58,6 +61,7 @@ def add_parser(sub: Any) -> None:
         help="run the users in N worker processes on this machine (Locust's distributed "
         f"mode; 1 to {MAX_LOCAL_WORKERS}); this process is their master",
     )
+    add_metrics_options(run)
     add_secret_options(run)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     run.set_defaults(handler=main)
@@ -92,6 +96,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         out_dir=Path(args.out),
         command=shlex.join(["harness", *argv]),
         route="harness run",
+        metrics=metrics_address(args),
     )
     engine = RunEngine(plan, say=say, on_finished=report_run)
     engine.prepare()

@@ -52,11 +52,12 @@ from harness.errors import HarnessError
 from harness.load.distributed import scenario_digest
 from harness.load.footprint import FootprintProbe, own_footprint
 from harness.load.hooks import check_hook
+from harness.load.live_metrics import CountingSink, LiveMetrics
 from harness.load.master import MasterSide, RunSetup
 from harness.load.probe import Probe
 from harness.load.progress import progress_line
 from harness.load.recorder import RunRecorder
-from harness.load.user import UserConfig, configure_users
+from harness.load.user import RecordSink, UserConfig, configure_users
 from harness.load.watchdog import TargetWatch
 from harness.processes import refusal
 from harness.protocol.outcomes import (
@@ -91,6 +92,8 @@ class RunPlan:
         command: the command line (redacted before it is written).
         route: ``harness run``, ``locust`` or ``locust web ui`` (see :mod:`harness.rundir.meta`).
         progress_every: seconds between progress lines.
+        metrics: (host, port) to serve the live metrics on (:mod:`harness.load.live_metrics`;
+            port 0: a free one); None: not served.
     """
 
     scenario: Scenario
@@ -98,6 +101,7 @@ class RunPlan:
     command: str
     route: str
     progress_every: float = 2.0
+    metrics: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -322,6 +326,8 @@ class ActiveRun:
     watch: TargetWatch | None = None
     #: the CAs the users trust for wss:// (the embedded target's own, or target.tls.ca_file)
     ca_file: str | None = None
+    #: the live metrics, when served (RunPlan.metrics)
+    metrics: LiveMetrics | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
     _monitor: gevent.Greenlet | None = None
     _t0: float = 0.0
@@ -365,6 +371,9 @@ class ActiveRun:
             stack.callback(self.footprint.stop)
             self.recorder = RunRecorder(self.run_dir.attempts)
             stack.callback(self.recorder.close)  # the first to run on finish: users are gone
+            sink: RecordSink = self.recorder
+            if plan.metrics is not None:
+                sink = CountingSink(self.recorder, self._serve_metrics(stack, *plan.metrics))
             faults = self.session.faults_between if self.session else _none
             self.meta.target_url = url
             self.meta.started_at = time.time()  # the timeline's zero: chaos "at" counts from it
@@ -375,7 +384,7 @@ class ActiveRun:
                         scenario=s,
                         secret=secret,
                         url=url,
-                        sink=self.recorder,
+                        sink=sink,
                         run_id=self.run_dir.run_id,
                         app_codes={**DEFAULT_APP_CLOSE_CODES, **s.target.close_codes},
                         http_statuses={**DEFAULT_HTTP_STATUSES, **s.target.http_statuses},
@@ -394,7 +403,7 @@ class ActiveRun:
                     ca_file=self.ca_file,
                     secret=secret,
                 )
-                master.begin(setup, self.recorder, faults)
+                master.begin(setup, sink, faults)
             self.meta.write(self.run_dir.path)
             self._t0 = time.monotonic()
             if self.session is not None:
@@ -405,6 +414,30 @@ class ActiveRun:
             f"target {url}; {self._wanted()} users at {self._spawn_rate():g}/s"
             f" for {s.load.duration:g} s"
         )
+
+    def _serve_metrics(self, stack: ExitStack, host: str, port: int) -> LiveMetrics:
+        """Serve the run's live metrics until it finishes.
+
+        Raises:
+            HarnessError: the address cannot be bound.
+        """
+
+        def sessions_open() -> float:
+            got = self.footprint.source()
+            return 0.0 if got is None else float(got["open"])
+
+        metrics = LiveMetrics(sessions_open, lambda: float(self.environment.runner.user_count))
+        try:
+            bound = metrics.serve(host, port)
+        except OSError as exc:
+            raise HarnessError(
+                f"--metrics-host/--metrics-port: cannot listen on {host}:{port}:"
+                f" {exc.strerror or exc}"
+            ) from None
+        stack.callback(metrics.stop)
+        self.metrics = metrics
+        self.engine.say(f"live metrics: http://{host}:{bound}/metrics")
+        return metrics
 
     def abandon(self) -> Path | None:
         """The set-up failed: mark the run directory (if made) as a run that never started."""
@@ -507,6 +540,8 @@ class ActiveRun:
             self._check_target()
             if self.engine.master is not None:
                 self.engine.master.check()
+            if self.metrics is not None:
+                self.metrics.chaos_active(self.session.active if self.session else ())
             if elapsed >= planned:
                 if self.stop_reason is None:
                     self.stop_reason, self.complete = PLANNED_END, True
