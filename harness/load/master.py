@@ -174,10 +174,12 @@ class MasterSide:
         return time.monotonic() - self._t0
 
     def footprint(self) -> dict[str, Any] | None:
-        """The connected workers' footprints summed (their last reports); None: none yet."""
-        got = [self.footprints[c] for c in self.connected() if c in self.footprints]
-        if not got:
+        """The connected workers' footprints summed (their last reports); None until every
+        one of them has reported (a partial sum would be no idle size to measure from)."""
+        connected = self.connected()
+        if not connected or any(c not in self.footprints for c in connected):
             return None
+        got = [self.footprints[c] for c in connected]
         return {key: sum(int(f.get(key, 0)) for f in got) for key in ("open", "rss", "fds")} | {
             "processes": len(got)
         }

@@ -147,9 +147,9 @@ def test_two_workers_every_attempt_once_in_one_report(tmp_path: Path) -> None:
     assert (run / "index.html").is_file()
     assert "Load from 2 workers" in out
     generator = m["generator"]  # the footprint summed over both workers' reports
-    assert generator["processes"] == 2 and generator["peak_open"] >= 1
-    assert generator["rss_mb_at_peak"] > generator["rss_mb_idle"] * 0.5 > 0
-    assert (run / "generator.jsonl").is_file()
+    assert generator["processes"] == 2 and generator["rss_mb_idle"] > 0
+    samples = [json.loads(line) for line in (run / "generator.jsonl").open()]
+    assert samples and all(s["processes"] == 2 for s in samples)  # never a partial sum
     assert all(gone(pid) for pid in pids)  # the master stopped its workers
 
 
