@@ -248,13 +248,14 @@ def test_locusts_own_master_and_worker_flags(tmp_path: Path) -> None:
             *locust, "--master", "--headless", "--expect-workers", "1",
             "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
             "--scenario", "scenarios/smoke.yaml", "--set", "load.duration=4",
-            "-u", "6", "-r", "12", "--out", str(tmp_path),
+            "--set", "load.session.hold=0.1",  # many attempts: every token kind of the mix
+            "-u", "12", "-r", "24", "--out", str(tmp_path),
         ]
     )  # fmt: skip
     worker = start(
         [
             *locust, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
-            "--scenario", "scenarios/smoke.yaml",
+            "--scenario", "scenarios/smoke.yaml", "--set", "load.session.hold=0.1",
         ]
     )  # fmt: skip
     code, out, err = finish(master)
