@@ -47,12 +47,7 @@ import orjson
 
 from harness.config.scenario import Scenario
 from harness.config.serialise import scenario_to_dict
-from harness.load.user import RecordSink, UserConfig
-from harness.protocol.outcomes import (
-    DEFAULT_APP_CLOSE_CODES,
-    DEFAULT_HTTP_STATUSES,
-    SocketIOMeaning,
-)
+from harness.load.user import RecordSink, UserConfig, scenario_user_config
 from harness.rundir.records import AttemptRecord
 
 #: Custom message carrying the run's set-up from the master to a worker.
@@ -166,19 +161,14 @@ class RunInfo:
     def user_config(self, scenario: Scenario, sink: RecordSink) -> UserConfig:
         """The worker's users' configuration for this run (chaos labels are the master's to
         add: a worker knows no chaos timeline)."""
-        t = scenario.target
-        return UserConfig(
-            scenario=scenario,
+        return scenario_user_config(
+            scenario,
             secret=self.secret,
             url=self.url,
             sink=sink,
             run_id=self.run_id,
             worker=self.worker,
-            app_codes={**DEFAULT_APP_CLOSE_CODES, **t.close_codes},
-            http_statuses={**DEFAULT_HTTP_STATUSES, **t.http_statuses},
             ca_file=self.ca_file,
-            verify_tls=not t.tls.insecure,
-            sio=SocketIOMeaning.of(t.socketio),
         )
 
 
@@ -376,24 +366,3 @@ class WorkerLedger:
     @property
     def total(self) -> int:
         return sum(a.records for a in self.workers.values())
-
-    def listen(self, environment: Any) -> None:
-        """Hang the ledger on a master's runner and events: batches and worker reports."""
-
-        def on_batch(environment: Any, msg: Any, **_: Any) -> None:
-            self.on_records(str(msg.node_id), dict(msg.data or {}))
-
-        def on_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-            self.on_report(client_id, data)
-
-        environment.runner.register_message(RECORDS_MESSAGE, on_batch)
-        environment.events.worker_report.add_listener(on_report)
-
-
-def report_made(batcher: RecordBatcher, events: Any) -> None:
-    """On a worker: add the batcher's made count to Locust's reports to the master."""
-
-    def on_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-        data[MADE_KEY] = batcher.made
-
-    events.report_to_master.add_listener(on_report)

@@ -49,22 +49,17 @@ from harness.config.scenario import ChaosEntry, Scenario
 from harness.config.secret import resolve_secret
 from harness.config.serialise import scenario_to_dict
 from harness.errors import HarnessError
-from harness.load.distributed import scenario_digest
+from harness.load.distributed import RunInfo, scenario_digest
 from harness.load.footprint import FootprintProbe, own_footprint
 from harness.load.hooks import check_hook
 from harness.load.live_metrics import CountingSink, LiveMetrics
-from harness.load.master import MasterSide, RunSetup
+from harness.load.master import MasterSide
 from harness.load.probe import Probe
 from harness.load.progress import progress_line
 from harness.load.recorder import RunRecorder
-from harness.load.user import RecordSink, UserConfig, configure_users
+from harness.load.user import RecordSink, configure_users, scenario_user_config
 from harness.load.watchdog import TargetWatch
 from harness.processes import refusal
-from harness.protocol.outcomes import (
-    DEFAULT_APP_CLOSE_CODES,
-    DEFAULT_HTTP_STATUSES,
-    SocketIOMeaning,
-)
 from harness.protocol.tokens import new_secret
 from harness.redact import redact
 from harness.render.report import build_report
@@ -380,23 +375,20 @@ class ActiveRun:
             if master is None:
                 configure_users(
                     self.environment.user_classes,
-                    UserConfig(
-                        scenario=s,
+                    scenario_user_config(
+                        s,
                         secret=secret,
                         url=url,
                         sink=sink,
                         run_id=self.run_dir.run_id,
-                        app_codes={**DEFAULT_APP_CLOSE_CODES, **s.target.close_codes},
-                        http_statuses={**DEFAULT_HTTP_STATUSES, **s.target.http_statuses},
                         faults_between=faults,
                         ca_file=self.ca_file,
-                        verify_tls=not s.target.tls.insecure,
-                        sio=SocketIOMeaning.of(s.target.socketio),
                     ),
                 )
             else:  # the workers' users: told before Locust sends them any
-                setup = RunSetup(
+                setup = RunInfo(
                     run_id=self.run_dir.run_id,
+                    worker="",  # each worker's short id is the master's to give
                     url=url,
                     started_at=self.meta.started_at,
                     digest=scenario_digest(s),

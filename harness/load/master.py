@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from harness.load.distributed import (
@@ -67,29 +67,6 @@ class LabellingSink:
         self.sink.add(record)
 
 
-@dataclass(frozen=True)
-class RunSetup:
-    """What every worker of one run is told (its short id apart)."""
-
-    run_id: str
-    url: str
-    started_at: float
-    digest: str
-    ca_file: str | None
-    secret: str
-
-    def for_worker(self, worker: str) -> RunInfo:
-        return RunInfo(
-            run_id=self.run_id,
-            worker=worker,
-            url=self.url,
-            started_at=self.started_at,
-            digest=self.digest,
-            ca_file=self.ca_file,
-            secret=self.secret,
-        )
-
-
 class MasterSide:
     """The users' part of a run on a master (see the module docstring)."""
 
@@ -97,7 +74,7 @@ class MasterSide:
         self.say = say
         self.exit_of = exit_of
         self.ledger: WorkerLedger | None = None
-        self.setup: RunSetup | None = None
+        self.setup: RunInfo | None = None  # the run's set-up, its worker id left empty
         self.environment: Any = None
         #: process ids of the workers by Locust client id, from every report (a worker
         #: reports once when it connects, then every 3 s)
@@ -125,28 +102,29 @@ class MasterSide:
         r = self.runner
         return [c.id for c in (*r.clients.ready, *r.clients.spawning, *r.clients.running)]
 
-    def begin(self, setup: RunSetup, sink: RecordSink, faults_between: FaultsBetween) -> None:
+    def begin(self, setup: RunInfo, sink: RecordSink, faults_between: FaultsBetween) -> None:
         """A run starts: a new ledger, and ``harness_run`` to every connected worker."""
         self.ledger = WorkerLedger(LabellingSink(sink, faults_between))
         self.setup, self._t0 = setup, time.monotonic()
         for client_id in self.connected():
             self._tell(client_id)
 
-    def _tell(self, client_id: str) -> None:
+    def _tell(self, client_id: str) -> WorkerAccount:
+        """Send ``client_id`` the run, with its short id; its account."""
         assert self.ledger is not None and self.setup is not None
         account = self.ledger.join(client_id)
         if account.pid is None:
             account.pid = self.pids.get(client_id)
-        info = self.setup.for_worker(account.id)
+        info = replace(self.setup, worker=account.id)
         self.runner.send_message(RUN_MESSAGE, info.to_message(), client_id)
+        return account
 
     def _on_connect(self, client_id: str, **_: Any) -> None:
         """A worker (re)connected: during a run's load it is told the run at once (a worker
         that reports ready again after the test's stop is not)."""
         running = self.runner.state in (SPAWNING, RUNNING_STATE)
         if self.ledger is not None and self.setup is not None and running:
-            self._tell(client_id)
-            account = self.ledger.join(client_id)
+            account = self._tell(client_id)
             self.say(f"[{self._elapsed():5.0f}s] worker {account.id} joined the run")
 
     def _on_batch(self, msg: Any) -> None:

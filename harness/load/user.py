@@ -89,6 +89,21 @@ class UserConfig:
         self.plan = session_plan(self.scenario, 0) if plain else None
 
 
+def scenario_user_config(scenario: Scenario, **run: Any) -> UserConfig:
+    """The users' configuration for ``scenario``: what the target's close codes, statuses
+    and Socket.IO messages mean and whether its certificate is checked, from the scenario;
+    ``run`` are the run's own fields (``secret``, ``url``, ``sink``, ``run_id``, ...)."""
+    t = scenario.target
+    return UserConfig(
+        scenario=scenario,
+        app_codes={**DEFAULT_APP_CLOSE_CODES, **t.close_codes},
+        http_statuses={**DEFAULT_HTTP_STATUSES, **t.http_statuses},
+        verify_tls=not t.tls.insecure,
+        sio=SocketIOMeaning.of(t.socketio),
+        **run,
+    )
+
+
 @dataclass(frozen=True)
 class Step:
     """Where an attempt stands in its session, and the token it carries."""

@@ -16,6 +16,7 @@ import locust
 from locust.env import Environment
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -34,11 +35,12 @@ from harness.load.distributed import (
     RunInfo,
     WorkerLedger,
     record_from_json,
-    report_made,
     scenario_digest,
 )
+from harness.load.master import MasterSide
 from harness.load.recorder import RunRecorder
 from harness.load.user import ScenarioUser
+from harness.load.worker import WorkerSide
 from harness.rundir.records import AttemptRecord
 
 
@@ -69,12 +71,20 @@ def check_a_record_survives_the_trip_as_json() -> None:
     assert record_from_json(extra) == rec
 
 
+def master_side(env: Environment, ledger: WorkerLedger) -> MasterSide:
+    """The master's handlers (the ones a run uses) on ``env``, writing to ``ledger``."""
+    side = MasterSide(lambda line: None)
+    side.attach(env)
+    side.ledger = ledger
+    return side
+
+
 def check_batches_through_a_runner_reach_the_recorder_exactly_once(tmp_path: Path) -> None:
     env = Environment(user_classes=[ScenarioUser], events=locust.events)
     runner = env.create_local_runner()
     recorder = RunRecorder(tmp_path / "attempts.jsonl")
     ledger = WorkerLedger(recorder)
-    ledger.listen(env)
+    master_side(env, ledger)
     batcher = RecordBatcher("w1", runner.send_message, every=60.0).start()
     try:
         n = BATCH_MAX + 5  # one batch sent because it is full, the rest at close
@@ -128,9 +138,11 @@ def check_a_lost_worker_says_how_many_attempts_it_may_have_taken(tmp_path: Path)
     runner = env.create_local_runner()
     recorder = RunRecorder(tmp_path / "attempts.jsonl")
     ledger = WorkerLedger(recorder)
-    ledger.listen(env)
+    master_side(env, ledger)
     batcher = RecordBatcher("w1", runner.send_message, every=60.0)
-    report_made(batcher, env.events)
+    worker = WorkerSide(load_scenario(str(SMOKE)), lambda line: None)
+    worker.attach(env)  # its reports carry the batcher's made count
+    worker.batcher = batcher
     try:
         for i in range(1, 4):
             batcher.add(_record("w1", 1, i))
@@ -143,6 +155,7 @@ def check_a_lost_worker_says_how_many_attempts_it_may_have_taken(tmp_path: Path)
         env.events.worker_report.fire(client_id="local", data=data)  # type: ignore[no-untyped-call]
         assert ledger.wait_flushed(timeout=0.05) == [ledger.workers["w1"]]
         lost = ledger.lose("local", at=123.0, how="killed by SIGKILL")
+        worker.batcher = None  # killed: its pending records are never sent, not even at stop
     finally:
         runner.quit()
         recorder.close()
@@ -155,7 +168,7 @@ def check_a_lost_worker_says_how_many_attempts_it_may_have_taken(tmp_path: Path)
         "state": LOST,
         "lost_at": 123.0,
         "lost_how": "killed by SIGKILL",
-        "pid": None,
+        "pid": os.getpid(),  # from the worker's report, as the made count
         "lost_at_least": 5,
     }
     assert ledger.lose("local") is None  # once

@@ -299,3 +299,20 @@ def test_a_master_on_a_busy_port_says_so(tmp_path: Path) -> None:
         code, out, err = finish(master, timeout=30)
     assert code == 2, out + err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+def test_workers_die_with_a_killed_master(tmp_path: Path) -> None:
+    proc = start(
+        harness(
+            "run", "scenarios/smoke.yaml", "--workers", "2", "--duration", "30", *QUICK,
+            "--out", str(tmp_path),
+        )
+    )  # fmt: skip
+    pids = [int(p) for p in read_line(proc, r"PIDs (\d+), (\d+)").groups()]
+    read_line(proc, r"target ws://")
+    proc.kill()  # SIGKILL: no handler runs; the kernel tells the workers (PR_SET_PDEATHSIG)
+    proc.communicate(timeout=scaled(10))
+    deadline = time.monotonic() + scaled(10)
+    while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(gone(pid) for pid in pids), pids

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import psutil
 
-from harness.chaos.base import ChaosContext, ChaosError, Fault, register
+from harness.chaos.base import ChaosContext, Fault, register
+from harness.chaos.soft_limits import SoftLimits
 from harness.config.faults import FD_LIMIT, FdLimitParams
 
 
@@ -30,36 +31,13 @@ class FdLimit(Fault):
 
     def __init__(self, params: FdLimitParams | None = None) -> None:
         super().__init__(params)
-        self._saved: list[tuple[int, int]] = []  # (pid, old soft limit) of each process
+        self._limits = SoftLimits(self.name)
 
     def apply(self, ctx: ChaosContext) -> None:
         self.revert(ctx)
-        p: FdLimitParams = self.params
+        headroom = self.params.headroom
         for pid in ctx.require_tree(self.name):
-            try:
-                proc = psutil.Process(pid)
-                soft, hard = proc.rlimit(psutil.RLIMIT_NOFILE)
-                new = proc.num_fds() + p.headroom
-                if hard != psutil.RLIM_INFINITY:
-                    new = min(new, hard)
-                self._saved.append((pid, soft))
-                proc.rlimit(psutil.RLIMIT_NOFILE, (new, hard))
-            except (psutil.Error, OSError) as exc:
-                raise ChaosError(f"{self.name}: cannot limit PID {pid}: {exc}") from None
+            self._limits.lower(pid, psutil.RLIMIT_NOFILE, lambda p: p.num_fds() + headroom)
 
     def revert(self, ctx: ChaosContext) -> None:
-        while self._saved:
-            pid, old_soft = self._saved[-1]
-            try:
-                proc = psutil.Process(pid)
-                _, hard = proc.rlimit(psutil.RLIMIT_NOFILE)
-                if hard != psutil.RLIM_INFINITY and old_soft > hard:
-                    old_soft = hard  # someone lowered the hard limit meanwhile
-                proc.rlimit(psutil.RLIMIT_NOFILE, (old_soft, hard))
-            except psutil.NoSuchProcess:
-                pass  # the process is gone: nothing left to restore
-            except (psutil.Error, OSError) as exc:
-                raise ChaosError(
-                    f"{self.name}: cannot restore the limit of PID {pid}: {exc}"
-                ) from None
-            self._saved.pop()
+        self._limits.restore()

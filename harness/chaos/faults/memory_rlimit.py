@@ -15,6 +15,7 @@ from __future__ import annotations
 import psutil
 
 from harness.chaos.base import ChaosContext, ChaosError, Fault, register
+from harness.chaos.soft_limits import SoftLimits
 from harness.config.faults import MEMORY_RLIMIT, MemoryRlimitParams
 
 MIB = 1024 * 1024  # bytes
@@ -41,7 +42,7 @@ class MemoryRlimit(Fault):
 
     def __init__(self, params: MemoryRlimitParams | None = None) -> None:
         super().__init__(params)
-        self._saved: list[tuple[int, int, int]] = []  # (pid, resource, old soft limit) each
+        self._limits = SoftLimits(self.name)
 
     def apply(self, ctx: ChaosContext) -> None:
         self.revert(ctx)
@@ -49,32 +50,13 @@ class MemoryRlimit(Fault):
         pids = ctx.require_tree(self.name)
         if p.resource not in RESOURCES:
             raise ChaosError(f"{self.name}: resource must be one of {', '.join(RESOURCES)}")
-        res = RESOURCES[p.resource]
+        headroom = int(p.headroom_mb * MIB)
         for pid in pids:
-            try:
-                proc = psutil.Process(pid)
-                soft, hard = proc.rlimit(res)
-                new = current_usage(pid, p.resource) + int(p.headroom_mb * MIB)
-                if hard != psutil.RLIM_INFINITY:
-                    new = min(new, hard)
-                self._saved.append((pid, res, soft))
-                proc.rlimit(res, (new, hard))
-            except (psutil.Error, OSError) as exc:
-                raise ChaosError(f"{self.name}: cannot limit PID {pid}: {exc}") from None
+            self._limits.lower(
+                pid,
+                RESOURCES[p.resource],
+                lambda proc: current_usage(proc.pid, p.resource) + headroom,
+            )
 
     def revert(self, ctx: ChaosContext) -> None:
-        while self._saved:
-            pid, res, old_soft = self._saved[-1]
-            try:
-                proc = psutil.Process(pid)
-                _, hard = proc.rlimit(res)
-                if hard != psutil.RLIM_INFINITY and old_soft > hard:
-                    old_soft = hard  # someone lowered the hard limit meanwhile
-                proc.rlimit(res, (old_soft, hard))
-            except psutil.NoSuchProcess:
-                pass  # the process is gone: nothing left to restore
-            except (psutil.Error, OSError) as exc:
-                raise ChaosError(
-                    f"{self.name}: cannot restore the limit of PID {pid}: {exc}"
-                ) from None
-            self._saved.pop()
+        self._limits.restore()
