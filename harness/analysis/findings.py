@@ -28,6 +28,7 @@ from harness.analysis.rules_connection import (
 from harness.analysis.rules_crash import TARGET_DIED, UPSTREAM_DOWN
 from harness.analysis.rules_resource import (
     ABRUPT_UNDER_PRESSURE,
+    DECLARED_LIMIT,
     HANDSHAKE_LATENCY,
     SLOW_RECOVERY,
     VALID_REFUSED_WITHOUT_CHAOS,
@@ -57,6 +58,7 @@ RULES: tuple[Rule, ...] = (
     INVALID_TOKEN_ACCEPTED,
     STALE_TOKEN_ACCEPTED,
     VALID_REFUSED_WITHOUT_CHAOS,
+    DECLARED_LIMIT,
     ABRUPT_UNDER_PRESSURE,
     CLOSED_BEFORE_ESTABLISHED,
     CLOSE_WITHOUT_CODE,

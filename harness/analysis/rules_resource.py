@@ -1,5 +1,6 @@
 """Resource rules (pure): valid clients refused with no fault on (the service is at capacity),
-abrupt refusals under pressure, slow recovery after a fault, slow handshakes."""
+where a declared connection limit sat, abrupt refusals under pressure, slow recovery after a
+fault, slow handshakes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ import math
 import numpy as np
 import pandas as pd
 
+from harness.analysis.limits import (
+    DeclaredLimits,
+    answered_at,
+    at_declared_limit,
+    declared_refusals,
+    held_open_at,
+    most_held_open,
+)
 from harness.analysis.rules import (
     ABRUPT,
     AUTH,
@@ -70,16 +79,30 @@ def quiet_periods(view: RunView) -> list[tuple[str, pd.DataFrame]]:
     ]
 
 
+def expected_refusals(view: RunView) -> pd.Series[bool]:
+    """Per attempt: refused at the limit the service declares (``target.expect``; all False
+    when it declares none), see :mod:`harness.analysis.limits`."""
+    limits = DeclaredLimits.of(view.run.scenario)
+    at_limit = (
+        at_declared_limit(view.attempts, limits)
+        if limits is not None
+        else np.zeros(len(view.attempts), dtype=bool)
+    )
+    return pd.Series(at_limit, index=view.attempts.index, dtype=bool)
+
+
 def check_valid_refused_without_chaos(view: RunView) -> Hit | None:
     """Valid tokens refused or dropped beyond :data:`QUIET_REFUSED_MAX_SHARE` with no fault on
-    (refusals :func:`not_capacity` explains are ``wrong-path``'s and ``upstream-down``'s)."""
+    (refusals :func:`not_capacity` explains are ``wrong-path``'s and ``upstream-down``'s;
+    those at a declared limit are the service's promise kept, :func:`expected_refusals`)."""
     parts, auth, total = [], 0, 0
     explained = not_capacity(view.summary)
+    expected = expected_refusals(view)
     for name, rows in quiet_periods(view):
         verdict = rows["verdict"].astype("string")
         refused = verdict.isin([Verdict.VALID_REFUSED.value, Verdict.ABRUPT.value]).fillna(False)
         other = ~rows["outcome"].astype("string").isin(explained).fillna(False)
-        bad = rows[refused & other]
+        bad = rows[refused & other & ~expected.reindex(rows.index, fill_value=False)]
         counted = int((~verdict.isin(NOT_COUNTED)).fillna(True).sum())
         if not counted or len(bad) / counted <= QUIET_REFUSED_MAX_SHARE:
             continue
@@ -106,6 +129,69 @@ VALID_REFUSED_WITHOUT_CHAOS = Rule(
     "Size the service for this load (connection limit, workers, ulimit -n, memory), or "
     "lower the load to what it is meant to carry.",
     check_valid_refused_without_chaos,
+)  # fmt: skip
+
+
+def _codes(rows: pd.DataFrame) -> str:
+    """``503 12, 1013 3``: the answers of refusals, most frequent first."""
+    codes = rows["http_status"].where(rows["http_status"] != 101, rows["close_code"])
+    counts = {str(k): int(v) for k, v in codes.dropna().astype("Int64").value_counts().items()}
+    return breakdown(counts, lambda _: True)
+
+
+def check_declared_limit(view: RunView) -> Hit | None:
+    """Where the declared connection limit sat: refusals with a declared answer at it (low),
+    below it, or more connections held at once than declared (medium); silent when the run
+    neither reached the limit nor was refused with a declared answer. Attempts under a fault
+    or after the target died are the fault's and the crash's, not the limit's."""
+    limits = DeclaredLimits.of(view.run.scenario)
+    if limits is None or limits.max_connections is None:
+        return None
+    attempts = view.attempts
+    lists = attempts["chaos"].to_numpy(dtype=object)
+    quiet = np.fromiter((not v for v in lists), dtype=bool, count=len(lists)) & ~view.disrupted
+    refused = declared_refusals(attempts, limits) & quiet
+    at_limit = at_declared_limit(attempts, limits) & quiet
+    below = refused & ~at_limit
+    most = most_held_open(attempts[quiet], limits)
+    declared = limits.max_connections
+    parts, severity = [], "low"
+    if below.sum():
+        severity = "medium"
+        held = held_open_at(attempts, answered_at(attempts)[below], limits)
+        parts.append(
+            f"{int(below.sum())} refusals ({_codes(attempts[below])}) below the declared limit of "
+            f"{declared}: with {int(held.min())} to {int(held.max())} connections held open"
+        )
+    if most > declared + limits.slack():
+        severity = "medium"
+        parts.append(f"up to {most} connections held open at once, above the declared {declared}")
+    if at_limit.sum():
+        parts.append(
+            f"{int(at_limit.sum())} refusals ({_codes(attempts[at_limit])}) at the declared "
+            f"limit of {declared} (at least {limits.floor} held open); at most {most} at once"
+        )
+    if not parts:
+        return None
+    if severity == "low":
+        return Hit(
+            "the limit held where declared: " + "; ".join(parts),
+            severity="low",
+            meaning="The service refused with a declared answer once the declared number of "
+            "connections was open, and not before: the limit sits where it was declared.",
+            fix="Nothing to fix; plan capacity on this limit.",
+        )
+    return Hit("; ".join(parts), severity=severity)
+
+
+DECLARED_LIMIT = Rule(
+    "declared-limit", "resource", "medium",
+    "The connection limit did not sit where it was declared",
+    "The scenario declares the service's connection limit (target.expect), and the service "
+    "refused below it or served more than it: capacity planned on the declared limit is wrong.",
+    "Find the real limit (harness capacity) and correct the declaration, or the service's "
+    "configuration (connection limit, ulimit -n, workers) to match it.",
+    check_declared_limit,
 )  # fmt: skip
 
 

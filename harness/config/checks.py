@@ -179,6 +179,8 @@ MAX_FRAGMENTS = 65_536  # frames of one message
 MAX_WEIGHT = 1_000_000  # a token kind's weight in load.mix
 MAX_LIFETIME = 365 * 86_400  # s: a valid token's lifetime
 MAX_CONNECTIONS = 100_000  # the embedded target's connection limit
+MAX_DECLARED_CONNECTIONS = 100_000_000  # a service's declared limit (target.expect)
+MAX_REFUSAL_CODES = 16  # HTTP statuses and close codes in target.expect.refusals
 MAX_TARGET_PROCESSES = 64  # processes of the embedded target sharing its port
 MAX_RSS_MB = 1 << 20  # MB: the embedded target's memory threshold (1 TiB)
 MAX_PID = 1 << 22  # Linux's largest pid_max
@@ -220,6 +222,14 @@ CLOSE_CODE = Check(
     lambda v: v in _WIRE_STANDARD_CODES or 3000 <= v <= 4999,
 )
 HTTP_STATUS = Check("an HTTP status in [200, 599]", (int,), lambda v: 200 <= v <= 599)
+#: what a service may refuse with (``target.expect.refusals``): a refused upgrade's status,
+#: or a close code
+REFUSAL_CODE = Check(
+    "an HTTP status in [400, 599] or a close code a server may send (1000-1003, 1007-1014, "
+    "3000-4999)",
+    (int,),
+    lambda v: 400 <= v <= 599 or v in _WIRE_STANDARD_CODES or 3000 <= v <= 4999,
+)
 KEY = Check("a scalar key", (object, bool))  # any constructed scalar
 JSON_SCALAR = Check("a string, number, boolean or null", (str, int, float, bool, type(None)))
 VARIABLE_NAME = Check("a variable name", (str,), re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch)

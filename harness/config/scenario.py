@@ -158,6 +158,18 @@ class SocketIO:
 
 
 @dataclass(frozen=True)
+class ExpectedLimits:
+    """What the service promises (``target.expect``): the concurrent connections it serves
+    before it refuses more, and the answers it refuses with there (HTTP statuses of the
+    upgrade, or close codes). A refusal with one of ``refusals`` while the harness held
+    ``max_connections`` open is the promise kept: graceful and expected, not a finding; the
+    ``declared-limit`` finding says whether the limit sat where it was declared."""
+
+    max_connections: int | None = None  # None: no connection limit is declared
+    refusals: tuple[int, ...] = (503, 1013)  # HTTP statuses and close codes
+
+
+@dataclass(frozen=True)
 class Target:
     """Where the load goes: the embedded reference target, or a URL."""
 
@@ -182,6 +194,8 @@ class Target:
     #: seconds between the pings the service is expected to send (the no-heartbeat finding
     #: judges sessions held longer than 1.5 times it); None: unknown (it judges those >= 30 s)
     heartbeat_interval: float | None = None
+    #: the limits the service declares (see :class:`ExpectedLimits`)
+    expect: ExpectedLimits = field(default_factory=ExpectedLimits)
 
     @property
     def is_embedded(self) -> bool:

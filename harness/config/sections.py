@@ -40,6 +40,7 @@ from harness.config.checks import (
     JSON_SCALAR,
     MAX_BACKOFF_FACTOR,
     MAX_CONNECTIONS,
+    MAX_DECLARED_CONNECTIONS,
     MAX_DURATION,
     MAX_FLOW_DEPTH,
     MAX_FLOW_RUN,
@@ -53,6 +54,7 @@ from harness.config.checks import (
     MAX_NAMES,
     MAX_PID,
     MAX_RECONNECTS,
+    MAX_REFUSAL_CODES,
     MAX_REPEAT,
     MAX_RSS_MB,
     MAX_TARGET_PROCESSES,
@@ -61,6 +63,7 @@ from harness.config.checks import (
     NAME,
     NUM,
     NUMBER,
+    REFUSAL_CODE,
     SCHEME,
     SHARE,
     SHORT_TEXT,
@@ -217,6 +220,21 @@ def _socketio_events(r: NodeReader, key: str, node: Node) -> Mapping[str, str]:
                     raise r.error(join(key, str(k)), str(e)) from None
                 out[name] = r.value(join(key, name), v_node, classes)
     return MappingProxyType(out)
+
+
+def _refusals(r: NodeReader, key: str, node: Node) -> tuple[int, ...]:
+    """The declared refusals: HTTP statuses and close codes, each once, at least one."""
+    out: list[int] = []
+    with r.whole():
+        items = r.sequence(key, node, "a list of HTTP statuses and close codes")
+        if not items or len(items) > MAX_REFUSAL_CODES:
+            raise r.error(key, f"expected 1 to {MAX_REFUSAL_CODES} codes, got {len(items)}", node)
+        for i, item in enumerate(items):
+            with r.each():
+                if (code := r.value(f"{key}[{i}]", item, REFUSAL_CODE)) in out:
+                    raise r.error(f"{key}[{i}]", f"{code} is listed twice", item)
+                out.append(code)
+    return tuple(out)
 
 
 def _tls(r: NodeReader, key: str, node: Node) -> sc.Tls:
@@ -714,6 +732,14 @@ _SOCKETIO: Table = {
     "capacity_errors": _patterns,
     "events": _socketio_events,
 }
+_TARGET_EXPECT: Table = {
+    "max_connections": Check(  # null (the default): none declared
+        f"an integer in [1, {MAX_DECLARED_CONNECTIONS}], or null",
+        (int, type(None)),
+        lambda v: v is None or 1 <= v <= MAX_DECLARED_CONNECTIONS,
+    ),
+    "refusals": _refusals,
+}
 _TARGET: Table = {
     "embedded": _embedded,
     "url": TEXT,  # checked for the protocol by _target
@@ -733,6 +759,7 @@ _TARGET: Table = {
         (int, float, type(None)),
         lambda v: v is None or 0 < v <= MAX_TIMEOUT,
     ),
+    "expect": section(sc.ExpectedLimits, _TARGET_EXPECT),
 }
 _TLS: Table = {
     "ca_file": Check("a path, or null", (str, type(None)), lambda v: v is None or bool(v)),

@@ -44,6 +44,10 @@ def scenario_to_dict(s: sc.Scenario) -> dict[str, Any]:
         target = {"embedded": _plain(t.embedded), "path": t.path}
     target["allow_hosts"] = list(t.allow_hosts)
     target["heartbeat_interval"] = t.heartbeat_interval
+    target["expect"] = _plain(t.expect)
+    if t.protocol != sc.Target.protocol:  # target.socketio is only taken with the protocol
+        target["protocol"] = t.protocol
+        target["socketio"] = _plain(t.socketio)
     where = {k: v for k, v in _plain(secret).items() if v} or None
     replaced = FLOW_REPLACES if ses.flow or ses.hook is not None else ()  # would be errors
     session = {k: v for k, v in _plain(ses).items() if k not in ("wait_min", "wait_max", *replaced)}
