@@ -428,7 +428,9 @@ def test_the_hook_example_scenario_passes_its_gates(tmp_path: Path) -> None:
     valid = [r for r in rows if r["token_kind"] == "valid" and r["error"] is None]
     assert valid and all(r["outcome"] == "accepted" and r["rtt_ms_avg"] for r in valid)
     assert all(r["msgs_sent"] == 4 for r in valid)
-    assert {r["outcome"] for r in rows if r["token_kind"] == "expired"} == {"rejected_auth"}
+    # an attempt still in its handshake when the run stops is the harness's own stop
+    expired = {r["outcome"] for r in rows if r["token_kind"] == "expired"} - {"interrupted"}
+    assert expired == {"rejected_auth"}
 
 
 def test_flow_errors_are_a_configuration_finding_never_the_targets() -> None:

@@ -40,7 +40,10 @@ def test_users_take_the_addresses_in_turn(tmp_path: Path) -> None:
         "run", "scenarios/smoke.yaml", "--duration", "3", "--users", "4", "--spawn-rate", "8",
         "--set", "load.source_addresses=[127.0.0.2, 127.0.0.3]", out_dir=tmp_path,
     )  # fmt: skip
-    assert run.code == 0, run.stdout + run.stderr
+    # 3 s of smoke may leave a token kind without attempts (a gate with no data):
+    # what this test is about is that every attempt went as expected from its address
+    assert run.code in (0, 1), run.stdout + run.stderr
+    assert run.summary()["total"]["success_rate"] == 1.0, run.stdout
     log = (run.run_dir / "target.log").read_text()
     assert "accepted 127.0.0.2:" in log and "accepted 127.0.0.3:" in log
     assert "accepted 127.0.0.1:" not in log
