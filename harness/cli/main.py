@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from harness import __version__
-from harness.cli import chaos, doctor, master, report, run, target, validate, worker
+from harness.cli import chaos, doctor, master, report, run, suite, target, validate, worker
 from harness.cli.exits import ExitCode, print_error
 from harness.errors import HarnessError
 
@@ -23,6 +23,7 @@ examples:
   harness run scenarios/auth-matrix.yaml --target-url ws://127.0.0.1:9000/ws --secret-env KEY
   harness run scenarios/smoke.yaml --set load.users=50 --set load.duration=60
   harness run scenarios/smoke.yaml --workers 2     the users in 2 worker processes
+  harness suite suites/smoke-suite.yaml --tags auth   scenarios one after another, one report
   harness master scenarios/smoke.yaml --expect-workers 2   a master for workers elsewhere
   harness worker scenarios/smoke.yaml --master-host 127.0.0.1   one of its workers
   harness target --port 8765 --defect cache-past-expiry   serve the reference target alone
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (run, master, worker, validate, report, doctor, target, chaos):
+    for command in (run, suite, master, worker, validate, report, doctor, target, chaos):
         command.add_parser(sub)
     sub.add_parser(
         "compare",
