@@ -44,6 +44,7 @@ from harness.analysis.phases import (
 )
 from harness.analysis.summary import Window
 from harness.config.scenario import Gate
+from harness.config.stages import StagePlan, stage_plan, stages_from_plain
 from harness.errors import RunDirError
 from harness.numbers import finite
 from harness.rundir.chaos_log import ChaosWindow, fold_events
@@ -113,6 +114,24 @@ class Run:
     def window(self, label: str) -> Window | None:
         """The chaos window ``label``, None when there is none."""
         return next((w for w in self.windows if w.label == label), None)
+
+    @property
+    def stages(self) -> StagePlan | None:
+        """The load stages of the scenario (``load.stages``); None: a constant load.
+
+        Raises:
+            RunDirError: ``scenario.json``'s ``load.stages`` is damaged.
+        """
+        load = self.scenario.get("load")
+        items = load.get("stages") if isinstance(load, Mapping) else None
+        if not items:
+            return None
+        if not isinstance(items, list):
+            raise RunDirError(f"{SCENARIO}: load.stages: expected a list")
+        try:
+            return stage_plan(stages_from_plain(items))
+        except ValueError as exc:
+            raise RunDirError(f"{SCENARIO}: {exc}") from None
 
 
 # --- Building a run (pure) ------------------------------------------------------------------

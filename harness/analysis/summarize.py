@@ -3,7 +3,8 @@
 
 Totals and token kinds (:mod:`harness.analysis.sections`), chaos windows and phases (from
 the run, computed once on load), recovery per window (:mod:`harness.analysis.recovery`),
-sessions and reconnects (:mod:`harness.analysis.sessions`) and findings
+sessions and reconnects (:mod:`harness.analysis.sessions`), load stages
+(:mod:`harness.analysis.stages`) and findings
 (:mod:`harness.analysis.findings`). Gates are evaluated after it, on the summary
 (:func:`harness.analysis.gates.with_gates`).
 """
@@ -19,6 +20,7 @@ from harness.analysis.run import Run
 from harness.analysis.sections import kind_sections, section, section_view
 from harness.analysis.sessions import compute_sessions
 from harness.analysis.socketio import compute_socketio
+from harness.analysis.stages import compute_stages
 from harness.analysis.stats import ratio
 from harness.analysis.summary import Phase, Summary, TargetDied, WorkerStats
 from harness.protocol.outcomes import Verdict
@@ -105,6 +107,7 @@ def summarize(run: Run, *, margin: float = MARGIN) -> Summary:
         socketio=compute_socketio(run),
         workers=worker_stats(run),
         generator=meta.generator,
+        stages=compute_stages(run),
     )
     findings = compute_findings(summary, run)
     return replace(summary, findings=findings, findings_by_severity=findings_by_severity(findings))

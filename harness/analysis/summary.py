@@ -21,7 +21,7 @@ Schema versions:
   ``stop_reason`` from ``meta.json``; ``gates`` and ``passed`` are part of the type (they
   were added beside it); ``schema_minor`` is gone. Later additions with defaults (readers of
   version 2 keep working): ``interrupted_by``, ``target_died``; a window's ``optional``;
-  ``sessions``; ``socketio``; ``workers``; ``generator``.
+  ``sessions``; ``socketio``; ``workers``; ``generator``; ``stages``.
 
 A ``summary.json`` of another version is not read (:class:`SummaryVersionError`): rebuild
 it from its run directory (``harness report RUN_DIR``).
@@ -197,6 +197,35 @@ class Phase:
     end_s: float | None = None
     total: Section = field(default_factory=Section)
     token_kinds: Mapping[str, Section] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """One load stage (``load.stages``) as planned, and the attempts that started in it.
+
+    Attributes:
+        name: the stage's name: its records' ``load_stage``.
+        start_s: when it started (s).
+        end_s: when it ended (s): the next stage's start.
+        users: the users it ramped to and held; None: an arrival-rate stage.
+        rate: the new sessions per second planned; None: a stage of users.
+        max_users: an arrival-rate stage's users serving its arrivals; None: a stage of users.
+        spawn_rate: how fast its users were started or stopped (users/s).
+        attempts_per_s: attempts started in it, per second of it (an arrival-rate stage
+            without reconnects: the arrival rate made); None: it had not begun when the run
+            ended.
+        total: its attempts (all token kinds).
+    """
+
+    name: str
+    start_s: float
+    end_s: float
+    users: int | None = None
+    rate: float | None = None
+    max_users: int | None = None
+    spawn_rate: float | None = None
+    attempts_per_s: float | None = None
+    total: Section = field(default_factory=Section)
 
 
 @dataclass(frozen=True)
@@ -497,6 +526,7 @@ class Summary:
             ran in one process.
         generator: the load generator's own footprint (sessions held open at its peak, its
             memory, what one held connection cost it); None: not recorded.
+        stages: the load stages (``load.stages``), in time order; empty: a constant load.
         findings: the findings, most severe first, then by id.
         findings_by_severity: how many findings of each severity, critical first.
         gates: the gates' results, in the scenario's order (none until evaluated).
@@ -524,6 +554,7 @@ class Summary:
     socketio: SocketIOStats | None = None
     workers: tuple[WorkerStats, ...] = ()
     generator: GeneratorFootprint | None = None
+    stages: tuple[StageStats, ...] = ()
     findings: tuple[Finding, ...] = ()
     findings_by_severity: Mapping[str, int] = field(
         default_factory=lambda: dict.fromkeys(reversed(SEVERITIES), 0)

@@ -5,7 +5,8 @@ to Locust's parser and, when Locust fires ``init``, loads the scenario and hangs
 engine (:mod:`harness.load.lifecycle`, the one ``harness run`` uses) on Locust's events.
 Every test is a run with its own directory, chaos timeline, report and verdict; the last
 run's verdict is Locust's exit code (0 / 1 / 2 / 130, see :mod:`harness.cli.exits`).
-``-u`` and ``-r`` default to the scenario's users and spawn rate; the load stops at the
+``-u`` and ``-r`` default to the scenario's users and spawn rate (with ``load.stages`` the
+scenario's shape runs instead, :mod:`harness.load.shape`); the load stops at the
 scenario's duration unless ``-t`` (or the web UI's stop button) ends it earlier, and the
 run is then marked incomplete.
 
@@ -53,6 +54,7 @@ def on_init(environment: Any, **_: Any) -> None:
     from harness.cli.scenario import scenario_from_args
     from harness.load.lifecycle import RunEngine, RunPlan
     from harness.load.master import MasterSide
+    from harness.load.shape import install_shape
     from harness.load.worker import WorkerSide
 
     opts = environment.parsed_options
@@ -80,6 +82,7 @@ def on_init(environment: Any, **_: Any) -> None:
     except HarnessError as exc:
         print_error(str(exc))
         raise SystemExit(int(ExitCode.CANNOT_RUN)) from None
+    install_shape(environment, scenario)  # load.stages: Locust's shape worker runs them
     if master is not None:
         master.attach(environment)
     engine.attach(environment.events)

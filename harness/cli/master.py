@@ -150,6 +150,7 @@ def run_master(
     from harness.cli.exits import ExitCode, report_run
     from harness.load.lifecycle import RunEngine, RunPlan, end_and_quit
     from harness.load.master import MasterSide
+    from harness.load.shape import install_shape, start_load
     from harness.load.user import ScenarioUser
     from harness.load.worker_processes import (
         CONNECT_TIMEOUT_S,
@@ -181,6 +182,7 @@ def run_master(
             f"--master-bind-host/--master-bind-port: cannot listen on {host}:{port}: {why}"
             " (another master still running?)"
         ) from None
+    install_shape(env, scenario)
     master.attach(env)
     engine.attach(env.events)
     quit_once: list[bool] = []
@@ -216,7 +218,7 @@ def run_master(
         say(f"{count} workers connected")
         for sig in (signal.SIGINT, signal.SIGTERM):
             gevent.signal_handler(sig, engine.interrupt, env, sig.name)
-        runner.start(scenario.load.users, spawn_rate=scenario.load.spawn_rate)
+        start_load(env, scenario)
         runner.greenlet.join()
         env.events.quitting.fire(environment=env, reverse=True)  # type: ignore[no-untyped-call]
     if env.process_exit_code is None:

@@ -85,6 +85,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
 
     from harness.cli.exits import ExitCode, report_run
     from harness.load.lifecycle import RunEngine, RunPlan
+    from harness.load.shape import install_shape, start_load
     from harness.load.user import ScenarioUser
 
     def say(line: str) -> None:
@@ -102,11 +103,12 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     engine.prepare()
     env = Environment(user_classes=[ScenarioUser], events=locust.events)
     runner = env.create_local_runner()
+    install_shape(env, scenario)
     engine.attach(env.events)
     env.events.init.fire(environment=env, runner=runner, web_ui=None)  # type: ignore[no-untyped-call]
     for sig in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(sig, engine.interrupt, env, sig.name)
-    runner.start(scenario.load.users, spawn_rate=scenario.load.spawn_rate)
+    start_load(env, scenario)
     runner.greenlet.join()
     env.events.quitting.fire(environment=env, reverse=True)  # type: ignore[no-untyped-call]
     if env.process_exit_code is None:  # no run reported (cannot happen unless Locust failed)

@@ -189,6 +189,10 @@ MAX_RECONNECTS = 1_000_000  # load.reconnect.max_attempts: reconnects per lost c
 MAX_BACKOFF_FACTOR = 100  # load.reconnect.factor
 MAX_NAMES = 64  # entries of a list or mapping of names (transports, error patterns, events)
 MAX_SHORT_TEXT = 200  # characters of a name or pattern (a Socket.IO event, an error pattern)
+MAX_STAGES = 50  # entries of load.stages
+MAX_ARRIVAL_RATE = 10_000  # new sessions per second of an arrival-rate stage
+#: an arrival-rate stage's users by default: enough for sessions up to this long (s)
+DEFAULT_POOL_S = 10
 
 
 SHARE = Check("a number in [0, 1]", NUM, lambda v: 0 <= v <= 1)

@@ -64,10 +64,19 @@ def apply_overrides(
         defects: ``--defect`` names, added to the embedded target's defects.
 
     Raises:
-        HarnessError: a value is invalid, or the URL's host is not allowed; the message
-            names the flag.
+        HarnessError: a value is invalid, the URL's host is not allowed, or ``duration``,
+            ``users`` or ``spawn_rate`` is given for a load with ``load.stages``; the
+            message names the flag.
     """
     load, target = s.load, s.target
+    if load.stages:
+        flags = {"--duration": duration, "--users": users, "--spawn-rate": spawn_rate}
+        for flag, value in flags.items():
+            if value is not None:
+                raise HarnessError(
+                    f"{flag}: {s.source} shapes its load with load.stages (users and duration"
+                    " come from them); change the stages with --set 'load.stages=[...]'"
+                )
     if duration is not None:
         load = replace(load, duration=checked_flag("--duration", DURATION, duration))
     if users is not None:

@@ -377,10 +377,45 @@ RECONNECT_PRESETS: Mapping[str, Reconnect] = MappingProxyType(
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One stage of ``load.stages`` (as k6's stages, on Locust's ``LoadTestShape``).
+
+    Exactly one of ``users`` and ``rate``, the same for every stage of a scenario:
+
+    - ``users`` (closed model): the stage ramps to ``users`` concurrent users at
+      ``spawn_rate`` users/s (up or down), then holds them until it ends;
+    - ``rate`` (open model): ``rate`` new sessions start per second, whatever the target's
+      answers take, each by one idle user of a pool of ``max_users`` (started at
+      ``spawn_rate``); an arrival that finds every user busy for more than a second is
+      missed, and counted.
+
+    The loader fills every default in, so a stage read back from ``scenario.json`` is equal.
+    """
+
+    duration: float  # seconds the stage lasts
+    name: str = ""  # its label on records and charts ("stage-<n>" unless given)
+    users: int | None = None  # users the stage ramps to and holds (closed model)
+    rate: float | None = None  # new sessions per second (open model)
+    spawn_rate: float = 10.0  # users started (or stopped) per second to reach the stage
+    max_users: int | None = None  # with rate: the users that serve its arrivals, at most
+
+    @property
+    def is_rate(self) -> bool:
+        """An arrival-rate (open model) stage."""
+        return self.rate is not None
+
+    @property
+    def pool(self) -> int:
+        """The users Locust runs during this stage: ``users``, or ``max_users``."""
+        n = self.max_users if self.is_rate else self.users
+        return n or 0
+
+
+@dataclass(frozen=True)
 class Load:
-    users: int = 10
-    spawn_rate: float = 10.0  # users started per second
-    duration: float = 30.0  # seconds
+    users: int = 10  # with stages: the highest stage's users (or max_users)
+    spawn_rate: float = 10.0  # users started per second (with stages: their default)
+    duration: float = 30.0  # seconds (with stages: their sum)
     #: token kind -> weight (relative; kinds with weight 0 are not used)
     mix: Mapping[str, float] = field(default_factory=lambda: _frozen({"valid": 1.0}))
     session: Session = field(default_factory=Session)
@@ -391,6 +426,9 @@ class Load:
     #: its own ephemeral ports towards one target address: about 28,000 on Linux); empty:
     #: the OS chooses
     source_addresses: tuple[str, ...] = ()
+    #: the load's shape over time (empty: ``users`` for ``duration`` s, started at
+    #: ``spawn_rate``); with stages, ``users`` and ``duration`` are derived from them
+    stages: tuple[Stage, ...] = ()
 
 
 @dataclass(frozen=True)

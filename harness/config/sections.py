@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from harness.config.checks import (
     BOOL,
     CLOSE_CODE,
     COOKIE_NAME,
+    DEFAULT_POOL_S,
     DEFECT,
     DURATION,
     FLOW_TEMPLATE,
@@ -38,6 +40,7 @@ from harness.config.checks import (
     HTTP_STATUS,
     IP_ADDRESS,
     JSON_SCALAR,
+    MAX_ARRIVAL_RATE,
     MAX_BACKOFF_FACTOR,
     MAX_CONNECTIONS,
     MAX_DECLARED_CONNECTIONS,
@@ -57,8 +60,10 @@ from harness.config.checks import (
     MAX_REFUSAL_CODES,
     MAX_REPEAT,
     MAX_RSS_MB,
+    MAX_STAGES,
     MAX_TARGET_PROCESSES,
     MAX_TIMEOUT,
+    MAX_USERS,
     MAX_WEIGHT,
     NAME,
     NUM,
@@ -598,8 +603,13 @@ def _expect(r: NodeReader, key: str, node: Node) -> sc.Expect:
 
 def _load(r: NodeReader, key: str, node: Node) -> sc.Load:
     """The load section; an echo larger than ``limits.max_message_bytes`` is refused here
-    (the client would fail every connection with 1009 when the reply came)."""
-    load = sc.Load(**r.fields(key, node, _LOAD))
+    (the client would fail every connection with 1009 when the reply came). With
+    ``stages``, ``users`` and ``duration`` are derived from them (:func:`_derive_from_stages`)."""
+    v = r.fields(key, node, _LOAD)
+    if v.get("stages"):
+        v["stages"] = _resolve_stages(v["stages"], v.get("spawn_rate", sc.Load.spawn_rate))
+        _derive_from_stages(r, key, v)
+    load = sc.Load(**v)
     ses, lim = load.session, load.limits
     if ses.expect_reply and ses.messages and ses.message_bytes > lim.max_message_bytes:
         size, limit = f"{key}.session.message_bytes", f"{key}.limits.max_message_bytes"
@@ -615,6 +625,106 @@ def _load(r: NodeReader, key: str, node: Node) -> sc.Load:
             size = limit
         raise r.error(size, msg)
     return load
+
+
+# --- load.stages ------------------------------------------------------------------------
+
+
+def _stages(r: NodeReader, key: str, node: Node) -> tuple[dict[str, Any], ...]:
+    """``load.stages``: each stage's keys as written (null: no stages). Defaults that depend
+    on ``load.spawn_rate`` are filled by :func:`_resolve_stages`, once the section is read."""
+    if is_null(node):
+        return ()
+    out: list[dict[str, Any]] = []
+    with r.whole():
+        items = r.sequence(key, node, "a list of stages")
+        if not items or len(items) > MAX_STAGES:
+            raise r.error(key, f"expected 1 to {MAX_STAGES} stages, got {len(items)}")
+        for i, item in enumerate(items):
+            with r.each():
+                out.append(_stage(r, f"{key}[{i}]", item))
+        if len(out) == len(items):  # across the stages once each is right
+            with r.each():
+                _check_stages(r, key, out)
+    return tuple(out)
+
+
+def _stage(r: NodeReader, key: str, node: Node) -> dict[str, Any]:
+    """One stage: its duration, and exactly one of users and rate."""
+    v: dict[str, Any] = r.fields(key, node, _STAGE, required=("duration",))
+    if ("users" in v) == ("rate" in v):
+        got = "both" if "users" in v else "neither"
+        msg = f"expected one of users (concurrent users) or rate (new sessions/s), got {got}"
+        raise r.error(key, msg, node)
+    if "max_users" in v and "rate" not in v:
+        raise r.error(f"{key}.max_users", "only with rate (the users serving its arrivals)")
+    return v
+
+
+def _check_stages(r: NodeReader, key: str, stages: list[dict[str, Any]]) -> None:
+    """Across the stages: one model for all, names unique, some load, a bounded total."""
+    first = "rate" if "rate" in stages[0] else "users"
+    names: dict[str, int] = {}
+    for i, v in enumerate(stages):
+        with r.each():
+            kind = "rate" if "rate" in v else "users"
+            if kind != first:
+                msg = f"every stage has users, or every stage has rate: {key}[0] has {first}"
+                raise r.error(f"{key}[{i}].{kind}", msg)
+            name = v.get("name") or f"stage-{i + 1}"
+            if name in names:
+                raise r.error(f"{key}[{i}]", f"same name as {key}[{names[name]}]: {name!r}")
+            names[name] = i
+    total = math.fsum(v["duration"] for v in stages)
+    if total > MAX_DURATION:
+        msg = f"the stages last {fmt_num(total)} s in all, more than {fmt_num(MAX_DURATION)}"
+        raise r.error(key, msg)
+    if not any(v.get(first) for v in stages):
+        raise r.error(key, f"expected at least one stage with {first} above 0")
+
+
+def _resolve_stages(raw: tuple[dict[str, Any], ...], spawn_rate: float) -> tuple[sc.Stage, ...]:
+    """The stages with every default filled in: ``stage-<n>`` names; ``spawn_rate`` the
+    load's (an arrival stage's at least its rate, so its users start before its arrivals);
+    an arrival stage's ``max_users`` enough for sessions of up to :data:`DEFAULT_POOL_S` s."""
+    out = []
+    for i, v in enumerate(raw):
+        v = {"name": f"stage-{i + 1}", **v}
+        if "rate" in v:
+            v.setdefault("spawn_rate", max(spawn_rate, v["rate"]))
+            v.setdefault("max_users", min(MAX_USERS, max(1, math.ceil(v["rate"] * DEFAULT_POOL_S))))
+        else:
+            v.setdefault("spawn_rate", spawn_rate)
+        out.append(sc.Stage(**v))
+    return tuple(out)
+
+
+def _derive_from_stages(r: NodeReader, key: str, v: dict[str, Any]) -> None:
+    """``users`` (the highest stage's users) and ``duration`` (the stages' sum) from the
+    stages. Given as well, they must agree, except that stages from a ``--set`` replace
+    the file's constant load: its ``users`` and ``duration`` give way."""
+    stages: tuple[sc.Stage, ...] = v["stages"]
+    users, duration = max(s.pool for s in stages), math.fsum(s.duration for s in stages)
+    what = "max_users" if stages[0].is_rate else "users"
+    derived = {
+        "users": (users, f"its highest stage has {users} {what}"),
+        "duration": (duration, f"its stages last {fmt_num(duration)} s in all"),
+    }
+    stages_node = r.keys[f"{key}.stages"][1]
+    with r.whole():
+        for name, (value, why) in derived.items():
+            given = r.keys.get(f"{key}.{name}")
+            if name not in v or v[name] == value or given is None:
+                v[name] = value
+                continue
+            if r.origin(given[1]) is None and r.origin(stages_node) is not None:
+                v[name] = value  # --set load.stages replaces the file's constant load
+                continue
+            msg = (
+                f"{fmt_num(v[name])} disagrees with {key}.stages ({why}); leave"
+                f" {key}.{name} out: with stages it is derived from them"
+            )
+            r.record(r.error(f"{key}.{name}", msg, given[1]))
 
 
 def _reconnect(r: NodeReader, key: str, node: Node) -> sc.Reconnect:
@@ -836,6 +946,15 @@ _LOAD: Table = {
     "limits": section(sc.Limits, _LIMITS),
     "reconnect": _reconnect,
     "source_addresses": _source_addresses,
+    "stages": _stages,
+}
+_STAGE: Table = {
+    "duration": DURATION,
+    "name": SHORT_TEXT,
+    "users": bounded("integer", 0, MAX_USERS),
+    "rate": bounded("number", 0, MAX_ARRIVAL_RATE),
+    "spawn_rate": SPAWN_RATE,
+    "max_users": USERS,
 }
 _GATE: Table = {
     "name": NAME,
@@ -880,6 +999,7 @@ SECTIONS: Mapping[str, Table] = MappingProxyType(
         "load.timeouts": _TIMEOUTS,
         "load.limits": _LIMITS,
         "load.reconnect": _RECONNECT,
+        "load.stages": _STAGE,
         "gates": _GATE,
         "chaos": _WINDOW,
     }

@@ -69,6 +69,9 @@ def scenario_to_dict(s: sc.Scenario) -> dict[str, Any]:
                 "flow": [_step_dict(x) for x in ses.flow],
             },
             "reconnect": {k: v for k, v in _plain(s.load.reconnect).items() if k != "preset" or v},
+            # null: no stages; a stage's unset keys are absent (users or rate, never both)
+            "stages": [{k: v for k, v in _plain(x).items() if v is not None} for x in s.load.stages]
+            or None,
         },
         "gates": [{k: v for k, v in _plain(g).items() if v is not None} for g in s.gates],
         "chaos": [_window_dict(c) for c in s.chaos],

@@ -114,6 +114,9 @@ class RunInfo:
         digest: :func:`scenario_digest` of the master's scenario.
         ca_file: the CAs the users trust for wss:// (None: the system's).
         secret: the signing secret (never in ``repr``).
+        arrival_index: this worker's place among ``arrival_count`` workers that share an
+            arrival-rate load (:mod:`harness.load.arrivals`), from 0.
+        arrival_count: the workers that share it (those connected when the run started).
     """
 
     run_id: str
@@ -123,6 +126,8 @@ class RunInfo:
     digest: str
     ca_file: str | None = None
     secret: str = field(default="", repr=False)
+    arrival_index: int = 0
+    arrival_count: int = 1
 
     def to_message(self) -> dict[str, Any]:
         return {
@@ -133,6 +138,8 @@ class RunInfo:
             "digest": self.digest,
             "ca_file": self.ca_file,
             "secret": self.secret,
+            "arrival_index": self.arrival_index,
+            "arrival_count": self.arrival_count,
         }
 
     @classmethod
@@ -146,6 +153,8 @@ class RunInfo:
             digest=str(data["digest"]),
             ca_file=None if ca is None else str(ca),
             secret=str(data.get("secret") or ""),
+            arrival_index=int(data.get("arrival_index") or 0),
+            arrival_count=int(data.get("arrival_count") or 1),
         )
 
     def mismatch(self, scenario: Scenario) -> str | None:
@@ -169,6 +178,8 @@ class RunInfo:
             run_id=self.run_id,
             worker=self.worker,
             ca_file=self.ca_file,
+            started_at=self.started_at,
+            share=(self.arrival_index, self.arrival_count),
         )
 
 

@@ -44,10 +44,17 @@ _SELF = psutil.Process()
 
 
 def own_footprint() -> dict[str, Any]:
-    """This process now: ``open`` sessions, ``rss`` bytes, ``fds``, ``processes`` (1)."""
+    """This process now: ``open`` sessions, ``rss`` bytes, ``fds``, ``cpu_s`` (user and
+    system CPU seconds so far), ``processes`` (1)."""
     with _SELF.oneshot():
-        rss, fds = _SELF.memory_info().rss, _SELF.num_fds()
-    return {"open": OPEN.now, "rss": rss, "fds": fds, "processes": 1}
+        rss, fds, cpu = _SELF.memory_info().rss, _SELF.num_fds(), _SELF.cpu_times()
+    return {
+        "open": OPEN.now,
+        "rss": rss,
+        "fds": fds,
+        "cpu_s": cpu.user + cpu.system,
+        "processes": 1,
+    }
 
 
 Source = Callable[[], dict[str, Any] | None]
@@ -64,14 +71,24 @@ class FootprintProbe:
     Runs in a thread (a greenlet under gevent's monkey-patching) until :meth:`stop`.
     """
 
-    def __init__(self, source: Source, run_dir: Path, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        source: Source,
+        run_dir: Path,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.source = source
+        self.clock = clock
         self.interval = interval
         self.writer = JsonlWriter(run_dir / GENERATOR)
         self.peak: dict[str, Any] | None = None  # the sample with the most sessions open
         self.rss_idle: int | None = None  # the first sample's: before the first user
         self.rss_max = 0
         self.processes = 0
+        #: share of one core per process over each interval with sessions open
+        self.cpu_shares: list[float] = []
+        self._last_cpu: tuple[float, float] | None = None  # (monotonic s, CPU s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="footprint", daemon=True)
 
@@ -95,6 +112,9 @@ class FootprintProbe:
         self.processes = max(self.processes, int(got.get("processes", 1)))
         if self.peak is None or opened > int(self.peak["open"]):
             self.peak = got
+        share = self._cpu_share(got)
+        if share is not None and opened > 0:
+            self.cpu_shares.append(share)
         self.writer.write(
             {
                 "t": round(time.time(), 3),
@@ -102,8 +122,19 @@ class FootprintProbe:
                 "rss_mb": round(rss / 2**20, 2),
                 "fds": int(got["fds"]),
                 "processes": int(got.get("processes", 1)),
+                "cpu": None if share is None else round(share, 3),
             }
         )
+
+    def _cpu_share(self, got: dict[str, Any]) -> float | None:
+        """The share of one core each generating process used since the last sample."""
+        if got.get("cpu_s") is None:
+            return None
+        now, cpu = self.clock(), float(got["cpu_s"])
+        last, self._last_cpu = self._last_cpu, (now, cpu)
+        if last is None or now - last[0] <= 0 or cpu < last[1]:
+            return None
+        return (cpu - last[1]) / (now - last[0]) / max(1, int(got.get("processes", 1)))
 
     def stop(self) -> None:
         self._stop.set()
@@ -125,4 +156,16 @@ class FootprintProbe:
             rss_mb_idle=round(self.rss_idle / 2**20, 1),
             rss_mb_max=round(self.rss_max / 2**20, 1),
             kb_per_open=None if per is None else round(per, 1),
+            cpu_share_median=_median(self.cpu_shares),
+            cpu_share_max=round(max(self.cpu_shares), 3) if self.cpu_shares else None,
         )
+
+
+def _median(values: list[float]) -> float | None:
+    """The median, rounded; None for fewer than 3 values (too few to say it was busy)."""
+    if len(values) < 3:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    m = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return round(m, 3)

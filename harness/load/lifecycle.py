@@ -57,7 +57,8 @@ from harness.load.master import MasterSide
 from harness.load.probe import Probe
 from harness.load.progress import progress_line
 from harness.load.recorder import RunRecorder
-from harness.load.user import RecordSink, configure_users, scenario_user_config
+from harness.load.shape import StagesShape, run_shape
+from harness.load.user import RecordSink, UserConfig, configure_users, scenario_user_config
 from harness.load.watchdog import TargetWatch
 from harness.processes import refusal
 from harness.protocol.tokens import new_secret
@@ -323,6 +324,10 @@ class ActiveRun:
     ca_file: str | None = None
     #: the live metrics, when served (RunPlan.metrics)
     metrics: LiveMetrics | None = None
+    #: the load's stages on Locust's shape (None: a constant load)
+    shape: StagesShape | None = None
+    #: this process's users' configuration (None: the users run on workers)
+    users: UserConfig | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
     _monitor: gevent.Greenlet | None = None
     _t0: float = 0.0
@@ -372,19 +377,21 @@ class ActiveRun:
             faults = self.session.faults_between if self.session else _none
             self.meta.target_url = url
             self.meta.started_at = time.time()  # the timeline's zero: chaos "at" counts from it
+            self.shape = run_shape(self.environment)
+            if self.shape is not None:  # load stages count from it too
+                self.shape.begin(self.meta.started_at)
             if master is None:
-                configure_users(
-                    self.environment.user_classes,
-                    scenario_user_config(
-                        s,
-                        secret=secret,
-                        url=url,
-                        sink=sink,
-                        run_id=self.run_dir.run_id,
-                        faults_between=faults,
-                        ca_file=self.ca_file,
-                    ),
+                self.users = scenario_user_config(
+                    s,
+                    secret=secret,
+                    url=url,
+                    sink=sink,
+                    run_id=self.run_dir.run_id,
+                    faults_between=faults,
+                    ca_file=self.ca_file,
+                    started_at=self.meta.started_at,
                 )
+                configure_users(self.environment.user_classes, self.users)
             else:  # the workers' users: told before Locust sends them any
                 setup = RunInfo(
                     run_id=self.run_dir.run_id,
@@ -402,10 +409,13 @@ class ActiveRun:
                 self.session.start(self.meta.started_at)
             self._stack = stack.pop_all()  # set up: unwound when the run finishes
         self._monitor = gevent.spawn(self._watch)
-        say(
-            f"target {url}; {self._wanted()} users at {self._spawn_rate():g}/s"
-            f" for {s.load.duration:g} s"
-        )
+        if self.shape is not None:
+            say(f"target {url}; {stages_text(self.shape)}")
+        else:
+            say(
+                f"target {url}; {self._wanted()} users at {self._spawn_rate():g}/s"
+                f" for {s.load.duration:g} s"
+            )
 
     def _serve_metrics(self, stack: ExitStack, host: str, port: int) -> LiveMetrics:
         """Serve the run's live metrics until it finishes.
@@ -519,6 +529,7 @@ class ActiveRun:
             users=int(self.environment.runner.user_count),
             wanted=self._wanted(),
             chaos=self.session.active if self.session is not None else (),
+            stage=self.shape.current().name if self.shape is not None else None,
         )
 
     def _watch(self) -> None:
@@ -534,6 +545,8 @@ class ActiveRun:
                 self.engine.master.check()
             if self.metrics is not None:
                 self.metrics.chaos_active(self.session.active if self.session else ())
+                if self.shape is not None:
+                    self.metrics.stage_active(self.shape.current().name)
             if elapsed >= planned:
                 if self.stop_reason is None:
                     self.stop_reason, self.complete = PLANNED_END, True
@@ -598,6 +611,16 @@ class ActiveRun:
         if master is not None:  # the workers' last batches, before the recorder closes
             self.meta.workers = [RunWorker(**w) for w in master.finish()]
         say(self._progress())
+        arrivals = self.users.arrivals if self.users is not None else None
+        if arrivals is not None:
+            say(
+                f"arrivals: {arrivals.made} made of {arrivals.made + arrivals.missed} due"
+                + (
+                    f"; {arrivals.missed} missed: every user was busy (raise the stages' max_users)"
+                    if arrivals.missed
+                    else ""
+                )
+            )
         self._follow_chaos()
         self._stack.close()  # recorder closed, faults reverted, probe and target stopped
         self._follow_chaos()
@@ -619,6 +642,20 @@ class ActiveRun:
         say(f"report: {report.paths.index_html.resolve().as_uri()}")
         verdict = judge_run(report.summary, report.gate_results, interrupted_by=self.interrupted_by)
         return RunOutcome(verdict, run_dir=self.run_dir.path, report=report.paths.index_html)
+
+
+def stages_text(shape: StagesShape) -> str:
+    """The load's stages in one line: ``3 stages over 8 s: stage-1 0-3 s 4 users, ...``."""
+    spans = shape.plan.spans
+    parts = []
+    for span in spans:
+        st = span.stage
+        n = st.max_users if st.is_rate else st.users
+        users = f"{n} user{'' if n == 1 else 's'}"
+        load = f"{st.rate:g}/s, {users} at most" if st.is_rate else users
+        parts.append(f"{span.name} {span.start_s:g}-{span.end_s:g} s {load}")
+    count = f"{len(spans)} stage{'' if len(spans) == 1 else 's'}"
+    return f"{count} over {shape.plan.duration_s:g} s: " + ", ".join(parts)
 
 
 def _none(start: float, end: float) -> list[str]:

@@ -11,7 +11,9 @@ a registry of the run's own: nothing of the process's defaults). Metrics:
 - ``harness_sessions_open``: WebSocket sessions the load generator holds open now (every
   worker's, from their last reports on a master);
 - ``harness_users``: users running now;
-- ``harness_chaos_fault_active{label}``: 1 while that chaos window's fault is applied.
+- ``harness_chaos_fault_active{label}``: 1 while that chaos window's fault is applied;
+- ``harness_load_stage{stage}``: 1 for the load stage running now (``load.stages``), 0 for
+  the stages before it; absent for a load without stages.
 
 The record counters are fed by :class:`CountingSink` in front of the run's recorder; the
 gauges are read when scraped, or set by the run's monitor each tick.
@@ -61,6 +63,13 @@ class LiveMetrics:
             registry=self.registry,
         )
         self._seen: set[str] = set()  # chaos labels seen active
+        self.stage = Gauge(
+            "harness_load_stage",
+            "1 for the load stage running now (load.stages).",
+            ("stage",),
+            registry=self.registry,
+        )
+        self._stages: list[str] = []  # stages seen running, in order
         self._server: Any = None
         self.port: int | None = None
 
@@ -75,6 +84,13 @@ class LiveMetrics:
         self._seen |= active
         for label in self._seen:
             self.chaos.labels(label).set(1 if label in active else 0)
+
+    def stage_active(self, name: str) -> None:
+        """The load stage running now (the stages seen before are set to 0)."""
+        if name not in self._stages:
+            self._stages.append(name)
+        for seen in self._stages:
+            self.stage.labels(seen).set(1 if seen == name else 0)
 
     def serve(self, host: str, port: int) -> int:
         """Start serving on ``host:port`` (0: a free port); the port it listens on.

@@ -82,6 +82,7 @@ class MasterSide:
         #: each worker's last footprint (:mod:`harness.load.footprint`), by client id
         self.footprints: dict[str, dict[str, Any]] = {}
         self._t0 = 0.0
+        self._sharing = 1  # the workers connected when the run began (arrival shares)
 
     def attach(self, environment: Any) -> None:
         """Hang the master's handlers on its runner (once per process: each test's run
@@ -106,6 +107,7 @@ class MasterSide:
         """A run starts: a new ledger, and ``harness_run`` to every connected worker."""
         self.ledger = WorkerLedger(LabellingSink(sink, faults_between))
         self.setup, self._t0 = setup, time.monotonic()
+        self._sharing = max(1, len(self.connected()))
         for client_id in self.connected():
             self._tell(client_id)
 
@@ -115,7 +117,9 @@ class MasterSide:
         account = self.ledger.join(client_id)
         if account.pid is None:
             account.pid = self.pids.get(client_id)
-        info = replace(self.setup, worker=account.id)
+        index = int(account.id[1:]) - 1  # "w1" is the first to join
+        count = max(self._sharing, index + 1)  # a late worker shares with the others
+        info = replace(self.setup, worker=account.id, arrival_index=index, arrival_count=count)
         self.runner.send_message(RUN_MESSAGE, info.to_message(), client_id)
         return account
 
@@ -158,9 +162,10 @@ class MasterSide:
         if not connected or any(c not in self.footprints for c in connected):
             return None
         got = [self.footprints[c] for c in connected]
-        return {key: sum(int(f.get(key, 0)) for f in got) for key in ("open", "rss", "fds")} | {
-            "processes": len(got)
-        }
+        summed = {key: sum(int(f.get(key, 0)) for f in got) for key in ("open", "rss", "fds")}
+        cpu = [f.get("cpu_s") for f in got]
+        cpu_s = None if None in cpu else sum(float(c) for c in cpu if c is not None)
+        return summed | {"cpu_s": cpu_s, "processes": len(got)}
 
     def check(self) -> None:
         """Mark lost the workers Locust sees missing or whose process exited; say so."""

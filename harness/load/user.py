@@ -13,7 +13,7 @@ short as ``interrupted`` (excluded from every rate).
 from __future__ import annotations
 
 import gevent
-from locust import User, between, task
+from locust import User, between, constant, task
 from locust.exception import StopUser
 
 import itertools
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 from harness.config.scenario import Scenario
+from harness.config.stages import STEADY, stage_plan
+from harness.load.arrivals import ArrivalSchedule
 from harness.load.attempt import AttemptInfo, build_record
 from harness.load.client import SessionPlan, open_attempt
 from harness.load.plan import session_plan
@@ -39,6 +41,9 @@ from harness.protocol.outcomes import (
 )
 from harness.protocol.tokens import mint, token_exp
 from harness.rundir.records import AttemptRecord
+
+#: Seconds an arrival-rate user idles at a time once the plan has no arrival left.
+IDLE_S = 1.0
 
 
 class RecordSink(Protocol):
@@ -59,8 +64,14 @@ class UserConfig:
     worker: str = "local"
     #: labels of the chaos windows that overlap [start, end] (epoch seconds) of an attempt
     faults_between: Callable[[float, float], list[str]] = field(default=lambda a, b: [])
-    #: label of the current load stage
-    load_stage: Callable[[], str] = field(default=lambda: "steady")
+    #: the run's time zero (epoch s): load stages and arrivals count from it (None: no run
+    #: timeline, every attempt "steady")
+    started_at: float | None = None
+    #: this process's place among the processes that share an arrival-rate load, and their
+    #: number: (0, 1) for a run in one process
+    share: tuple[int, int] = (0, 1)
+    #: the load stage of an attempt started at an epoch time (set from load.stages)
+    load_stage: Callable[[float], str] = field(default=lambda t: STEADY)
     #: meaning of private close codes 4000-4999 for this target
     app_codes: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_APP_CLOSE_CODES))
     #: meaning of the HTTP statuses of a refused upgrade for this target
@@ -79,6 +90,8 @@ class UserConfig:
     #: the session plan of every user of a plain session (None: a flow or hook, whose
     #: plan is each user's own)
     plan: SessionPlan | None = field(init=False)
+    #: the arrivals this process's users serve (None: not an arrival-rate load)
+    arrivals: ArrivalSchedule | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         mix = self.scenario.load.mix
@@ -87,6 +100,11 @@ class UserConfig:
         session = self.scenario.load.session
         plain = not session.flow and session.hook is None
         self.plan = session_plan(self.scenario, 0) if plain else None
+        stages, t0 = stage_plan(self.scenario.load.stages), self.started_at
+        if stages is not None and t0 is not None:
+            self.load_stage = lambda t: stages.label_at(t - t0)
+            if stages.is_rate:
+                self.arrivals = ArrivalSchedule(stages, t0, *self.share)
 
 
 def scenario_user_config(scenario: Scenario, **run: Any) -> UserConfig:
@@ -121,7 +139,9 @@ class WebSocketUser(User):
     One task run is one attempt: pick a token kind by the scenario's weights, mint
     the token, connect, run the session, close, write one :class:`AttemptRecord`,
     and fire one Locust ``request`` event (name ``WS <kind>``; a failure when the
-    verdict is not ok).
+    verdict is not ok). In an arrival-rate load (``load.stages`` with ``rate``) each session
+    waits for its arrival first (:mod:`harness.load.arrivals`), and users do not wait between
+    sessions.
     """
 
     abstract = True
@@ -154,6 +174,10 @@ class WebSocketUser(User):
         for ``expired_reused``: while valid, then stale)."""
         if not self._kinds:
             raise StopUser  # no run configured this user (its set-up failed)
+        arrivals = self.run_config.arrivals
+        if arrivals is not None and not arrivals.wait_turn():
+            gevent.sleep(IDLE_S)  # the plan has no arrival left: idle until the run stops
+            return
         kind = random.choices(self._kinds, self._weights)[0]
         token = self._mint(kind)
         if kind == "expired_reused":
@@ -209,8 +233,8 @@ class WebSocketUser(User):
             ca_file=cfg.ca_file,
             source_address=self._source,
         )
-        stage = cfg.load_stage()
         t_start = time.time()
+        stage = cfg.load_stage(t_start)
         try:
             if target.protocol == "socketio":
                 res = open_socketio_attempt(req, self._plan, target.socketio)
@@ -279,7 +303,9 @@ def configure_users(user_classes: Iterable[type[Any]], config: UserConfig | None
     for cls in user_classes:
         if isinstance(cls, type) and issubclass(cls, WebSocketUser):
             cls.config = config
-            if config is not None:
+            if config is not None and config.arrivals is not None:
+                cls.wait_time = constant(0)  # the arrivals pace the sessions
+            elif config is not None:
                 s = config.scenario.load.session
                 cls.wait_time = between(s.wait_min, s.wait_max)
 

@@ -2,9 +2,10 @@
 
 The page opens from disk with no network and no script: verdict banner (and a "cut
 short" banner for a run that did not finish), warnings, gates (failed ones with value
-and threshold), findings, the per-token-kind table, the chaos timeline, recovery per
-fault and the per-phase table (when the run had chaos), charts, the environment the run
-ran in (versions, machine, command, target, start/end) and the resolved scenario.
+and threshold), findings, the per-token-kind table, the load stages (with ``load.stages``),
+the chaos timeline, recovery per fault and the per-phase table (when the run had chaos),
+charts, the environment the run ran in (versions, machine, command, target, start/end)
+and the resolved scenario.
 Every value taken from the run directory is HTML-escaped. The run directory never holds
 tokens or secrets (``scenario.json`` is redacted when written), and this module reads
 nothing else. Chaos and findings sections live in :mod:`harness.render.html_sections`.
@@ -30,6 +31,7 @@ from harness.render.html_sections import (
     h2,
     sessions_html,
     socketio_html,
+    stages_html,
 )
 from harness.render.present import (
     close_codes_text,
@@ -277,6 +279,7 @@ def render_html(
             kinds_table(summary.token_kinds, summary.total),
             "<p>Close codes the server sent, and the reason it gave most often:</p>",
             close_codes_table(summary.token_kinds, summary.total),
+            stages_html(summary),
             chaos_html(summary),
             sessions_html(summary),
             socketio_html(summary),

@@ -1,5 +1,5 @@
 """HTML sections of ``index.html`` about chaos and its consequences: findings, chaos
-timeline, recovery per fault and the per-phase table.
+timeline, recovery per fault and the per-phase table; and the load stages.
 
 Every function returns an HTML fragment built from the summary; every value taken from
 the run is escaped with :func:`e`. Times are seconds since the run's start.
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from harness.analysis.summary import Phase, Recovery, Section, Summary, Window
+from harness.analysis.summary import Phase, Recovery, Section, StageStats, Summary, Window
 from harness.render.present import (
     findings_headline,
     ms,
@@ -188,6 +188,43 @@ def sessions_html(summary: Summary) -> str:
         "with the same token. Time to reconnect runs from the end of the attempt that was "
         "lost to the opening of the reconnect that ended the outage.</p>"
         f"<table>{body}</table>"
+    )
+
+
+def _stage_row(stage: StageStats) -> str:
+    if stage.rate is not None:
+        load = f"{stage.rate:g} new sessions/s, {stage.max_users} users at most"
+    else:
+        load = f"{stage.users} users"
+    made = "-" if stage.attempts_per_s is None else f"{stage.attempts_per_s:.1f}"
+    return (
+        f'<tr><td class="l">{e(stage.name)}</td>'
+        f'<td>{stage.start_s:g}-{stage.end_s:g}</td><td class="l">{e(load)}</td>'
+        f"<td>{e(f'{stage.spawn_rate:g}' if stage.spawn_rate is not None else '-')}</td>"
+        f"<td>{stage.total.attempts}</td><td>{e(made)}</td>"
+        f"<td>{pct(stage.total.success_rate)}</td><td>{pct(stage.total.abrupt_rate)}</td>"
+        f"<td>{ms(stage.total.handshake_ms.p95)}</td></tr>"
+    )
+
+
+def stages_html(summary: Summary) -> str:
+    """The load stages as planned and what their attempts did; empty for a constant load."""
+    if not summary.stages:
+        return ""
+    head = (
+        '<tr><th class="l">stage</th><th>from-to (s)</th><th class="l">load</th>'
+        "<th>spawn rate (users/s)</th><th>attempts</th><th>attempts/s</th><th>success</th>"
+        "<th>abrupt rate</th><th>handshake p95 ms</th></tr>"
+    )
+    rows = "".join(_stage_row(st) for st in summary.stages)
+    return (
+        f"{h2('stages', 'Load stages')}"
+        "<p>The load's stages (<code>load.stages</code>) and the attempts that started in "
+        "each (their <code>load_stage</code>). A stage of users ramps to its users at its "
+        "spawn rate, then holds them; an arrival-rate stage starts its new sessions per "
+        "second whatever the answers take, with at most its users busy at once. Times in "
+        "seconds since the run's start; the charts shade every other stage.</p>"
+        f'<table id="stages-table">{head}{rows}</table>'
     )
 
 

@@ -150,9 +150,13 @@ def generator_text(summary: Summary) -> str:
         return ""
     where = "" if g.processes == 1 else f" in {g.processes} processes"
     per = "" if g.kb_per_open is None else f": {g.kb_per_open:.1f} KB per held connection"
+    cpu = ""
+    if g.cpu_share_median is not None:
+        each = "" if g.processes == 1 else " each"
+        cpu = f"; CPU {g.cpu_share_median * 100:.0f}% of a core{each} (median)"
     return (
         f"peak {g.peak_open} sessions open{where}, {g.rss_mb_at_peak:.0f} MB"
-        f" (idle {g.rss_mb_idle:.0f} MB){per}"
+        f" (idle {g.rss_mb_idle:.0f} MB){per}{cpu}"
     )
 
 

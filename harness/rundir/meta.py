@@ -24,7 +24,8 @@ Shape (``schema_version`` 1)::
                    "pid": int | null}, ...],
                                          # a distributed run's workers ([]: one process)
       "generator": {"processes": int, "peak_open": int, "rss_mb_at_peak": MB,
-                    "rss_mb_idle": MB, "rss_mb_max": MB, "kb_per_open": KB | null} | null,
+                    "rss_mb_idle": MB, "rss_mb_max": MB, "kb_per_open": KB | null,
+                    "cpu_share_median": share | null, "cpu_share_max": share | null} | null,
                                          # the load generator's own footprint (all workers)
       "versions": {package: version}, "machine": {"platform": str, "cpus": int}
     }
@@ -140,6 +141,10 @@ class GeneratorFootprint:
         kb_per_open: (RSS at the peak - idle RSS) / sessions open at the peak, KB; what one
             held connection costs the generator; None: fewer than 100 sessions were open
             at the peak (the growth would be the process's own, not the connections').
+        cpu_share_median: the median share of one core each load-generating process used,
+            over the one-second samples with sessions open (1.0: a process saturated its
+            core, so the load it offered was its own limit); null: fewer than 3 samples.
+        cpu_share_max: the largest such share of one sample.
     """
 
     processes: int = 1
@@ -148,6 +153,8 @@ class GeneratorFootprint:
     rss_mb_idle: float = 0.0
     rss_mb_max: float = 0.0
     kb_per_open: float | None = None
+    cpu_share_median: float | None = None
+    cpu_share_max: float | None = None
 
 
 @dataclass
@@ -233,6 +240,8 @@ def _generator(raw: Any) -> GeneratorFootprint | None:
         rss_mb_idle=nums["rss_mb_idle"] or 0.0,
         rss_mb_max=nums["rss_mb_max"] or 0.0,
         kb_per_open=nums["kb_per_open"],
+        cpu_share_median=nums["cpu_share_median"],
+        cpu_share_max=nums["cpu_share_max"],
     )
 
 

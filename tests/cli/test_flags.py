@@ -28,7 +28,7 @@ def error_lines(stderr: str) -> list[str]:
         (["--set", "load.users"], "--set load.users: expected KEY.PATH=VALUE"),
         (["--set", "load.userz=5"],
          "--set load.userz=5: load.userz: unknown key; allowed: duration, limits, mix,"
-         " reconnect, session, source_addresses, spawn_rate, timeouts, users"),
+         " reconnect, session, source_addresses, spawn_rate, stages, timeouts, users"),
         (["--secret-env", "1X"], "--secret-env: expected a variable name, got '1X'"),
         (["--secret-file", ""], "--secret-file: expected a path, got ''"),
     ],

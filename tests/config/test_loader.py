@@ -90,7 +90,7 @@ def test_unknown_nested_key() -> None:
     assert error(text) == (
         "x.yaml:4: load.sesion: unknown key; "
         "allowed: duration, limits, mix, reconnect, session, source_addresses, spawn_rate, "
-        "timeouts, users"
+        "stages, timeouts, users"
     )
 
 
@@ -496,7 +496,7 @@ def test_siblings_in_one_section_and_items_of_one_list_are_all_checked() -> None
         "x.yaml:4: load.spawn_rate: expected a number in (0, 10000], got -1",
         "x.yaml:5: load.sesion: unknown key; "
         "allowed: duration, limits, mix, reconnect, session, source_addresses, spawn_rate, "
-        "timeouts, users",
+        "stages, timeouts, users",
         "x.yaml:8: target.embedded.defects[0]: expected one of accept-empty-token, "
         "cache-past-expiry, no-capacity-check, drop-before-handshake, got 'nope'",
         "x.yaml:8: target.embedded.defects[2]: 'accept-empty-token' is listed twice",

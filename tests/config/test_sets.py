@@ -45,7 +45,7 @@ def test_an_unknown_key_lists_the_allowed_ones() -> None:
     assert set_errors("load.userz=5") == [
         "--set load.userz=5: load.userz: unknown key; "
         "allowed: duration, limits, mix, reconnect, session, source_addresses, spawn_rate, "
-        "timeouts, users"
+        "stages, timeouts, users"
     ]
 
 

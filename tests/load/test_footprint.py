@@ -65,3 +65,30 @@ def test_own_footprint_counts_real_descriptors_and_open_sessions() -> None:
     assert now["fds"] >= before["fds"] + 2
     assert now["open"] == before["open"] + 1
     assert now["rss"] > 0 and now["processes"] == 1
+
+
+def test_the_cpu_share_of_a_core_per_process_while_sessions_are_open(tmp_path: Path) -> None:
+    samples = [
+        {"open": 0, "rss": 2**20, "fds": 5, "cpu_s": 10.0, "processes": 2},
+        {"open": 50, "rss": 2**20, "fds": 5, "cpu_s": 11.8, "processes": 2},
+        {"open": 60, "rss": 2**20, "fds": 5, "cpu_s": 13.6, "processes": 2},
+        {"open": 60, "rss": 2**20, "fds": 5, "cpu_s": 14.0, "processes": 2},
+        {"open": 0, "rss": 2**20, "fds": 5, "cpu_s": 14.0, "processes": 2},  # users gone
+    ]
+    clock = iter([0.0, 1.0, 2.0, 3.0, 4.0])
+    probe = FootprintProbe(scripted(samples), tmp_path, clock=lambda: next(clock))
+    for _ in samples:
+        probe.take()
+    probe.writer.close()
+    got = probe.result()
+    assert got is not None
+    # 1.8 CPU s a second over 2 processes: 90 % of a core each; idle samples left out
+    assert (got.cpu_share_median, got.cpu_share_max) == (0.9, 0.9)
+    lines = [json.loads(line) for line in (tmp_path / "generator.jsonl").open()]
+    assert [s["cpu"] for s in lines] == [None, 0.9, 0.9, 0.2, 0.0]
+
+
+def test_own_footprint_counts_this_process_cpu_time() -> None:
+    before = own_footprint()["cpu_s"]
+    sum(i * i for i in range(2_000_000))  # real work on this process's CPU clock
+    assert own_footprint()["cpu_s"] > before

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.phases import WindowSpan
+from harness.analysis.summary import StageStats
 from harness.analysis.timeline import Timeline, samples_relative
 from harness.protocol.outcomes import Outcome
 from harness.render.charts.figures import new_figure, no_data, save_png
-from harness.render.charts.marks import reserve_headroom, shade_windows
+from harness.render.charts.marks import reserve_headroom, shade_stages, shade_windows
 
 #: How a connection that was open ended: group -> (legend label, colour).
 HOLD_GROUPS: Mapping[str, tuple[str, str]] = {
@@ -100,8 +101,10 @@ def open_connections_chart(
     path: Path,
     spans: Sequence[WindowSpan] = (),
     intervals: pd.DataFrame | None = None,
+    stages: Sequence[StageStats] = (),
 ) -> Path:
-    """Open WebSockets over time as the clients saw them, and the target's own count.
+    """Open WebSockets over time as the clients saw them, and the target's own count; chaos
+    windows and load stages shaded.
 
     ``intervals``: the :func:`open_intervals` of ``attempts``, when already computed.
     """
@@ -140,6 +143,7 @@ def open_connections_chart(
     ax.set_ylim(bottom=0)
     ax.set_ylabel("open connections")
     _time_axis(ax, tl)
+    shade_stages(ax, stages)
     reserve_headroom(ax, shade_windows(ax, spans))
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)

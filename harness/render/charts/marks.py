@@ -1,8 +1,13 @@
-"""Chaos windows drawn on a time axis: a translucent span per window, its label at the top.
+"""Chaos windows and load stages drawn on a time axis.
 
+Chaos windows: a translucent coloured span per window, dashed edges, its label at the top.
 Labels sit in rows at the top of the plot; a label that would run into the one before
 it (overlapping or close windows) drops to the next row, so every label stays readable.
 :func:`reserve_headroom` then lifts the y range so the rows never hide the data.
+
+Load stages (``load.stages``), in a lighter style below them: every other stage a pale grey
+band, a thin solid grey line where a stage begins, and its name with its load (``peak: 50
+users``, ``ramp: 20/s``) in small grey italics at the bottom (:func:`shade_stages`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.transforms import blended_transform_factory
 
 from harness.analysis.phases import WindowSpan
+from harness.analysis.summary import StageStats
 
 #: Fill colours of windows, one per fault (in order of first appearance), and their edges.
 CHAOS_COLORS: tuple[str, ...] = ("#fdae6b", "#9ecae1", "#bcbddc", "#a1d99b", "#fc9272")
@@ -114,6 +120,49 @@ def shade_windows(ax: Axes, spans: Sequence[WindowSpan], *, labels: bool = True)
             bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": edge, "alpha": 0.85},
         )
     return max(row for _, row in layout) + 1
+
+
+#: Load stages: the band of every other stage, the line where a stage begins, label colour.
+STAGE_BAND = "#ececec"
+STAGE_LINE = "#9e9e9e"
+STAGE_TEXT = "#616161"
+
+
+def stage_text(stage: StageStats) -> str:
+    """The label drawn for a stage: its name and its load (``stage-2: 8 users``)."""
+    users = f"{stage.users} user{'' if stage.users == 1 else 's'}"
+    load = f"{stage.rate:g}/s" if stage.rate is not None else users
+    return f"{stage.name}: {load}"
+
+
+def shade_stages(ax: Axes, stages: Sequence[StageStats], *, labels: bool = True) -> None:
+    """Draw the load stages on ``ax`` (x in seconds since the run's start; call after its x
+    limits are set): a pale band on every other stage, a thin line at each stage's start,
+    and (``labels``) each name at the bottom, cut at the axes' edge."""
+    lo, hi = ax.get_xlim()
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    for i, stage in enumerate(stages):
+        if stage.start_s >= hi:
+            break
+        if i % 2 == 1:
+            ax.axvspan(stage.start_s, stage.end_s, facecolor=STAGE_BAND, lw=0, zorder=-1)
+        if stage.start_s > lo:
+            ax.axvline(stage.start_s, color=STAGE_LINE, lw=0.8, ls="-", alpha=0.9, zorder=3)
+        if labels:
+            ax.text(
+                max(stage.start_s, float(lo)),
+                0.02,
+                " " + stage_text(stage),
+                transform=transform,
+                ha="left",
+                va="bottom",
+                fontsize=LABEL_FONT_PT - 1,
+                style="italic",
+                color=STAGE_TEXT,
+                clip_on=True,
+                zorder=4,
+                bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+            )
 
 
 def reserve_headroom(ax: Axes, rows: int) -> None:

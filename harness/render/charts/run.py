@@ -5,7 +5,8 @@ Each chart reads the run (:class:`harness.analysis.run.Run`: attempts with ``t_s
 directory. A chart without data still renders, with a "no data" note, so a report of an
 empty or cut-short run is complete. Times on the x axis are seconds since the run's start,
 in bins of a round width; every applied chaos window (``chaos.jsonl``) is shaded and
-labelled on every time chart (:mod:`harness.render.charts.marks`).
+labelled on every time chart, and so is every load stage (``load.stages``), in a lighter
+style (:mod:`harness.render.charts.marks`).
 
 The charts, in report order, are listed with their captions in
 :data:`harness.render.charts.captions.CHART_CAPTIONS`; the two phase charts are drawn only
@@ -24,7 +25,7 @@ from matplotlib.ticker import PercentFormatter
 from harness.analysis.phases import WindowSpan, window_spans
 from harness.analysis.run import Run
 from harness.analysis.sections import ordered_kinds
-from harness.analysis.summary import Summary
+from harness.analysis.summary import StageStats, Summary
 from harness.analysis.timeline import (
     Timeline,
     handshake_by_bin,
@@ -42,13 +43,15 @@ from harness.render.charts.connections import (
     open_intervals,
 )
 from harness.render.charts.figures import new_figure, no_data, save_png
-from harness.render.charts.marks import reserve_headroom, shade_windows
+from harness.render.charts.marks import reserve_headroom, shade_stages, shade_windows
 from harness.render.charts.outcomes import outcomes_chart
 from harness.render.charts.phases import phases_chart
 from harness.render.charts.recovery import recovery_chart
 
 #: Chaos windows to shade, in time order.
 Spans = Sequence[WindowSpan]
+#: Load stages to shade, in time order.
+Stages = Sequence[StageStats]
 
 #: Colours of verdicts: green is good, red is a security or availability problem.
 VERDICT_COLORS: Mapping[str, str] = {
@@ -76,8 +79,10 @@ def _legend_right(ax: Axes, title: str) -> None:
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title=title)
 
 
-def success_rate_chart(attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = ()) -> Path:
-    """Success rate (%) over time, one line per token kind; chaos windows shaded."""
+def success_rate_chart(
+    attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = (), stages: Stages = ()
+) -> Path:
+    """Success rate (%) over time, one line per token kind; chaos windows and stages shaded."""
     fig = new_figure()
     ax = fig.add_subplot()
     ax.set_title("Success rate over time, per token kind (expected outcome / counted attempts)")
@@ -99,13 +104,17 @@ def success_rate_chart(attempts: pd.DataFrame, tl: Timeline, path: Path, spans: 
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.set_ylabel("success rate (%)")
     _time_axis(ax, tl)
+    shade_stages(ax, stages)
     reserve_headroom(ax, shade_windows(ax, spans))
     _legend_right(ax, "token kind")
     return save_png(fig, path)
 
 
-def handshake_chart(attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = ()) -> Path:
-    """Handshake time percentiles (ms) over time, over all token kinds; chaos windows shaded."""
+def handshake_chart(
+    attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = (), stages: Stages = ()
+) -> Path:
+    """Handshake time percentiles (ms) over time, over all token kinds; chaos windows and
+    stages shaded."""
     fig = new_figure()
     ax = fig.add_subplot()
     ax.set_title("Handshake time over time (all token kinds): upgrade request to response")
@@ -128,15 +137,17 @@ def handshake_chart(attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spa
         ax.set_ylim(bottom=0)
     ax.set_ylabel("handshake time (ms)")
     _time_axis(ax, tl)
+    shade_stages(ax, stages)
     reserve_headroom(ax, shade_windows(ax, spans))
     _legend_right(ax, "percentile")
     return save_png(fig, path)
 
 
 def attempts_rate_chart(
-    attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = ()
+    attempts: pd.DataFrame, tl: Timeline, path: Path, spans: Spans = (), stages: Stages = ()
 ) -> Path:
-    """Attempts per second over time, stacked by verdict; chaos windows shaded."""
+    """Attempts per second over time, stacked by verdict; chaos windows and stages shaded
+    (an arrival-rate stage's planned rate drawn as a grey step)."""
     fig = new_figure()
     ax = fig.add_subplot()
     ax.set_title("Attempts per second, by verdict (stacked)")
@@ -158,8 +169,20 @@ def attempts_rate_chart(
         if again is not None:  # a stampede after a restart shows as spikes of this line
             ax.plot(tl.centers, again.to_numpy(dtype=float), color="black", lw=1.2,
                     ls="--", label="of which reconnects")  # fmt: skip
+    if any(st.rate is not None for st in stages):
+        ax.stairs(
+            [st.rate or 0.0 for st in stages],
+            [stages[0].start_s, *(st.end_s for st in stages)],
+            color="#616161",
+            lw=1.2,
+            ls="-.",
+            label="planned arrivals (1/s)",
+            zorder=4,
+        )
+        ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1.1 * max(st.rate or 0 for st in stages)))
     ax.set_ylabel("attempts per second (1/s)")
     _time_axis(ax, tl)
+    shade_stages(ax, stages)
     reserve_headroom(ax, shade_windows(ax, spans))
     _legend_right(ax, "verdict")
     return save_png(fig, path)
@@ -170,10 +193,12 @@ def resources_chart(
     tl: Timeline,
     path: Path,
     spans: Spans = (),
+    stages: Stages = (),
 ) -> Path:
     """Target CPU %, RSS MB, open FDs and connections over time, one subplot each.
 
-    Chaos windows are shaded on every panel and labelled on the top one.
+    Chaos windows and stages are shaded on every panel and labelled on the top one (the
+    stages: on the bottom one).
     """
     fig = new_figure(10.0, 8.0)
     axes = fig.subplots(4, 1, sharex=True)
@@ -195,6 +220,7 @@ def resources_chart(
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
         ax.set_xlim(float(tl.edges[0]), float(tl.edges[-1]))
+        shade_stages(ax, stages, labels=i == len(panels) - 1)
         reserve_headroom(ax, shade_windows(ax, spans, labels=i == 0))
     axes[-1].set_xlabel("time since run start (s)")
     return save_png(fig, path)
@@ -219,21 +245,22 @@ def write_charts(run: Run, summary: Summary, out_dir: Path) -> list[Path]:
     attempts = run.attempts
     wanted = expected_charts(summary.has_chaos, bool(summary.recovery))
     intervals = open_intervals(attempts)  # for both connection charts
+    stages = summary.stages
     draw: Mapping[str, Callable[[Path], Path]] = {
-        "success_rate.png": lambda p: success_rate_chart(attempts, tl, p, spans),
+        "success_rate.png": lambda p: success_rate_chart(attempts, tl, p, spans, stages),
         "outcomes.png": lambda p: outcomes_chart(attempts, p),
         "outcomes_by_phase.png": lambda p: outcomes_chart(
             attempts, p, groups=attempts["phase"], order=list(summary.phases), what="chaos phase"
         ),
-        "handshake_latency.png": lambda p: handshake_chart(attempts, tl, p, spans),
-        "attempts_rate.png": lambda p: attempts_rate_chart(attempts, tl, p, spans),
+        "handshake_latency.png": lambda p: handshake_chart(attempts, tl, p, spans, stages),
+        "attempts_rate.png": lambda p: attempts_rate_chart(attempts, tl, p, spans, stages),
         "open_connections.png": lambda p: open_connections_chart(
-            attempts, run.samples, tl, p, spans, intervals
+            attempts, run.samples, tl, p, spans, intervals, stages
         ),
         "open_durations.png": lambda p: open_durations_chart(
             attempts, p, run.planned_hold_s, intervals
         ),
-        "target_resources.png": lambda p: resources_chart(run.samples, tl, p, spans),
+        "target_resources.png": lambda p: resources_chart(run.samples, tl, p, spans, stages),
         "phases.png": lambda p: phases_chart(summary.phases, p),
         RECOVERY_CHART: lambda p: recovery_chart(list(summary.recovery.values()), p, run.end_s),
     }
