@@ -15,6 +15,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from harness.analysis.capacity_compare import DEFAULT_CAPACITY_DROP
 from harness.analysis.compare_rules import DEFAULT_TOLERANCE, Tolerance
 from harness.errors import HarnessError
 
@@ -24,6 +25,10 @@ EPILOG = """\
 examples:
   harness compare reports/<run-a> reports/<run-b>
   harness compare base/ candidate/ --success-drop 0.02 --latency-ratio 1.5 --out /tmp/cmp
+  harness compare reports/capacity-<a> reports/capacity-<b>   two capacity searches
+
+Two capacity searches (directories with capacity.json, from harness capacity) compare
+their capacities: B more than --capacity-drop below A is a regression.
 
 exit codes: 0 no regression of B against A, 1 regressions (listed), 2 a run directory is
 missing or unreadable, a tolerance is invalid, or the report cannot be written
@@ -57,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="report directory (default: reports/compare-<A>-vs-<B>/)",
     )
+    parser.add_argument(
+        "--capacity-drop",
+        type=float,
+        default=DEFAULT_CAPACITY_DROP,
+        metavar="X",
+        help="capacity searches: allowed drop of the capacity, a share of A's "
+        f"(default: {DEFAULT_CAPACITY_DROP})",
+    )
     for flag, (name, kind, text) in OPTIONS.items():
         default = getattr(DEFAULT_TOLERANCE, name)
         shown = "not judged" if default is None else default
@@ -79,6 +92,10 @@ def main(argv: Sequence[str]) -> int:
     from harness.render.compare_report import compare_runs, default_out_dir, write_comparison
 
     args = build_parser().parse_args(list(argv))
+    from harness.render.capacity_compare import is_capacity_dir
+
+    if is_capacity_dir(args.run_a) or is_capacity_dir(args.run_b):
+        return compare_capacity_dirs(args)
     try:
         try:
             tol = Tolerance(**{name: getattr(args, name) for name, _, _ in OPTIONS.values()})
@@ -96,3 +113,43 @@ def main(argv: Sequence[str]) -> int:
     print(format_table(cmp))
     print(f"report: {index.resolve().as_uri()}")
     return int(ExitCode.FAILED if cmp.regressions else ExitCode.PASS)
+
+
+def compare_capacity_dirs(args: argparse.Namespace) -> int:
+    """Two capacity searches: print the table, write the report; 0 no regression, 1 a
+    regression, 2 not both capacity searches, unreadable, or the capacity not judged."""
+    from harness.analysis.capacity_compare import compare_capacities
+    from harness.cli.exits import ExitCode, print_error
+    from harness.render.capacity_compare import (
+        format_capacity_table,
+        is_capacity_dir,
+        read_capacity,
+        write_capacity_comparison,
+    )
+
+    try:
+        for path in (args.run_a, args.run_b):
+            if not is_capacity_dir(path):
+                raise HarnessError(
+                    f"{path}: not a capacity search (no capacity.json); a capacity search "
+                    "compares only with another"
+                )
+        a, b = read_capacity(args.run_a), read_capacity(args.run_b)
+        try:
+            cmp = compare_capacities(a, b, drop=args.capacity_drop)
+        except ValueError as exc:
+            raise HarnessError(str(exc)) from exc
+        names = (args.run_a.resolve().name, args.run_b.resolve().name)
+        out = args.out or Path("reports") / f"compare-{names[0]}-vs-{names[1]}"
+        try:
+            index = write_capacity_comparison(cmp, out)
+        except OSError as exc:
+            raise HarnessError(f"{out}: cannot write the report: {exc}") from exc
+    except HarnessError as exc:
+        print_error(str(exc))
+        return int(ExitCode.CANNOT_RUN)
+    print(format_capacity_table(cmp))
+    print(f"report: {index.resolve().as_uri()}")
+    if cmp.regressions:
+        return int(ExitCode.FAILED)
+    return int(ExitCode.PASS if cmp.judged else ExitCode.CANNOT_RUN)

@@ -12,7 +12,18 @@ import sys
 from collections.abc import Sequence
 
 from harness import __version__
-from harness.cli import chaos, doctor, master, report, run, suite, target, validate, worker
+from harness.cli import (
+    capacity,
+    chaos,
+    doctor,
+    master,
+    report,
+    run,
+    suite,
+    target,
+    validate,
+    worker,
+)
 from harness.cli.exits import ExitCode, print_error
 from harness.errors import HarnessError
 
@@ -24,6 +35,7 @@ examples:
   harness run scenarios/smoke.yaml --set load.users=50 --set load.duration=60
   harness run scenarios/smoke.yaml --workers 2     the users in 2 worker processes
   harness suite suites/smoke-suite.yaml --tags auth   scenarios one after another, one report
+  harness capacity scenarios/smoke.yaml --users 50:400:50   the highest load that passes
   harness master scenarios/smoke.yaml --expect-workers 2   a master for workers elsewhere
   harness worker scenarios/smoke.yaml --master-host 127.0.0.1   one of its workers
   harness target --port 8765 --defect cache-past-expiry   serve the reference target alone
@@ -52,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (run, suite, master, worker, validate, report, doctor, target, chaos):
+    for command in (run, suite, capacity, master, worker, validate, report, doctor, target, chaos):
         command.add_parser(sub)
     sub.add_parser(
         "compare",

@@ -48,6 +48,8 @@ JUNIT = "junit.xml"
 KINDS_CSV = "token_kinds.csv"
 PHASES_CSV = "phases.csv"
 CHARTS = "charts"
+#: A capacity search's result (``harness capacity``), in its directory.
+CAPACITY = "capacity.json"
 
 
 @dataclass(frozen=True)

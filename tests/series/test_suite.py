@@ -90,7 +90,7 @@ def test_a_suite_runs_every_scenario_and_fails_on_the_one_that_fails(tmp_path: P
     failed = [c.get("name") for c in cases if c.find("failure") is not None]
     # the failed gate, and the serious findings of that run, all under its label
     assert "02-bad: no empty token accepted" in failed
-    assert all(f.startswith("02-bad: ") for f in failed)
+    assert all(str(f).startswith("02-bad: ") for f in failed)
     assert junit.get("failures") == str(len(failed)) and junit.get("errors") == "0"
     assert ">FAIL: 1 of 3 failed (02-bad)<" in html
 
