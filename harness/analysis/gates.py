@@ -179,7 +179,7 @@ def evaluate_gate(summary: Summary, gate: Gate) -> GateResult:
     elif gate.op not in OPS:
         passed, detail = False, f"unknown operator {gate.op!r}"
     else:
-        value = metric_value(
+        own = metric_value(
             summary,
             gate.metric,
             gate.token_kind,
@@ -187,8 +187,19 @@ def evaluate_gate(summary: Summary, gate: Gate) -> GateResult:
             fault=gate.fault,
             severity=gate.severity,
         )
+        value, reference = own, None
+        if gate.relative_to is not None and own is not None:
+            reference = metric_value(summary, gate.metric, gate.token_kind, phase=gate.relative_to)
+            value = own / reference if reference else None
         if value is None:
-            passed, detail = False, no_data_reason(summary, gate)
+            passed = False
+            if own is None:
+                detail = no_data_reason(summary, gate)
+            elif reference is None:  # the reference phase has no value
+                ref = replace(gate, phase=gate.relative_to, relative_to=None)
+                detail = no_data_reason(summary, ref).replace("no data (", "no data (reference: ")
+            else:
+                detail = f"no data (the value in {gate.relative_to!r} is 0: no ratio)"
         else:
             passed = bool(OPS[gate.op](value, float(gate.threshold)))
             detail = f"got {format_value(value)}"
@@ -204,7 +215,8 @@ def evaluate_gate(summary: Summary, gate: Gate) -> GateResult:
         phase=gate.phase,
         fault=gate.fault,
         severity=gate.severity,
-        unit=spec.unit if spec else "",
+        unit=("ratio" if gate.relative_to else spec.unit) if spec else "",
+        relative_to=gate.relative_to,
     )
 
 

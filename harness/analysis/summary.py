@@ -320,7 +320,9 @@ class GateResult:
         phase: the phase the metric was read in; None: the whole run.
         fault: the chaos window of a recovery_s gate.
         severity: the lowest severity a findings gate counts.
-        unit: the metric's unit: share (0..1), count, ms or s.
+        unit: the metric's unit: share (0..1), count, ms or s; ``ratio`` for a gate with
+            ``relative_to``.
+        relative_to: the phase whose value the metric was divided by (None: no ratio).
     """
 
     name: str
@@ -335,6 +337,7 @@ class GateResult:
     fault: str | None = None
     severity: str | None = None
     unit: str = ""
+    relative_to: str | None = None
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,7 @@ def _check_protocol(reader: NodeReader, scenario: sc.Scenario) -> None:
 
 
 def _check_gate_refs(reader: NodeReader, scenario: sc.Scenario, i: int, gate: sc.Gate) -> None:
-    """A gate's phase and fault must name windows of this scenario's chaos list."""
+    """A gate's phase, relative_to and fault must name windows of this scenario's chaos list."""
     labels = [w.label for w in scenario.chaos]
     known = ", ".join(labels) or "none: this scenario has no chaos"
     scope = GATE_METRICS[gate.metric].scope
@@ -243,8 +243,9 @@ def _check_gate_refs(reader: NodeReader, scenario: sc.Scenario, i: int, gate: sc
         raise reader.error(
             f"gates[{i}].fault", f"unknown chaos window {gate.fault!r}; windows: {known}"
         )
-    if gate.phase and gate.phase != "baseline":
-        label = gate.phase.split(" ", 1)[1]
-        if not all(part in labels for part in label.split(" + ")):
-            msg = f"unknown chaos window in {gate.phase!r}; windows: {known}"
-            raise reader.error(f"gates[{i}].phase", msg)
+    for key, phase in (("phase", gate.phase), ("relative_to", gate.relative_to)):
+        if phase and phase != "baseline":
+            label = phase.split(" ", 1)[1]
+            if not all(part in labels for part in label.split(" + ")):
+                msg = f"unknown chaos window in {phase!r}; windows: {known}"
+                raise reader.error(f"gates[{i}].{key}", msg)

@@ -437,7 +437,9 @@ class Gate:
 
     ``phase`` narrows the metric to one phase of the run (``baseline``, ``during <label>``,
     ``after <label>``); ``fault`` names the window (label) whose ``recovery_s`` is meant;
-    ``severity`` is the floor for the ``findings`` count.
+    ``severity`` is the floor for the ``findings`` count. ``relative_to`` (a phase) makes the
+    gate's value a ratio: the metric in ``phase`` (or the whole run) over the same metric in
+    that phase, e.g. handshake p95 during a CPU quota at least 3 times the baseline's.
     """
 
     name: str
@@ -448,12 +450,14 @@ class Gate:
     phase: str | None = None  # None: the whole run
     fault: str | None = None  # a chaos window label, for recovery_s
     severity: str | None = None  # for findings: count those at or above this
+    relative_to: str | None = None  # a phase: the value is metric(phase) / metric(this phase)
 
     def describe(self) -> str:
         kind = f"[{self.token_kind}]" if self.token_kind else ""
         where = f"@{self.phase}" if self.phase else ""
         of = f"({self.fault})" if self.fault else f"(>= {self.severity})" if self.severity else ""
-        return f"{self.metric}{of}{kind}{where} {self.op} {self.threshold:g}"
+        ratio = f" / @{self.relative_to}" if self.relative_to else ""
+        return f"{self.metric}{of}{kind}{where}{ratio} {self.op} {self.threshold:g}"
 
 
 @dataclass(frozen=True)

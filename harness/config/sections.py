@@ -771,7 +771,7 @@ def _scope_errors(v: Mapping[str, Any]) -> list[tuple[str, str]]:
             users = ", ".join(m.name for m in GATE_METRICS.values() if m.scope == scope)
             out.append((name, f"only for {users}, not {metric.name}"))
     if metric.scope != "section":
-        for name in ("token_kind", "phase"):
+        for name in ("token_kind", "phase", "relative_to"):
             if name in v:
                 what = "one chaos window" if metric.scope == "recovery" else "the whole run"
                 out.append((name, f"does not apply to {metric.name} (it reads {what})"))
@@ -781,7 +781,14 @@ def _scope_errors(v: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _gate(r: NodeReader, key: str, node: Node) -> sc.Gate:
     v = r.fields(key, node, _GATE, required=("metric", "op", "threshold"))
     with r.whole():
-        if why := _threshold_error(GATE_METRICS[v["metric"]], v["threshold"]):
+        if "relative_to" in v:
+            if not 0 <= v["threshold"] <= MAX_RATIO:
+                msg = f"expected a ratio in [0, {MAX_RATIO:g}] (with relative_to), got "
+                r.record(r.error(f"{key}.threshold", msg + fmt_num(v["threshold"])))
+            if v.get("phase", None) == v["relative_to"]:
+                msg = "the same phase as phase: the ratio would always be 1"
+                r.record(r.error(f"{key}.relative_to", msg))
+        elif why := _threshold_error(GATE_METRICS[v["metric"]], v["threshold"]):
             r.record(r.error(f"{key}.threshold", why))
         for name, msg in _scope_errors(v):
             r.record(r.error(f"{key}.{name}", msg))
@@ -956,19 +963,23 @@ _STAGE: Table = {
     "spawn_rate": SPAWN_RATE,
     "max_users": USERS,
 }
+_PHASE = Check(
+    "baseline, 'during <label>' or 'after <label>'",
+    (str,),
+    re.compile(r"baseline|(during|after) \S.*").fullmatch,
+)
+#: The largest ratio a gate with ``relative_to`` may name.
+MAX_RATIO = 1e6
 _GATE: Table = {
     "name": NAME,
     "metric": one_of(tuple(GATE_METRICS)),
     "token_kind": one_of(sc.TOKEN_KINDS),
     "op": one_of(sc.GATE_OPS),
     "threshold": NUMBER,
-    "phase": Check(
-        "baseline, 'during <label>' or 'after <label>'",
-        (str,),
-        re.compile(r"baseline|(during|after) \S.*").fullmatch,
-    ),
+    "phase": _PHASE,
     "fault": NAME,
     "severity": one_of(sc.SEVERITIES),
+    "relative_to": _PHASE,
 }
 #: The whole file: its top-level keys.
 TOP: Table = {

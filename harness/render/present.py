@@ -238,7 +238,9 @@ def gate_metric(result: GateResult) -> str:
         else ""
     )
     kind = f"[{result.token_kind}]" if result.token_kind else ""
-    return f"{result.metric}{of}{kind}" + (f"@{result.phase}" if result.phase else "")
+    where = f"@{result.phase}" if result.phase else ""
+    ratio = f" / @{result.relative_to}" if result.relative_to else ""
+    return f"{result.metric}{of}{kind}{where}{ratio}"
 
 
 def success_of_expected(kinds: Mapping[str, Section], accept: bool) -> float | None:

@@ -326,3 +326,32 @@ def test_with_gates_puts_the_results_in_the_summary(summary: Summary) -> None:
 def test_unknown_operator_fails(summary: Summary) -> None:
     (result,) = evaluate_gates(summary, [Gate(name="x", metric="ok", op="~", threshold=1)])
     assert not result.passed and "unknown operator" in result.message
+
+
+# --- Ratios: relative_to ------------------------------------------------------------------
+
+
+def test_a_ratio_gate_divides_by_the_same_metric_in_its_reference_phase(
+    recovered: Summary,
+) -> None:
+    during = pgate("abrupt", ">=", 3, token_kind="valid", phase="during cpu#1")
+    attempts = pgate("attempts", ">=", 0.5, phase="after cpu#1", relative_to="baseline")
+    (count, ratio) = evaluate_gates(recovered, [during, attempts])
+    after = metric_value(recovered, "attempts", phase="after cpu#1")
+    base = metric_value(recovered, "attempts", phase="baseline")
+    assert after and base and ratio.value == pytest.approx(after / base)
+    assert ratio.unit == "ratio" and ratio.relative_to == "baseline"
+    assert ratio.message.startswith("PASS attempts@after cpu#1 / @baseline >= 0.5: got ")
+    assert count.unit == "count" and count.relative_to is None
+
+
+def test_a_ratio_without_a_reference_or_over_zero_fails_and_says_why(recovered: Summary) -> None:
+    zero = pgate(
+        "abrupt", ">=", 1, token_kind="valid", phase="during cpu#1", relative_to="baseline"
+    )
+    missing = pgate("success_rate", ">=", 1, token_kind="valid", relative_to="during mem#9")
+    (over_zero, no_ref) = evaluate_gates(recovered, [zero, missing])
+    assert over_zero.value is None and not over_zero.passed
+    assert over_zero.message.endswith("no data (the value in 'baseline' is 0: no ratio)")
+    assert not no_ref.passed
+    assert "no data (reference: no phase 'during mem#9' in this run" in no_ref.message
