@@ -64,6 +64,7 @@ CAPACITY_REASONS: Mapping[str, str] = {
     "memory": "try again later: memory above {limit} MB",
     "cpu": "try again later: cpu above {limit} percent",
     "file_descriptors": "try again later: {limit} file descriptors left",
+    "memory_limit": "try again later: {limit} MB of memory left",
 }
 CAPACITY_STATUS = 503  # HTTP status of a capacity refusal at the upgrade
 CAPACITY_CLOSE_CODE = 1013  # try again later (RFC 6455 section 7.4.1, IANA registry)
@@ -186,6 +187,36 @@ def fds_left() -> int | None:
         return soft - len(os.listdir("/proc/self/fd"))
     except OSError:
         return None
+
+
+#: Refuse new connections (gracefully) when less memory than this (MB) is left under a soft
+#: RLIMIT_AS or RLIMIT_DATA (the ``memory_rlimit`` chaos fault, a container's ulimit -v). A
+#: connection's buffers are allocated as its bytes arrive: at the limit, the event loop's
+#: reads fail with MemoryError and asyncio drops the connection without a word (before the
+#: 101, or 1006 after it), which the reserve keeps for the connections already held.
+MEMORY_RESERVE_MB = 8.0
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_left_mb() -> float | None:
+    """MB this process may still map under its soft RLIMIT_AS / RLIMIT_DATA (the smaller);
+    None when neither is set (the usual case: one getrlimit each, no /proc read)."""
+    soft_as = resource.getrlimit(resource.RLIMIT_AS)[0]
+    soft_data = resource.getrlimit(resource.RLIMIT_DATA)[0]
+    if soft_as == resource.RLIM_INFINITY and soft_data == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:  # size resident shared text lib data
+            fields = f.read().split()
+    except OSError:
+        return None
+    left = []
+    if soft_as != resource.RLIM_INFINITY:
+        left.append(soft_as - int(fields[0]) * _PAGE)
+    if soft_data != resource.RLIM_INFINITY:
+        left.append(soft_data - int(fields[5]) * _PAGE)
+    return min(left) / _MB
 
 
 class FdGauge:
@@ -427,6 +458,9 @@ class TargetServer:
         left = self.fds.left()
         if left is not None and left < FD_RESERVE:
             return Refusal.capacity("file_descriptors", left)
+        mem = memory_left_mb()
+        if mem is not None and mem < MEMORY_RESERVE_MB:
+            return Refusal.capacity("memory_limit", round(max(mem, 0.0), 1))
         return None
 
     def _refuse(self, connection: ServerConnection, refusal: Refusal, mode: str) -> Response | None:

@@ -51,10 +51,12 @@ from harness.target.auth import (
 )
 from harness.target.server import (
     FD_RESERVE,
+    MEMORY_RESERVE_MB,
     FdGauge,
     ResourceSampler,
     TargetConfig,
     health_document,
+    memory_left_mb,
     metrics_page,
     tls_context,
 )
@@ -80,6 +82,7 @@ CAPACITY_MESSAGES: Mapping[str, str] = {
     "memory": "insufficient resources: memory above {limit} MB",
     "cpu": "insufficient resources: cpu above {limit} percent",
     "file_descriptors": "insufficient resources: {limit} file descriptors left",
+    "memory_limit": "insufficient resources: {limit} MB of memory left",
 }
 
 #: The event that makes the server disconnect the client that emits it.
@@ -413,6 +416,9 @@ class SocketIOTarget:
         left = self.fds.left()
         if left is not None and left < FD_RESERVE:
             return _capacity("file_descriptors", left)
+        mem = memory_left_mb()
+        if mem is not None and mem < MEMORY_RESERVE_MB:
+            return _capacity("memory_limit", round(max(mem, 0.0), 1))
         return None
 
     # --- Endpoints ----------------------------------------------------------------------
