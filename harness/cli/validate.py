@@ -57,7 +57,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
             continue
         target = s.target.url or "embedded target"
         mix = ", ".join(f"{k}={w:g}" for k, w in s.load.mix.items())
-        chaos = f"; {len(s.chaos)} chaos windows" if s.chaos else ""
+        n = len(s.chaos)
+        chaos = f"; {n} chaos window{'' if n == 1 else 's'}" if s.chaos else ""
         print(
             f"{path}: ok ({s.name}: {target}; {s.load.users} users, {s.load.duration:g} s; "
             f"mix {mix}; {len(s.gates)} gates{chaos})"
