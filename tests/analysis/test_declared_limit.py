@@ -17,6 +17,9 @@ import pytest
 
 from tests.conftest import run_cli
 
+#: One worker runs this module: its real runs (a module fixture) are made once.
+pytestmark = pytest.mark.xdist_group("declared-limit-run")
+
 #: The target's real limit: 10 connections; 16 users hold theirs for 4 s.
 CAPPED = """\
 name: capped

@@ -14,9 +14,9 @@ from harness.config.loader import load_scenario
 from tests.conftest import ROOT, run_cli
 
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
-#: Scanned by default: the plain ones, the proxy's faults and the target's restarts; the
+#: Scanned by default: the plain ones and the proxy's faults; the target's restarts and the
 #: resource faults' scenarios write nothing new (marked slow: `make test-slow` runs them).
-DEFAULT = {"smoke", "auth-matrix", "network-flaky", "restart-storm"}
+DEFAULT = {"smoke", "auth-matrix", "network-flaky"}
 PARAMS = [
     pytest.param(p, id=p.stem, marks=() if p.stem in DEFAULT else pytest.mark.slow)
     for p in SCENARIOS
@@ -32,6 +32,14 @@ def compressed(path: Path) -> list[str]:
     seconds = 8.0 if s.chaos else 4.0
     scale = seconds / s.load.duration
     sets = [f"load.duration={seconds:g}"]
+    if s.load.stages:  # the stages' durations scaled alike (their sum is the duration)
+        stages = ", ".join(
+            f"{{duration: {max(0.5, round(st.duration * scale, 2)):g}, "
+            + (f"rate: {st.rate:g}" if st.rate is not None else f"users: {st.users}")
+            + f", spawn_rate: {st.spawn_rate:g}}}"
+            for st in s.load.stages
+        )
+        sets = [f"load.stages=[{stages}]"]
     for i, w in enumerate(s.chaos):
         sets.append(f"chaos[{i}].at={round(w.at * scale, 2):g}")
         if w.duration is not None:

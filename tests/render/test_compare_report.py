@@ -25,6 +25,9 @@ from harness.rundir.layout import SUMMARY
 from tests.analysis.builders import GATES, attempt, standard_records, write_run
 from tests.conftest import ROOT, scaled
 
+#: One worker runs this module: its real runs (a module fixture) are made once.
+pytestmark = pytest.mark.xdist_group("compare-report-runs")
+
 
 def healthy(run_dir: Path) -> Path:
     return write_run(run_dir, standard_records(), gates=GATES)

@@ -71,17 +71,17 @@ def test_the_capacity_of_a_target_capped_at_200_connections_is_found_within_a_st
     scenario.write_text(CAPPED.format(cap=200))
     out = tmp_path / "out"
     run = run_cli(
-        "capacity", str(scenario), "--users", "120:280:80", "--hold", "2", "--refine", "1",
+        "capacity", str(scenario), "--users", "170:230:60", "--hold", "1", "--refine", "1",
         "-q", out_dir=out, timeout=240,
     )  # fmt: skip
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     c = capacity(out)
     best, first = c["highest_passing"], c["first_failing"]
     assert c["limited_by"] == "service"
-    assert 200 - 80 <= best["users"] <= 200 < first["users"] <= 200 + 80
-    assert first["users"] - best["users"] <= 80 and "valid tokens get a session" in first["why"]
+    assert 200 - 60 <= best["users"] <= 200 < first["users"] <= 200 + 60
+    assert first["users"] - best["users"] <= 60 and "valid tokens get a session" in first["why"]
     assert best["concurrent_connections"] >= best["users"] * 0.9
-    assert [s["users"] for s in c["steps"] if not s["refined"]][:2] == [120, 200]
+    assert [s["users"] for s in c["steps"] if not s["refined"]] == [170, 230]
     assert any(s["refined"] for s in c["steps"])
     failing = [s for s in c["steps"] if s["status"] == "fail"]
     assert failing and all(s["refusals"] > 0 for s in failing)  # the cap's refusals, counted
@@ -93,21 +93,22 @@ def test_the_capacity_of_a_target_capped_at_200_connections_is_found_within_a_st
     assert f"FOUND: capacity {best['users']} users" in run.stdout
 
 
+@pytest.mark.slow
 def test_a_rate_search_offers_the_planned_new_sessions_per_second(tmp_path: Path) -> None:
     scenario = tmp_path / "open.yaml"
     scenario.write_text(CAPPED.format(cap=5000).replace("hold: 30", "hold: 0.2"))
     out = tmp_path / "out"
     run = run_cli(
-        "capacity", str(scenario), "--rate", "10:30:20", "--hold", "3", "-q", out_dir=out,
+        "capacity", str(scenario), "--rate", "25:25:1", "--hold", "3", "-q", out_dir=out,
         timeout=120,
     )  # fmt: skip
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     c = capacity(out)
     assert c["axis"] == "rate" and c["limited_by"] == "range"
-    assert c["highest_passing"]["rate"] == 30
+    assert c["highest_passing"]["rate"] == 25 and len(c["steps"]) == 1
     for step in c["steps"]:  # one arrival-rate stage of 2 s + 3 s: about rate x 5 attempts
         assert 0.6 * step["rate"] * 5 <= step["attempts"] <= 1.2 * step["rate"] * 5, step
-    assert "every step passed: capacity at least 30/s" in run.stdout
+    assert "every step passed: capacity at least 25/s" in run.stdout
 
 
 def test_exit_codes_say_whether_the_capacity_meets_what_is_required(tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_the_generators_own_limit_is_said_and_never_called_the_services_capacity
         resource.setrlimit(resource.RLIMIT_NOFILE, (120, 120))
 
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "capacity", str(scenario), "--users", "30:150:60",
+        [sys.executable, "-m", "harness", "capacity", str(scenario), "--users", "60:150:90",
          "--hold", "2", "-q", "--set", f"target={{url: {external_target}}}",
          "--secret-env", "EXT_TARGET_KEY", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=scaled(180),

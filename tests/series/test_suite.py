@@ -33,7 +33,7 @@ gates:
 """
 
 
-def tiny(folder: Path, name: str, *, defects: str = "[]", duration: float = 2) -> None:
+def tiny(folder: Path, name: str, *, defects: str = "[]", duration: float = 1.5) -> None:
     text = TINY.format(name=name, defects=defects, duration=duration)
     (folder / f"{name}.yaml").write_text(text)
 
