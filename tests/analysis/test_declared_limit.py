@@ -2,19 +2,22 @@
 ``max_connections``; the declaration decides whether those refusals are a finding.
 
 One run is made; its directory is copied per declaration, ``scenario.json`` edited and the
-report rebuilt (``harness report`` reads the declaration from there), so each case judges
-the same attempts.
+run summarized again (the run loader reads the declaration from there, as ``harness report``
+does), so each case judges the same attempts.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.analysis.run import load_run
+from harness.analysis.summarize import summarize
 from tests.conftest import run_cli
 
 #: One worker runs this module: its real runs (a module fixture) are made once.
@@ -53,10 +56,8 @@ def findings_with(run_dir: Path, tmp: Path, expect: dict[str, Any] | None) -> di
     if expect is not None:
         scenario["target"]["expect"] = expect
     (copy / "scenario.json").write_text(json.dumps(scenario))
-    report = run_cli("report", str(copy))
-    assert report.code == 0, report.stdout + report.stderr
-    summary = json.loads((copy / "summary.json").read_text())
-    return {f["id"]: f for f in summary["findings"]}
+    summary = summarize(load_run(copy))
+    return {f.id: asdict(f) for f in summary.findings}
 
 
 def test_an_undeclared_limit_is_a_finding(capped_run: Path, tmp_path: Path) -> None:
