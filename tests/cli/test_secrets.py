@@ -14,9 +14,9 @@ from harness.config.loader import load_scenario
 from tests.conftest import ROOT, run_cli
 
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
-#: Scanned by default: the plain ones and the proxy's faults; the target's restarts and the
-#: resource faults' scenarios write nothing new (marked slow: `make test-slow` runs them).
-DEFAULT = {"smoke", "auth-matrix", "network-flaky"}
+#: Scanned by default: the plain ones; the proxy's faults, the target's restarts and the
+#: resource faults' scenarios are scanned by the slow tests (`make test-slow`).
+DEFAULT = {"smoke", "auth-matrix"}
 PARAMS = [
     pytest.param(p, id=p.stem, marks=() if p.stem in DEFAULT else pytest.mark.slow)
     for p in SCENARIOS

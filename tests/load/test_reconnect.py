@@ -87,6 +87,7 @@ def storm(tmp_path: Path, jitter: str) -> dict[str, Any]:
     return summary
 
 
+@pytest.mark.slow  # two 10 s runs of 200 sessions; the shipped reconnect-storm is slow too
 def test_a_real_restart_without_jitter_stampedes_and_with_jitter_does_not(
     tmp_path: Path,
 ) -> None:

@@ -196,6 +196,7 @@ def test_dropped_handshakes_are_regressions(
     assert ("success_rate", "valid") in {(r.metric, r.scope) for r in back.improvements}
 
 
+@pytest.mark.usefixtures("no_charts")
 def test_missing_summary_of_a_real_run_is_rebuilt(runs: dict[str, Path], tmp_path: Path) -> None:
     run_dir = tmp_path / runs["healthy_a"].name
     shutil.copytree(runs["healthy_a"], run_dir)
