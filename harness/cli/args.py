@@ -56,6 +56,24 @@ def add_secret_options(parser: Any) -> None:
     )
 
 
+def child_run_flags(
+    args: argparse.Namespace, *, secret_env: str | None = None, secret_file: str | None = None
+) -> list[str]:
+    """The flags of a series command (``suite``, ``capacity``) that every child ``harness
+    run`` gets: ``--allow-host``, the secret (the command line's, else ``secret_env`` or
+    ``secret_file``, a series file's default) and ``-q``."""
+    out = [a for h in args.allow_host for a in ("--allow-host", h)]
+    env = args.secret_env or (None if args.secret_file else secret_env)
+    file = args.secret_file or (None if args.secret_env else secret_file)
+    if env:
+        out += ["--secret-env", env]
+    elif file:
+        out += ["--secret-file", str(file)]
+    if args.quiet:
+        out.append("-q")
+    return out
+
+
 def add_allow_host_option(parser: Any) -> None:
     """``--allow-host HOST`` (repeatable): a host outside loopback the run may load."""
     parser.add_argument(

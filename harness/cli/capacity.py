@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from harness.cli.args import (
@@ -16,6 +14,7 @@ from harness.cli.args import (
     add_out_option,
     add_secret_options,
     add_set_option,
+    child_run_flags,
     positive_float,
     positive_int,
 )
@@ -100,25 +99,15 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=main)
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     from harness.config.loader import load_scenario
     from harness.render.capacity_report import write_capacity_report
     from harness.series.capacity import Range, Search, capacity_json, new_directory, run_search
+    from harness.series.child import interrupt_on_sigterm
 
     users = Range.parse(args.users, "users") if args.users else Range.parse(args.rate, "rate")
     scenario = load_scenario(args.scenario, args.set, allow_hosts=args.allow_host)
-    run_args = [a for s in args.set for a in ("--set", s)]
-    run_args += [a for h in args.allow_host for a in ("--allow-host", h)]
-    if args.secret_env:
-        run_args += ["--secret-env", args.secret_env]
-    if args.secret_file:
-        run_args += ["--secret-file", args.secret_file]
-    if args.quiet:
-        run_args.append("-q")
+    run_args = [a for s in args.set for a in ("--set", s)] + child_run_flags(args)
     search = Search(
         scenario=scenario,
         scenario_file=args.scenario,
@@ -133,13 +122,11 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     loads = ", ".join(str(n) for n in users.loads())
     unit = "users" if users.axis == "users" else "new sessions/s"
     print(f"capacity of {scenario.name}: {unit} {loads}; {args.hold:g} s hold", flush=True)
-    previous = signal.signal(signal.SIGTERM, _stop)  # SIGTERM between steps: as Ctrl-C
     try:
-        run_search(search, say=lambda line: print(line, flush=True))
+        with interrupt_on_sigterm():
+            run_search(search, say=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
         search.stop_reason = "interrupted"
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     result = capacity_json(search)
     index = write_capacity_report(search.directory, result)
     print()

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from harness.cli.args import (
@@ -20,6 +18,7 @@ from harness.cli.args import (
     add_out_option,
     add_secret_options,
     add_set_option,
+    child_run_flags,
 )
 
 EPILOG = """\
@@ -85,27 +84,16 @@ def _tags(text: str) -> tuple[str, ...]:
     return tags
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     from harness.config.suite import load_suite
     from harness.render.suite_report import verdict_text, verdict_word, write_suite_report
+    from harness.series.child import interrupt_on_sigterm
     from harness.series.suite import run_suite, selected, suite_summary
 
     suite = load_suite(args.suite, args.set, allow_hosts=args.allow_host)
-    run_args: list[str] = [a for h in args.allow_host for a in ("--allow-host", h)]
-    secret_env = args.secret_env or (None if args.secret_file else suite.secret_env)
-    secret_file = args.secret_file or (None if args.secret_env else suite.secret_file)
-    if secret_env:
-        run_args += ["--secret-env", secret_env]
-    elif secret_file:
-        run_args += ["--secret-file", str(_relative_to(suite.source, secret_file))]
-    if args.quiet:
-        run_args.append("-q")
-    previous = signal.signal(signal.SIGTERM, _stop)  # SIGTERM between runs: as Ctrl-C
-    try:
+    secret_file = suite.secret_file and str(_relative_to(suite.source, suite.secret_file))
+    run_args = child_run_flags(args, secret_env=suite.secret_env, secret_file=secret_file)
+    with interrupt_on_sigterm():
         chosen = len(selected(suite, args.tags))
         print(f"suite {suite.name}: {chosen} of {len(suite.scenarios)} scenarios", flush=True)
         run = run_suite(
@@ -117,8 +105,6 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
             say=lambda line: print(line, flush=True),
             command=shlex.join(["harness", *argv]),
         )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     summary = suite_summary(run)
     index = write_suite_report(run.directory, summary)
     print()

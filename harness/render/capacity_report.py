@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from harness.render.charts.capacity import capacity_chart
+from harness.render.html_sections import e
 from harness.render.present import time_utc
 from harness.rundir.layout import CAPACITY, INDEX, write_json_atomic, write_text_atomic
 
@@ -51,10 +51,6 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("target_rss_mb", "target RSS MB"),
     ("generator_cpu_share", "generator CPU"),
 )
-
-
-def e(value: Any) -> str:
-    return escape(str(value), quote=True)
 
 
 def cell(key: str, v: Any) -> str:

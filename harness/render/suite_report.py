@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.render.html_sections import e
 from harness.render.junit import xml_text
 from harness.render.present import time_utc
 from harness.rundir.layout import INDEX, JUNIT, SUMMARY, write_json_atomic, write_text_atomic
@@ -48,10 +48,6 @@ p.meta { color: #555; font-size: 0.9em; }
 
 #: Severities counted in the "serious findings" column (as the run's JUnit counts them).
 _SERIOUS = ("critical", "high")
-
-
-def e(value: Any) -> str:
-    return escape(str(value), quote=True)
 
 
 def verdict_word(summary: Mapping[str, Any]) -> str:

@@ -30,8 +30,14 @@ from typing import Any
 from harness.config.scenario import Scenario
 from harness.errors import HarnessError
 from harness.rundir.jsonl import read_jsonl
-from harness.rundir.layout import INDEX, SAMPLES, new_run_id
-from harness.series.child import INTERRUPTED, run_scenario
+from harness.rundir.layout import SAMPLES, new_run_id
+from harness.series.child import (
+    INTERRUPTED,
+    failed_gate_names,
+    failed_gates,
+    report_paths,
+    run_scenario,
+)
 
 PASS = "pass"
 FAIL = "fail"
@@ -137,7 +143,7 @@ def judge(exit_code: int, summary: dict[str, Any] | None, interrupted: bool) -> 
     if exit_code == 1 and summary is not None:
         if summary.get("target_died"):
             return FAIL, "the target died"
-        failed = [g for g in summary.get("gates") or [] if g.get("passed") is False]
+        failed = failed_gates(summary)
         if failed:
             message = str(failed[0].get("message") or "").removeprefix("FAIL ")
             return FAIL, f"gate '{failed[0].get('name')}': {message}"
@@ -333,10 +339,7 @@ def step_figures(step: Step, directory: Path, axis: str = "users") -> dict[str, 
     verdicts = total.get("verdicts") or {}
     duration = float(s.get("duration_s") or 0.0)
     counted = total.get("counted")
-    rel = None if step.run_dir is None else step.run_dir.relative_to(directory).as_posix()
-    report = None
-    if step.run_dir is not None and (step.run_dir / INDEX).is_file():
-        report = f"{rel}/{INDEX}"
+    rel, report = report_paths(step.run_dir, directory)
     accepted = sum(
         int((k.get("verdicts") or {}).get("ok", 0))
         for name, k in (s.get("token_kinds") or {}).items()
@@ -365,9 +368,7 @@ def step_figures(step: Step, directory: Path, axis: str = "users") -> dict[str, 
         "generator_cpu_share": (s.get("generator") or {}).get("cpu_share_median"),
         "target_cpu_percent": step.target.get("cpu_percent_median"),
         "target_rss_mb": step.target.get("rss_mb_max"),
-        "failed_gates": [
-            str(g.get("name")) for g in s.get("gates") or [] if g.get("passed") is False
-        ],
+        "failed_gates": failed_gate_names(s),
     }
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from harness.children import die_with_parent
 from harness.errors import RunDirError
-from harness.rundir.layout import META, SUMMARY, read_json_object
+from harness.rundir.layout import INDEX, META, SUMMARY, read_json_object
 
 #: The exit code of an interrupted run (:class:`harness.cli.exits.ExitCode`).
 INTERRUPTED = 130
@@ -106,6 +106,41 @@ def run_scenario(
             summary = None
     seconds = time.monotonic() - started
     return ChildRun(code, run_dir, summary, seconds, interrupted or code == INTERRUPTED)
+
+
+def failed_gates(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The gates a run's ``summary.json`` says failed, in order."""
+    gates = (summary or {}).get("gates") or []
+    return [g for g in gates if isinstance(g, dict) and g.get("passed") is False]
+
+
+def failed_gate_names(summary: dict[str, Any] | None) -> list[str]:
+    """Names of the gates a run's summary says failed."""
+    return [str(g.get("name")) for g in failed_gates(summary)]
+
+
+def report_paths(run_dir: Path | None, directory: Path) -> tuple[str | None, str | None]:
+    """A child's run directory and its ``index.html`` relative to the series' ``directory``
+    (None: no run directory, or no report in it)."""
+    if run_dir is None:
+        return None, None
+    rel = run_dir.relative_to(directory).as_posix()
+    return rel, (f"{rel}/{INDEX}" if (run_dir / INDEX).is_file() else None)
+
+
+@contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """While a series runs, a SIGTERM between two child runs stops it as Ctrl-C does (during
+    a child run, :func:`run_scenario` passes it on to the child instead)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def find_run_dir(out: Path) -> Path | None:

@@ -28,7 +28,7 @@ from typing import Any
 from harness.config.suite import Suite, SuiteScenario
 from harness.errors import HarnessError
 from harness.rundir.layout import new_run_id
-from harness.series.child import INTERRUPTED, run_scenario
+from harness.series.child import INTERRUPTED, failed_gate_names, report_paths, run_scenario
 
 PASS = "pass"
 FAIL = "fail"
@@ -208,7 +208,7 @@ def status_line(run: ScenarioRun) -> str:
     if run.status == NOT_RUN:
         return word
     text = f"{word} in {run.seconds:.0f} s"
-    failed = failed_gates(run.summary)
+    failed = failed_gate_names(run.summary)
     if run.status == FAIL and failed:
         text += ": gate " + ", ".join(repr(g) for g in failed[:3])
         text += f" and {len(failed) - 3} more" if len(failed) > 3 else ""
@@ -217,12 +217,6 @@ def status_line(run: ScenarioRun) -> str:
     elif run.status == ERROR:
         text += f" (exit {run.exit_code}: could not run{'' if run.run_dir else ', no run made'})"
     return text
-
-
-def failed_gates(summary: dict[str, Any] | None) -> list[str]:
-    """Names of the gates a run's summary says failed."""
-    gates = (summary or {}).get("gates") or []
-    return [str(g.get("name")) for g in gates if isinstance(g, dict) and g.get("passed") is False]
 
 
 def shown_sets(sets: Sequence[str]) -> list[str]:
@@ -263,10 +257,7 @@ def suite_summary(run: SuiteRun) -> dict[str, Any]:
 def _scenario_entry(directory: Path, r: ScenarioRun) -> dict[str, Any]:
     s = r.summary or {}
     total = s.get("total") or {}
-    rel = None if r.run_dir is None else r.run_dir.relative_to(directory).as_posix()
-    report = None
-    if r.run_dir is not None and (r.run_dir / "index.html").is_file():
-        report = f"{rel}/index.html"
+    rel, report = report_paths(r.run_dir, directory)
     return {
         "label": r.label,
         "file": r.scenario.shown,
@@ -287,6 +278,6 @@ def _scenario_entry(directory: Path, r: ScenarioRun) -> dict[str, Any]:
         "abrupt": total.get("abrupt"),
         "handshake_p95_ms": (total.get("handshake_ms") or {}).get("p95"),
         "gates": len(s.get("gates") or []),
-        "failed_gates": failed_gates(r.summary),
+        "failed_gates": failed_gate_names(r.summary),
         "findings_by_severity": s.get("findings_by_severity") or {},
     }
